@@ -1,0 +1,1 @@
+"""Web pages (zh-CN first, English available) with Plotly figures."""

@@ -1,0 +1,1 @@
+"""Page routers; every module here with a ``router`` is mounted by the app factory."""

@@ -1,0 +1,1 @@
+"""MQTT ingest: decode, validate, batch COPY into readings; dead letters; rollups; device health."""

@@ -1,0 +1,1 @@
+"""Phenology, risk and yield/grade/harvest-week forecasts (vectorised numpy over all orchards)."""

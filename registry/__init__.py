@@ -1,0 +1,1 @@
+"""Reference data every module reads: townships, cooperatives, households, growers, orchards, devices."""

@@ -1,0 +1,1 @@
+"""Simulated orchard gateways: weather/soil physics, faults, offline buffering, three wire formats."""

@@ -1,0 +1,1 @@
+"""Forward orders, allocation, warehouse lots, traceability, settlement and unsold-risk warnings."""

@@ -1,0 +1,3 @@
+from yuncang.cli import main
+
+raise SystemExit(main())

