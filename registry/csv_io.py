@@ -16,6 +16,7 @@ from typing import Any, TextIO
 import psycopg
 
 from registry.seed import RegistryData, upsert
+from registry.townships import TOWNSHIPS
 
 COLUMNS: tuple[str, ...] = (
     "orchard_id", "orchard_name", "township_id", "cooperative_id", "cooperative_name",
@@ -187,6 +188,9 @@ def parse_csv(text: str | TextIO, townships: set[str]) -> list[dict[str, Any]]:
 
 def import_csv(conn: psycopg.Connection, text: str | TextIO) -> int:
     """Validate then apply a registry CSV atomically; returns the number of orchards imported."""
+    known = [{"township_id": t[0], "name_zh": t[1], "name_en": t[2], "lat": t[3], "lon": t[4]} for t in TOWNSHIPS]
+    with conn.transaction():
+        upsert(conn, RegistryData(known, [], [], [], [], []))
     townships = {r[0] for r in conn.execute("SELECT township_id FROM townships").fetchall()}
     rows = parse_csv(text, townships)
     data = RegistryData([], [], [], [], [], [])

@@ -1,0 +1,89 @@
+"""Embedded services start, answer, and stop without leaving processes; `yuncang demo --for` exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import aiomqtt
+import psutil
+import psycopg
+
+from yuncang.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_embedded_postgres_starts_and_stops(tmp_path: Path) -> None:
+    os.chmod(tmp_path, 0o777)
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    url = pg.start()
+    pid = pg.pid()
+    assert pid and not _gone(pid)
+    with psycopg.connect(url) as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "yuncang"
+    children = [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    pg.stop()
+    assert _gone(pid) and all(_gone(c) for c in children)
+
+
+def test_embedded_broker_delivers_persistent_session_messages() -> None:
+    """A QoS 1 message published while a persistent subscriber is away is delivered when it returns."""
+    with EmbeddedBroker() as b:
+        pid = b.pid()
+        assert pid
+
+        async def go() -> bytes:
+            kw = {"hostname": "127.0.0.1", "port": b.port, "username": "yuncang", "password": "yuncang"}
+            async with aiomqtt.Client(identifier="yc-sub", clean_session=False, **kw) as sub:  # type: ignore[arg-type]
+                await sub.subscribe("t/#", qos=1)
+            async with aiomqtt.Client(identifier="yc-pub", **kw) as pub:  # type: ignore[arg-type]
+                await pub.publish("t/x", b"while-away", qos=1)
+            async with aiomqtt.Client(identifier="yc-sub", clean_session=False, **kw) as sub:  # type: ignore[arg-type]
+                async with asyncio.timeout(10):
+                    async for m in sub.messages:
+                        return bytes(m.payload)  # type: ignore[arg-type]
+            return b""
+
+        assert asyncio.run(go()) == b"while-away"
+    assert _gone(pid)
+
+
+def test_demo_runs_for_seconds_and_exits_cleanly(tmp_path: Path) -> None:
+    """The README's first command on embedded services: health answers, orchards listed, exit 0, nothing left."""
+    os.chmod(tmp_path, 0o777)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUNCANG_")}
+    env.update({"YUNCANG_DATA_DIR": str(tmp_path / "data"), "YUNCANG_HTTP_PORT": str(port)})
+    before = {p.pid for p in psutil.process_iter()}
+    proc = subprocess.Popen([sys.executable, "-m", "yuncang", "demo", "--for", "40"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    health = page = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2) as r:
+                health = r.read().decode()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                page = r.read().decode()
+            break
+        except OSError:
+            time.sleep(0.5)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out[-3000:]
+    assert health and '"orchards":1546' in health, out[-3000:]
+    assert page and "WS-0001" in page and "果园" in page
+    leftovers = [p for p in psutil.process_iter(["pid", "name", "cmdline", "status"])
+                 if p.pid not in before and p.info["status"] != psutil.STATUS_ZOMBIE
+                 and any(s in " ".join(p.info["cmdline"] or []) for s in ("postgres", "embedded_broker"))]
+    assert not leftovers, leftovers
