@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-
-import time
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError

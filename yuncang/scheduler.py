@@ -102,10 +102,12 @@ def run_job(pool: ConnectionPool, spec: JobSpec, leader: Leadership,
         return None
     now = datetime.now(UTC)
     with pool.connection() as conn:
-        run_id = conn.execute(
+        row = conn.execute(
             "INSERT INTO job_runs (job, scheduled_for, host, pid) VALUES (%s, %s, %s, %s) RETURNING run_id",
             (spec.name, scheduled_for or now, socket.gethostname(), os.getpid()),
-        ).fetchone()[0]
+        ).fetchone()
+        assert row is not None
+        run_id = row[0]
         conn.commit()
     t0 = time.monotonic()
     outcome, error, detail = "ok", None, {}
@@ -113,7 +115,7 @@ def run_job(pool: ConnectionPool, spec: JobSpec, leader: Leadership,
         with pool.connection() as conn:
             detail = spec.func(conn, now) or {}
             conn.commit()
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded, the scheduler keeps going
+    except Exception as exc:
         outcome, error = "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
         log.error("job failed", extra={"job": spec.name, "error": str(exc)})
     elapsed = time.monotonic() - t0
@@ -147,5 +149,6 @@ def recent_runs(conn: psycopg.Connection, *, job: str | None = None, limit: int 
         f"SELECT run_id, job, scheduled_for, started_at, finished_at, outcome, error, detail, host, pid "
         f"FROM job_runs {where} ORDER BY started_at DESC, run_id DESC LIMIT %s OFFSET %s",
         [*params, limit, offset]).fetchall()
-    total = conn.execute(f"SELECT count(*) FROM job_runs {where}", params).fetchone()[0]
+    row = conn.execute(f"SELECT count(*) FROM job_runs {where}", params).fetchone()
+    total = int(row[0]) if row else 0
     return rows, total
