@@ -220,6 +220,9 @@ class Forecaster:
         else:
             self.clim_tmin, self.clim_tmax = dc["tmin_c"], dc["tmax_c"]
         self.clim_source = "history" if filled else "default"
+        # seasons (or orchards) without stored weather get the climatology, so bloom is still predicted
+        filled = [(np.where(np.isnan(a), _pad(self.clim_tmin, a.shape[1]), a),
+                   np.where(np.isnan(b), _pad(self.clim_tmax, b.shape[1]), b)) for a, b in filled]
         self._clim_thermal: dict[int, DailyThermal] = {}
         self.prepared: list[_Prepared] = []
         for rec, (tn, tx) in zip(self.history, filled, strict=True):

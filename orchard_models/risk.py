@@ -25,7 +25,7 @@ import numpy as np
 
 from orchard_models.thermal import FROST_THRESHOLDS_C
 
-__all__ = ["FrostStage", "RiskParams", "RiskIndices", "risk_indices", "wetness_required_h"]
+__all__ = ["FrostStage", "RiskIndices", "RiskParams", "risk_indices", "wetness_required_h"]
 
 
 @dataclass(frozen=True)
