@@ -104,8 +104,9 @@ def default_climate(elevation_m: np.ndarray, season: int, n_days: int | None = N
 def fill_gaps(values: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
     """Fill NaN gaps in an (orchard, day) array.
 
-    Anomaly method: a missing day takes that day's median over the orchards that reported plus the
-    orchard's own mean offset from the median (so a high orchard stays colder than the county).
+    Anomaly method: each orchard's mean offset from the day-by-day median is estimated; a missing
+    day takes the median of that day's offset-corrected values of the orchards that reported plus the
+    orchard's own offset (so a high orchard stays colder than the county).
     Days on which no orchard reported are filled by linear interpolation in time; anything still
     missing (an orchard or a season without data) takes ``fallback`` (same shape) or stays NaN.
     """
@@ -124,9 +125,18 @@ def fill_gaps(values: np.ndarray, fallback: np.ndarray | None = None) -> np.ndar
             if ok.any() and not ok.all():
                 x = np.arange(med.size)
                 med = np.interp(x, x[ok], med[ok])
-            offset = np.nanmean(v - med[None, :], axis=1)     # (o,)
-    offset = np.where(np.isnan(offset), 0.0, offset)
-    est = med[None, :] + offset[:, None]
+            level = med
+            # alternate: offsets given the day levels, day levels from offset-corrected values, so
+            # that which orchards happened to report on a day does not move its level
+            for _ in range(4):
+                offset = np.nanmean(v - level[None, :], axis=1)     # (o,)
+                offset = np.where(np.isnan(offset), 0.0, offset)
+                level = np.nanmedian(v - offset[:, None], axis=0)
+                ok = ~np.isnan(level)
+                if ok.any() and not ok.all():
+                    x = np.arange(level.size)
+                    level = np.interp(x, x[ok], level[ok])
+    est = level[None, :] + offset[:, None]
     gaps = np.isnan(out)
     out[gaps] = est[gaps]
     if fallback is not None:
