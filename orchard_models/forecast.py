@@ -193,7 +193,10 @@ class Forecaster:
 
     def __init__(self, orchards: OrchardTable, history: list[SeasonRecord], *,
                  bloom: BloomParams | None = None, harvest: HarvestParams | None = None,
-                 risk: RiskParams | None = None, min_week_share: float = 0.01) -> None:
+                 risk: RiskParams | None = None, min_week_share: float = 0.01,
+                 cache: dict[int, _Prepared] | None = None) -> None:
+        """``cache``: prepared past seasons to reuse across forecasters over the same orchards (a
+        backtest); a season is cached only when its weather had no gap left after gap filling."""
         t0 = time.perf_counter()
         self.orchards = orchards
         self.history = sorted(history, key=lambda r: r.season)
@@ -221,12 +224,20 @@ class Forecaster:
             self.clim_tmin, self.clim_tmax = dc["tmin_c"], dc["tmax_c"]
         self.clim_source = "history" if filled else "default"
         # seasons (or orchards) without stored weather get the climatology, so bloom is still predicted
+        raw_filled = filled
         filled = [(np.where(np.isnan(a), _pad(self.clim_tmin, a.shape[1]), a),
                    np.where(np.isnan(b), _pad(self.clim_tmax, b.shape[1]), b)) for a, b in filled]
         self._clim_thermal: dict[int, DailyThermal] = {}
         self.prepared: list[_Prepared] = []
-        for rec, (tn, tx) in zip(self.history, filled, strict=True):
-            self.prepared.append(self._prepare(rec.weather, tn, tx, None))
+        for rec, raw, (tn, tx) in zip(self.history, raw_filled, filled, strict=True):
+            complete = not (np.isnan(raw[0]).any() or np.isnan(raw[1]).any())
+            if cache is not None and complete and rec.season in cache:
+                self.prepared.append(cache[rec.season])
+                continue
+            prep = self._prepare(rec.weather, tn, tx, None)
+            if cache is not None and complete:
+                cache[rec.season] = prep
+            self.prepared.append(prep)
         self.timings_s: dict[str, float] = {"prepare_history": time.perf_counter() - t0}
 
         t1 = time.perf_counter()
@@ -256,8 +267,8 @@ class Forecaster:
                            hourly_obs_c=hourly if hourly is not None else w.hourly_temp_c,
                            chill_days=_chill_window(w.season))
         tmean = (tmin_f + tmax_f) / 2.0
-        soil = fill_gaps(w.soil_vwc)
-        leaf = fill_gaps(w.leaf_wet_h)
+        soil = _fill_observed(w.soil_vwc)
+        leaf = _fill_observed(w.leaf_wet_h)
         age = w.season - np.asarray(tab.planting_year, dtype=np.int64)
         return _Prepared(w.season, th, tmean, soil, leaf, age)
 
@@ -422,10 +433,11 @@ class Forecaster:
         tx[:, cut:] = np.nan
         clim_n = _pad(self.clim_tmin[cidx], n_d)
         clim_x = _pad(self.clim_tmax[cidx], n_d)
-        tn_f = fill_gaps(tn)
-        tx_f = fill_gaps(tx)
-        tn_f[:, cut:] = clim_n[:, cut:]
-        tx_f[:, cut:] = clim_x[:, cut:]
+        tn_f = clim_n.copy()
+        tx_f = clim_x.copy()
+        if cut > 0:
+            tn_f[:, :cut] = fill_gaps(tn[:, :cut])
+            tx_f[:, :cut] = fill_gaps(tx[:, :cut])
         tn_f = np.where(np.isnan(tn_f), clim_n, tn_f)
         tx_f = np.where(np.isnan(tx_f), clim_x, tx_f)
         hourly = None
@@ -444,6 +456,18 @@ class Forecaster:
         grades = predict_grades(gm, log_load, st["risk"].water_stress, x[:, 10], x[:, 12])
         return {"bloom": st["bloom"], "centroid": st["centroid"], "p10": p10, "p50": p50, "p90": p90,
                 "grades": grades, "risk": st["risk"]}
+
+
+def _fill_observed(a: np.ndarray) -> np.ndarray:
+    """Gap-fill the days up to the last day any orchard reported; later days stay NaN."""
+    a = np.asarray(a, dtype=np.float64)
+    has = ~np.isnan(a).all(axis=0)
+    if not has.any():
+        return a.copy()
+    last = int(np.nonzero(has)[0][-1]) + 1
+    out = np.full(a.shape, np.nan)
+    out[:, :last] = fill_gaps(a[:, :last])
+    return out
 
 
 def _cut(a: np.ndarray, cut: int) -> np.ndarray:
