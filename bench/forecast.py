@@ -15,8 +15,8 @@ season kg/mu times its area) and *mean yield per mu* (county kg/mu of all past s
 
 Speed: compute of one full-season forecast for 1,546 orchards (after the model fit, which is
 reported apart), and for 100,000 synthetic orchards (the 1,546 tiled with perturbed weather and
-attributes) processed in chunks, with tracemalloc peak memory at 25k/50k/100k to show it grows
-linearly. The last line is one JSON object with goals and ``meets_goals``.
+attributes) processed in chunks, with the tracemalloc peak of the forecast at 25k/50k/100k: bytes per orchard must not grow with the
+number of orchards (work is chunked, so the peak grows at most linearly). The last line is one JSON object with goals and ``meets_goals``.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def speed(h: Any, tab: OrchardTable, season: int, big_n: int, repeats: int) -> d
             "compute_s_median": round(statistics.median(comp), 3), "compute_s_all": [round(c, 3) for c in comp],
             "big_orchards": big_n, "big_compute_s": round(big_s, 2),
             "peak_bytes_per_orchard": {k: round(v) for k, v in mem.items()},
-            "memory_linear": bool(max(per) / min(per) < 1.5)}
+            "memory_at_most_linear": bool(all(b <= a * 1.1 for a, b in zip(per, per[1:], strict=False)))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                      for k in ("mape", "wmape", "county_ape")}
     cover_ok = all(0.70 <= s["p10_p90_coverage"] <= 0.90 for s in summ.values())
     goals = {"beat_both_baselines_every_horizon": True, "p10_p90_coverage_range": [0.70, 0.90],
-             "compute_1546_s_max": 1.0, "compute_100k_s_max": 60.0, "memory_linear": True}
+             "compute_1546_s_max": 1.0, "compute_100k_s_max": 60.0, "memory_at_most_linear": True}
     out = {
         "benchmark": "forecast", "seed": a.seed, "orchards": tab.n, "seasons": seasons, "targets": targets,
         "scenarios": {str(k): v for k, v in h.scenarios.items()}, "simulate_s": round(gen_s, 2),
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out["meets_goals"] = bool(all(all(v.values()) for v in beats.values()) and cover_ok
                               and sp["compute_s_median"] < 1.0 and sp["big_compute_s"] < 60.0
-                              and sp["memory_linear"])
+                              and sp["memory_at_most_linear"])
     print(json.dumps(out, ensure_ascii=False))
     return 0
 

@@ -76,7 +76,7 @@ def thermal_kernel(tmin: np.ndarray, tmax: np.ndarray, rise_e: np.ndarray, set_e
     """
     n_t = table.shape[0]
     n_o, n_d = tmin.shape
-    n_k = thresholds.shape[0]
+    n_k = thresholds.shape[0]  # thresholds ascending
     for o in prange(n_o):
         e_prev = 0.0
         xi_prev = 0.0
@@ -141,9 +141,10 @@ def thermal_kernel(tmin: np.ndarray, tmax: np.ndarray, rise_e: np.ndarray, set_e
                     s_hd += v - heat_c
                 if v < day_min:
                     day_min = v
-                for k in range(n_k):
-                    if v < thresholds[k]:
-                        fr[o, d, k] += 1.0
+                if v < thresholds[n_k - 1]:
+                    for k in range(n_k):
+                        if v < thresholds[k]:
+                            fr[o, d, k] += 1.0
                 if d >= chill_lo and d < chill_hi:
                     xi = table[ti, 2] + (table[ti + 1, 2] - table[ti, 2]) * fr_
                     if first:
