@@ -15,14 +15,16 @@ season kg/mu times its area) and *mean yield per mu* (county kg/mu of all past s
 
 Speed: compute of one full-season forecast for 1,546 orchards (after the model fit, which is
 reported apart), and for 100,000 synthetic orchards (the 1,546 tiled with perturbed weather and
-attributes) processed in chunks, with the tracemalloc peak of the forecast at 25k/50k/100k: bytes per orchard must not grow with the
-number of orchards (work is chunked, so the peak grows at most linearly). The last line is one JSON object with goals and ``meets_goals``.
+attributes) processed in chunks, with the tracemalloc peak of the forecast at 25k/50k/100k: bytes
+per orchard must not grow with the number of orchards (work is chunked, so the peak grows at most
+linearly). The last line is one JSON object with goals and ``meets_goals``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import statistics
 import time
@@ -68,8 +70,8 @@ def orchard_table(rows: list[dict[str, Any]], ids: list[str]) -> OrchardTable:
 
 def season_record(h: Any, season: int) -> SeasonRecord:
     """One simulated season as the models' inputs (outcomes included, for training or scoring)."""
-    w = SeasonWeather(season, *(_season_array(h, n, season) for n in
-                                ("tmin_c", "tmax_c", "rain_mm", "soil_vwc", "leaf_wet_h", "rh_pct")))
+    a = {n: _season_array(h, n, season) for n in ("tmin_c", "tmax_c", "rain_mm", "soil_vwc", "leaf_wet_h", "rh_pct")}
+    w = SeasonWeather(season, a["tmin_c"], a["tmax_c"], a["rain_mm"], a["soil_vwc"], a["leaf_wet_h"], a["rh_pct"])
     bloom = _day_index(h.bloom_date[season], season)
     fd = np.asarray(h.flower_density[season], dtype=np.float64)
     fs = np.asarray(h.fruit_set_per_m[season], dtype=np.float64)
@@ -88,7 +90,7 @@ def _centroid_day(rec: SeasonRecord) -> int:
     kg = rec.week_grade_kg.sum(axis=(0, 2))
     s0 = season_start(rec.season)
     mid = np.array([(w - s0).days + 3.0 for w in rec.week_starts])
-    return int(round(float((kg * mid).sum() / kg.sum())))
+    return round(float((kg * mid).sum() / kg.sum()))
 
 
 def _scores(pred: np.ndarray, act: np.ndarray) -> dict[str, float]:
@@ -123,7 +125,7 @@ def backtest(h: Any, tab: OrchardTable, targets: list[int]) -> dict[str, Any]:
             rel = (act > 0) | (fc.total_p90_kg > 0)
             cover = float(np.mean((act[rel] >= fc.total_p10_kg[rel]) & (act[rel] <= fc.total_p90_kg[rel])))
             # cells: week x grade against the truth on the same weeks
-            p10, p50, p90 = fc.cells()
+            _p10, p50, _p90 = fc.cells()
             truth_w = {w: i for i, w in enumerate(target.week_starts or [])}
             cell_err = 0.0
             for j, w in enumerate(fc.week_starts):
@@ -217,7 +219,7 @@ def speed(h: Any, tab: OrchardTable, season: int, big_n: int, repeats: int) -> d
             "compute_s_median": round(statistics.median(comp), 3), "compute_s_all": [round(c, 3) for c in comp],
             "big_orchards": big_n, "big_compute_s": round(big_s, 2),
             "peak_bytes_per_orchard": {k: round(v) for k, v in mem.items()},
-            "memory_at_most_linear": bool(all(b <= a * 1.1 for a, b in zip(per, per[1:], strict=False)))}
+            "memory_at_most_linear": bool(all(b <= a * 1.1 for a, b in itertools.pairwise(per)))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args(argv)
 
-    from registry.seed import SeedParams, generate
     from sim_sensors.history import generate_history
+
+    from registry.seed import SeedParams, generate
 
     def span(text: str) -> list[int]:
         lo, _, hi = text.partition("-")

@@ -105,14 +105,16 @@ def build_alerts(*, orchard_ids: list[str], season: int, as_of_day: int, bloom_d
                 advice_en=("Water shortage during fruit growth cuts yield and fruit size: irrigate soon (drip or "
                            "basin, little and often) and mulch the tree rows; after a long drought avoid one heavy "
                            "flood irrigation, which splits fruit."),
-                detail={"season": season, "soil_vwc_5d": v, "onset": round(float(onset[i]), 3), "as_of_day": as_of_day}))
+                detail={"season": season, "soil_vwc_5d": v, "onset": round(float(onset[i]), 3),
+                        "as_of_day": as_of_day}))
         if rot_window[i] and infect[i] >= 1:
             crit = infect[i] >= 2
             out.append(Alert(
                 dedupe_key=f"brown_rot:{oid}:{date_key}", kind="brown_rot", severity="critical" if crit else "warning",
                 orchard_id=oid,
                 title_zh=f"褐腐病侵染{'高' if crit else ''}风险：近3天 {int(infect[i])} 个侵染日",
-                title_en=f"{'High ' if crit else ''}brown rot infection risk: {int(infect[i])} infection day(s) in 3 days",
+                title_en=(f"{'High ' if crit else ''}brown rot infection risk: "
+                          f"{int(infect[i])} infection day(s) in 3 days"),
                 advice_zh=("雨后叶面湿润时间长、温度适宜，褐腐病易侵染：天晴后及时喷施登记用于李褐腐病的杀菌剂，"
                            "遵守标签用量和采前安全间隔期；摘除病果、僵果，疏枝通风。"),
                 advice_en=("Long leaf wetness at mild temperature favours brown rot: spray a fungicide registered for "

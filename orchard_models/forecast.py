@@ -22,6 +22,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -308,7 +309,7 @@ class Forecaster:
 
     # -- features at an as-of day ---------------------------------------------------------------
     def _state(self, prep: _Prepared, obs: Observations | None, as_of_day: int, idx: np.ndarray | None = None
-               ) -> dict[str, np.ndarray]:
+               ) -> dict[str, Any]:
         n_d = prep.thermal.chill_portions.shape[1]
         clim = self._clim(prep.season, n_d)
         if idx is not None:
@@ -341,7 +342,7 @@ class Forecaster:
                             soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom,
                             harvest_day=hv, as_of_day=as_of_day, rain_mm=prep.rain, p=self.risk_params,
                             field_capacity=fc, root_stress=prep.root)
-        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk}  # type: ignore[dict-item]
+        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk}
 
     def _x(self, st: dict, age: np.ndarray, fs_ref: float, tab: OrchardTable) -> np.ndarray:
         r: RiskIndices = st["risk"]
@@ -377,7 +378,7 @@ class Forecaster:
             ok = (tot > 0) & (prep.age >= 3)
             rows_s.append(g[ok] / tot[ok, None])
             rows_load.append(np.log(tot[ok] / tab.area_mu[ok]))
-            rows_w.append(st["risk"].water_stress[ok])
+            rows_w.append(st["risk"].root_zone_stress[ok])
             rows_fs.append(x[ok, _FS])
             rows_el.append(x[ok, _EL])
         gm = (fit_grades(np.concatenate(rows_s), np.concatenate(rows_load), np.concatenate(rows_w),
@@ -428,7 +429,7 @@ class Forecaster:
         out["p10"], out["p50"], out["p90"] = predict_yield(yfit, x, age, area,
                                                            orch_idx=np.arange(n) if ref is None else None)
         log_load = np.log(np.maximum(out["p50"], 1e-9) / area)
-        out["grades"] = predict_grades(gm, log_load, risk.water_stress, x[:, _FS], x[:, _EL])
+        out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, x[:, _FS], x[:, _EL])
         # weeks
         hp = self.harvest_params
         cen = out["centroid"]

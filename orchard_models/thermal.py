@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DailyThermal", "DynamicState", "daily_thermal", "daily_thermal_reference", "dynamic_model", "gdh_asymcur", "utah_model"]
+__all__ = ["DailyThermal", "DynamicState", "daily_thermal", "daily_thermal_reference", "dynamic_model",
+           "gdh_asymcur", "utah_model"]
 
 # Dynamic model constants (Fishman et al. 1987; chillR Dynamic_Model)
 E0 = 4153.5          #: activation energy of formation of the precursor, K

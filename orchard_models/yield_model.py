@@ -239,8 +239,10 @@ def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_sea
         ys.append(np.log(np.maximum(per_mu[m], 1.0)))
         os_.append(np.nonzero(m)[0])
         ss.append(np.full(int(m.sum()), si))
-    young_q = {a: tuple(float(q) for q in np.quantile(np.concatenate(v), [0.1, 0.5, 0.9]))
-               for a, v in young.items()}
+    young_q: dict[int, tuple[float, float, float]] = {}
+    for a, v in young.items():
+        q10, q50, q90 = (float(q) for q in np.quantile(np.concatenate(v), [0.1, 0.5, 0.9]))
+        young_q[a] = (q10, q50, q90)
     if not xs:
         z = np.zeros(n_orch)
         fit = YieldFit(PRIOR_MEAN.copy(), np.diag(PRIOR_SD ** 2), 0.1, 0.15 ** 2, 0.05, z, np.full(n_orch, 0.05),
@@ -251,7 +253,7 @@ def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_sea
     orch = np.concatenate(os_)
     seas = np.concatenate(ss)
     fit = _fit_core(x, y, orch, seas, n_orch)
-    fit.young_kg_per_mu = young_q  # type: ignore[assignment]
+    fit.young_kg_per_mu = young_q
     uniq = np.unique(seas)
     if calibrate and len(uniq) >= 3:
         zs = []

@@ -168,7 +168,7 @@ def test_empirical_bayes_shrinks_orchards_with_little_history() -> None:
     x = xs[0].copy()
     x[:, J] = rng.uniform(0, 1.0, n)
     act = area * np.exp(np.log(1000.0) - 0.8 * x[:, J] + u_true + rng.normal(0, 0.15, n))
-    p10, p50, p90 = predict_yield(fit, x, np.full(n, 8), area, orch_idx=np.arange(n))
+    p10, _p50, p90 = predict_yield(fit, x, np.full(n, 8), area, orch_idx=np.arange(n))
     cov = np.mean((act >= p10) & (act <= p90))
     assert 0.65 <= cov <= 0.97
 
