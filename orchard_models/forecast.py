@@ -164,6 +164,11 @@ def _pad(a: np.ndarray, n: int = N_DAYS_MAX) -> np.ndarray:
     return np.concatenate([a, np.full((a.shape[0], n - a.shape[1]), np.nan)], axis=1)
 
 
+def _thermal_days(season: int, n_days: int) -> tuple[int, int]:
+    """Days whose hourly temperature the models use: 1 November (chill start) to 30 September."""
+    return chill_start_day(season), n_days
+
+
 def _chill_window(season: int) -> tuple[int, int]:
     end = (date(season, *CHILL_END_MONTH_DAY) - season_start(season)).days
     return chill_start_day(season), end
@@ -270,7 +275,7 @@ class Forecaster:
         if key not in self._clim_thermal:
             self._clim_thermal[key] = daily_thermal(
                 self.clim_tmin[:, :n_days], self.clim_tmax[:, :n_days], self.orchards.latitude_deg,
-                day_of_year(season, n_days), chill_days=_chill_window(season))
+                day_of_year(season, n_days), chill_days=_chill_window(season), days=_thermal_days(season, n_days))
         return self._clim_thermal[key]
 
     def _prepare(self, w: SeasonWeather, tmin_f: np.ndarray, tmax_f: np.ndarray, hourly: np.ndarray | None,
@@ -279,7 +284,7 @@ class Forecaster:
         n_d = w.n_days
         th = daily_thermal(tmin_f, tmax_f, tab.latitude_deg, day_of_year(w.season, n_d),
                            hourly_obs_c=hourly if hourly is not None else w.hourly_temp_c,
-                           chill_days=_chill_window(w.season))
+                           chill_days=_chill_window(w.season), days=_thermal_days(w.season, n_d))
         tmean = (tmin_f + tmax_f) / 2.0
         soil = _fill_observed(w.soil_vwc)
         leaf = _fill_observed(w.leaf_wet_h)

@@ -183,6 +183,22 @@ def read_observations(conn: psycopg.Connection, index: dict[str, int], season: i
     return obs
 
 
+def read_bloom_records(conn: psycopg.Connection, index: dict[str, int], season: int) -> np.ndarray:
+    """Recorded full bloom per orchard (day index, -1 = none): the first flower-density record of the
+    season in February-April (growers score flowering at bloom), used to fit the bloom model."""
+    out = np.full(len(index), -1, dtype=np.int64)
+    s0 = season_start(season)
+    cur = conn.execute(
+        "SELECT orchard_id, min(observed_on) - %(s0)s::date FROM farm_records "
+        "WHERE kind = 'flower_density' AND observed_on >= %(lo)s AND observed_on < %(hi)s GROUP BY 1",
+        {"s0": s0, "lo": date(season, 2, 1), "hi": date(season, 5, 1)})
+    for oid, day in cur:
+        o = index.get(oid)
+        if o is not None:
+            out[o] = day
+    return out
+
+
 def read_inputs(conn: psycopg.Connection, as_of: datetime, season: int, *,
                 hourly_days: int | None = 60, max_history: int = MAX_HISTORY_SEASONS) -> ModelInputs:
     """Everything for one forecast run: registry, up to ``max_history`` past seasons with recorded
@@ -206,7 +222,8 @@ def read_inputs(conn: psycopg.Connection, as_of: datetime, season: int, *,
     for s in sorted(by_season):
         end = min(as_of, _local_midnight(season_start(s) + timedelta(days=season_days(s))))
         w = read_season_weather(conn, index, s, end, hourly_days=0)
-        history.append(SeasonRecord(w, read_observations(conn, index, s, end), by_season[s]))
+        history.append(SeasonRecord(w, read_observations(conn, index, s, end), by_season[s],
+                                    bloom_day=read_bloom_records(conn, index, s)))
     target = read_season_weather(conn, index, season, as_of, hourly_days=hourly_days)
     obs = read_observations(conn, index, season, as_of)
     as_of_day = (local_date(as_of) - season_start(season)).days
