@@ -224,6 +224,8 @@ class _Season:
     bloom_idx: np.ndarray
     maturity_idx: np.ndarray
     draws: np.ndarray           #: per-orchard scalar normals for the yield process
+    tdew: np.ndarray            #: daily dew point, °C
+    vwc30: np.ndarray           #: daily mean soil moisture 10-40 cm layer, m³/m³
 
 
 def _weather(o: _Orchards, season: int, scenario: str, seed: int) -> _Season:
@@ -332,6 +334,7 @@ def _weather(o: _Orchards, season: int, scenario: str, seed: int) -> _Season:
     s2 = (fc - 0.02) * d2
     vwc10 = np.empty_like(tmin)
     ks_root = np.empty_like(tmin)
+    vwc30 = np.empty_like(tmin)
     for d in range(nd):
         rn = rain[:, d]
         runoff = 0.05 * rn + 0.5 * np.maximum(rn - 40.0, 0.0)
@@ -351,8 +354,9 @@ def _weather(o: _Orchards, season: int, scenario: str, seed: int) -> _Season:
         s2 = np.maximum(s2 - 0.7 * transp, (wp - 0.03) * d2)
         vwc10[:, d] = s1 / d1
         ks_root[:, d] = 0.3 * ks1 + 0.7 * ks2
+        vwc30[:, d] = s2 / d2
     return _Season(dates, np.round(tmin, 2), np.round(tmax, 2), rain, np.round(vwc10, 4), ks_root,
-                   leaf_wet_h, np.round(rh, 1), bloom_idx, maturity_idx, sc)
+                   leaf_wet_h, np.round(rh, 1), bloom_idx, maturity_idx, sc, tdew, vwc30)
 
 
 def _crop_coefficient(doy: np.ndarray) -> np.ndarray:
