@@ -204,14 +204,17 @@ LOCAL = dt.timezone(dt.timedelta(hours=8))
 
 async def run_fleet(catch_up: Replayer, url: str, *, start: dt.date, time_scale: float, stop: asyncio.Event,
                     live: Replayer | None = None, ledger: Ledger | None = None, window: int = 64,
-                    identifier: str | None = None) -> PublishStats:
+                    identifier: str | None = None, begin: float | None = None) -> PublishStats:
     """Run the fleet from local midnight of ``start`` on a :class:`SimClock` until ``stop`` is set.
 
     Days before today come from ``catch_up`` (e.g. a coarse interval, so catching up stays gentle).
     From today on, ``live`` (default: ``catch_up``) takes over: today's messages sent before the
     moment the simulator reaches today come from ``catch_up``, later ones from ``live``.
+    ``begin`` (Unix s, default local midnight of ``start``): messages due earlier are skipped (e.g.
+    ``begin=time.time()`` runs live from now on).
     """
-    t0 = dt.datetime(start.year, start.month, start.day, tzinfo=LOCAL).timestamp()
+    midnight = dt.datetime(start.year, start.month, start.day, tzinfo=LOCAL).timestamp()
+    t0 = max(midnight, begin) if begin is not None else midnight
     clock = SimClock(t0, time_scale)
     led = ledger if ledger is not None else Ledger()
     live_rep = live or catch_up
@@ -232,12 +235,12 @@ async def run_fleet(catch_up: Replayer, url: str, *, start: dt.date, time_scale:
             today = dt.datetime.now(LOCAL).date()
             if day < today or live_rep is catch_up:
                 parts: list[tuple[Iterable[Message], float, float]] = [
-                    (catch_up.day(day), -1.0, float("inf"))]
+                    (catch_up.day(day), t0, float("inf"))]
             else:
                 cut = time.time()
                 log.info("simulator reached today; switching to the live interval",
                          extra={"day": day.isoformat(), "interval_s": live_rep.interval_s})
-                parts = [(catch_up.day(day), -1.0, cut)] if day == today else []
+                parts = [(catch_up.day(day), t0, cut)] if day == today else []
                 parts.append((live_rep.day(day), cut, float("inf")))
             for stream, lo, hi in parts:
                 for m in stream:
