@@ -40,7 +40,7 @@ RSSI = _IDX["rssi_dbm"]
 
 
 def _spec(key: str) -> str:
-    return "%d" if DECIMALS[key] == 0 else f"%.{DECIMALS[key]}f"
+    return f"%.{DECIMALS[key]}f"
 
 
 def _body_template(keys: Sequence[str], quoted: bool) -> str:
@@ -52,7 +52,7 @@ NATIVE_BODY = _body_template(SAMPLE_KEYS, False)
 CS_BODY_NUM = _body_template(CHIRPSTACK_OBJECT_KEYS, False)
 CS_BODY_STR = _body_template(CHIRPSTACK_OBJECT_KEYS, True)
 NATIVE_SAMPLE = '{"t":%d,' + NATIVE_BODY + "}"
-TB_SAMPLE = '{"ts":%d000,"values":{' + NATIVE_BODY + "}}"
+TB_SAMPLE = '{"ts":%d,"values":{' + NATIVE_BODY + "}}"
 
 
 def _value_text(key: str, v: float, quoted: bool) -> str:
@@ -85,8 +85,8 @@ def native_sample(t: int, row: Sequence[float], missing: Sequence[bool] | None) 
 def tb_sample(t: int, row: Sequence[float], missing: Sequence[bool] | None) -> str:
     """One ``{"ts": ms, "values": {...}}`` entry of ThingsBoard gateway telemetry."""
     if missing is None:
-        return TB_SAMPLE % (t, *row)
-    return '{"ts":%d000,"values":{%s}}' % (t, slow_body(SAMPLE_KEYS, row, missing))
+        return TB_SAMPLE % (t * 1000, *row)
+    return '{"ts":%d,"values":{%s}}' % (t * 1000, slow_body(SAMPLE_KEYS, row, missing))
 
 
 def native_message(prefix: str, orchard_id: str, gw: str, seq: int, sent_at: int, samples: Sequence[str]
