@@ -70,7 +70,7 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         return
     dec.per_device[gw_topic] = [0, 0]
     seq = obj.get("seq")
-    if type(seq) is int and seq >= 0:
+    if type(seq) is int and 0 <= seq < 2**63:
         dec.seq = seq
     samples = obj.get("samples")
     if type(samples) is not list:
