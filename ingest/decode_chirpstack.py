@@ -69,6 +69,8 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         return
     eui_topic = eui_topic.lower()
     claimed = v.devices.by_eui.get(eui_topic)
+    if claimed is not None:  # whole-message rejects count against the topic's registry device
+        dec.per_device[claimed] = [0, 0]
     if len(payload) > MAX_MESSAGE_BYTES:
         dec.reject("oversized", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}", claimed or eui_topic)
         return
@@ -93,7 +95,6 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         dec.reject("unknown_device", f"DevEUI {eui_topic!r} is not in the registry", None)
         return
     dev = claimed
-    dec.per_device[dev] = [0, 0]
     rx = obj.get("rxInfo")
     rx0 = rx[0] if type(rx) is list and rx and type(rx[0]) is dict else {}
     t = parse_rfc3339(obj.get("time"))

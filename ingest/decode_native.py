@@ -42,6 +42,8 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         dec.reject("unknown_topic", f"not a native uplink topic: {topic[:200]!r}")
         return
     orchard_id, gw_topic = ids
+    if gw_topic in v.devices:  # whole-message rejects count against the topic's registry device
+        dec.per_device[gw_topic] = [0, 0]
     if len(payload) > MAX_MESSAGE_BYTES:
         dec.reject("oversized", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}", gw_topic)
         return
@@ -68,7 +70,6 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         dec.reject("device_mismatch", f"gateway {gw_topic} belongs to orchard {v.devices.orchard_of[gw_topic]},"
                    f" not {orchard_id!r}", gw_topic)
         return
-    dec.per_device[gw_topic] = [0, 0]
     seq = obj.get("seq")
     if type(seq) is int and 0 <= seq < 2**63:
         dec.seq = seq
