@@ -18,8 +18,10 @@ works on *pools* ``(harvest week h, grade g)`` in the warehouse instead of one a
   ``t`` lies in the window and ``h <= t <= h + max_storage_weeks`` (fruit waits in cold storage);
 * pool balance ``sum_o y[o,h,g] = sum x[.,h,g,.]`` (equality rows);
 * class demand ``sum x[c,...] <= sum of the class's order quantities``;
-* cold-storage capacity ``sum of x with h <= tau <= t  <= capacity_kg[tau]`` for each week ``tau``
-  (fruit occupies the warehouse from its harvest week to its dispatch week);
+* cold-storage capacity ``sum of x with h <= tau < t  <= capacity_kg[tau]`` for each week ``tau``:
+  fruit dispatched in its harvest week is cross-docked (pre-cooled, graded, sent on); fruit held for a
+  later week occupies a cold room at the end of every week from its harvest week to the week before
+  its dispatch;
 * poverty-alleviated share ``sum_{o poor} y >= s * sum_o y - z``, ``z >= 0`` penalised: the share is
   guaranteed whenever those orchards have the fruit, and never reduces the volume committed.
 
@@ -157,7 +159,7 @@ class StageResult:
     rows: list[AllocRow]
     filled_kg: dict[str, float]          #: per order, kg (whole crates unless the order is smaller)
     used_kg: np.ndarray                  #: (orchards, weeks, grades) kg taken from supply
-    occupancy_kg: np.ndarray             #: (weeks,) kg in cold storage per week
+    occupancy_kg: np.ndarray             #: (weeks,) kg held in cold storage at the end of each week
     value_fen: float                     #: sum of order value minus transport and storage cost, fen
     lp_objective: float                  #: the LP's own objective (with priority weights), fen-equivalent
     poor_share: float                    #: share of committed kg from poverty-alleviated orchards
@@ -271,7 +273,7 @@ def build_lp(supply: SupplyGrid, orders: Sequence[OrderDemand], params: MatchPar
     b_ub_parts = [class_dem]
     r0 = len(cls_list)
     if capacity is not None:
-        span = xt - xh + 1
+        span = xt - xh
         rep = np.repeat(np.arange(n_x), span)
         offs = np.arange(int(span.sum())) - np.repeat(np.cumsum(span) - span, span)
         rows_r.append(r0 + xh[rep] + offs)
@@ -486,14 +488,14 @@ def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: Match
     rows = _round_rows(rows, filled)
     for r in rows:
         used[r.orchard, r.harvest_week, _GIDX[r.grade]] += r.kg
-        occupancy[r.harvest_week:r.delivery_week + 1] += r.kg
+        occupancy[r.harvest_week:r.delivery_week] += r.kg
     committed = used.sum()
     poor_kg = used[supply.poor].sum()
     value = sum(r.kg * (by_id[r.order_id].value_fen_per_kg - supply.transport_fen_per_kg[r.orchard]
                         - params.storage_fen_per_kg_week * (r.delivery_week - r.harvest_week)) for r in rows)
     stats.update({"build_s": build_s, "disaggregate_s": time.perf_counter() - t1, "classes": len(classes),
                   "y_vars": lp.n_y, "x_vars": lp.n_x, "fill_weight": lp.fill_weight,
-                  "lp_value_fen": float(lp.value @ v)})
+                  "lp_value_fen": float(lp.value @ v), "lp_fill_kg": float(x.sum())})
     return StageResult(rows, filled, used, occupancy, float(value), lp_obj,
                        float(poor_kg / committed) if committed > 0 else 0.0, stats)
 
