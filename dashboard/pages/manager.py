@@ -55,26 +55,34 @@ def overview_fig(rows: list[dict[str, Any]], colour: str, lang: str) -> str | No
     else:
         c = [r["soil_vwc"] for r in rows]
         title, scale = t("c_moisture", lang) + " (m³/m³)", "BrBG"
-    known = [v for v in c if v is not None]
-    marker: dict[str, Any] = {"size": 6, "opacity": 0.8}
-    if known:
-        marker.update(color=[v if v is not None else float("nan") for v in c], colorscale=scale, showscale=True,
-                      colorbar={"title": {"text": title}, "len": 0.8})
-    else:
-        marker.update(color="#9e9e9e")
+    ranges = {"moisture": (0.0, 0.5), "risk": (0.0, 1.0)}
     text = [f"{r['orchard_id']} {r['name']}<br>{r['elevation_m']} m · {r['area_mu']:.1f} mu" for r in rows]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4],
                         subplot_titles=("经纬度" if lang == "zh" else "Position", t("elevation_m", lang)))
-    fig.add_trace(go.Scattergl(x=[r["lon"] for r in rows], y=[r["lat"] for r in rows], mode="markers", marker=marker,
-                               text=text, hoverinfo="text", name=""), row=1, col=1)
-    fig.add_trace(go.Scattergl(x=[r["elevation_m"] for r in rows], y=[r["area_mu"] for r in rows], mode="markers",
-                               marker={**marker, "showscale": False}, text=text, hoverinfo="text", name=""),
-                  row=1, col=2)
+    has = [i for i, v in enumerate(c) if v is not None]
+    missing = [i for i, v in enumerate(c) if v is None]
+    for idx, coloured in ((missing, False), (has, True)):
+        if not idx:
+            continue
+        marker: dict[str, Any] = {"size": 6, "opacity": 0.85}
+        if coloured:
+            marker.update(color=[c[i] for i in idx], colorscale=scale, showscale=True,
+                          colorbar={"title": {"text": title}, "len": 0.8})
+            if colour in ranges:
+                marker.update(cmin=ranges[colour][0], cmax=ranges[colour][1])
+        else:
+            marker.update(color="#cfcfcf")
+        name = title if coloured else ("无数据" if lang == "zh" else "no data")
+        fig.add_trace(go.Scattergl(x=[rows[i]["lon"] for i in idx], y=[rows[i]["lat"] for i in idx], mode="markers",
+                                   marker=marker, text=[text[i] for i in idx], hoverinfo="text", name=name),
+                      row=1, col=1)
+        fig.add_trace(go.Scattergl(x=[rows[i]["elevation_m"] for i in idx], y=[rows[i]["area_mu"] for i in idx],
+                                   mode="markers", marker={**marker, "showscale": False}, text=[text[i] for i in idx],
+                                   hoverinfo="text", name=name, showlegend=False), row=1, col=2)
     fig.update_xaxes(title_text="lon °E", row=1, col=1)
     fig.update_yaxes(title_text="lat °N", scaleanchor="x", row=1, col=1)
     fig.update_xaxes(title_text="m", row=1, col=2)
     fig.update_yaxes(title_text="mu", type="log", row=1, col=2)
-    fig.update_layout(showlegend=False)
     out = fig_json(fig)
     return out.replace('"height": 300', '"height": 460', 1)
 
