@@ -87,6 +87,10 @@ def prepare(url: str, orchards: int, days: int) -> dict[str, Any]:
                         cp.write_row((dev, m, t, v))
                         n += 1
                     t += step
+        conn.execute(
+            """INSERT INTO device_health (device_id, first_seen_at, last_seen_at, last_reading_at, messages, readings)
+               SELECT device_id, min(time), max(time), max(time), count(*) / 10, count(*) FROM readings
+               GROUP BY device_id ON CONFLICT (device_id) DO NOTHING""")
         conn.commit()
         t1 = time.perf_counter()
         rollups.refresh(conn)

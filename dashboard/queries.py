@@ -117,15 +117,24 @@ def latest_conditions(conn: psycopg.Connection, orchard_id: str) -> dict[str, An
         return out
     shape = raw_readings_shape(conn)
     rows: list[tuple[Any, ...]] = []
+    newest = None
+    if shape and has_table(conn, "device_health"):
+        # ingest keeps each gateway's newest reading time: bounding the search to the day before it
+        # lets the planner prune the daily partitions to one or two
+        newest = conn.execute("SELECT max(last_reading_at) FROM device_health WHERE device_id = ANY(%s)",
+                              (devices,)).fetchone()[0]  # type: ignore[index]
     if shape:
         tcol, vcol = shape
+        window = (f" AND {tcol} > %s::timestamptz - interval '1 day' AND {tcol} <= %s::timestamptz"
+                  if newest else "")
+        wparams = [newest, newest] if newest else []
         # one index probe per (device, metric): LATERAL + LIMIT 1 uses the (device, metric, time) index
         rows = conn.execute(
             f"""SELECT m.metric, r.t, r.v FROM unnest(%s::text[]) AS m(metric)
                 CROSS JOIN LATERAL (SELECT {tcol} AS t, {vcol}::float8 AS v FROM readings
-                                    WHERE device_id = ANY(%s) AND metric = m.metric
+                                    WHERE device_id = ANY(%s) AND metric = m.metric{window}
                                     ORDER BY {tcol} DESC LIMIT 1) r""",
-            (list(METRICS), devices)).fetchall()
+            [list(METRICS), devices, *wparams]).fetchall()
         if rows:
             out["source"] = "readings"
             latest = max(r[1] for r in rows)
@@ -160,8 +169,14 @@ def latest_data_time(conn: psycopg.Connection, orchard_id: str) -> datetime | No
     devices = orchard_devices(conn, orchard_id)
     if not devices:
         return None
+    if has_table(conn, "device_health"):
+        row = conn.execute("SELECT max(last_reading_at) FROM device_health WHERE device_id = ANY(%s)",
+                           (devices,)).fetchone()
+        if row and row[0]:
+            return row[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)  # type: ignore[no-any-return]
     if has_table(conn, "readings_hourly"):
-        row = conn.execute("SELECT max(bucket) FROM readings_hourly WHERE device_id = ANY(%s)", (devices,)).fetchone()
+        row = conn.execute("SELECT max(bucket) FROM readings_hourly WHERE device_id = ANY(%s) AND metric = 'air_temp_c'",
+                           (devices,)).fetchone()
         if row and row[0]:
             return row[0] + timedelta(hours=1)  # type: ignore[no-any-return]
     shape = raw_readings_shape(conn)

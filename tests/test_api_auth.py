@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (session fixtures imported from test_web_fixtures)
 """Sign-in, tokens, throttling and role boundaries through the HTTP API."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (session fixtures imported from test_web_fixtures)
 """Schemathesis against the app's own OpenAPI document: no 5xx, responses conform to the schema.
 
 Runs in-process (ASGI) with an admin bearer token so the generated requests reach the handlers;

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (session fixtures imported from test_web_fixtures)
 """Headless Chromium (Debian ``chromium``, driven by Playwright, no browser download): sign in as each
 role, see the right page, record an observation, place an order, and screenshot every page into
 ``test-artifacts/``.

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (session fixtures imported from test_web_fixtures)
 """Pages through the HTTP stack: sign-in form with CSRF, role pages, record form, language switch."""
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def supply_fig(rows: list[dict[str, Any]], lang: str) -> str | None:
 def _safe(label: str, fn: Any, conn: Any, **kw: Any) -> list[dict[str, Any]]:
     try:
         return trade.rows(trade.call(fn, conn, **kw))
-    except Exception:  # noqa: BLE001 - one failing panel must not take the page down
+    except Exception:
         log.exception("buyer page panel failed", extra={"panel": label})
         conn.rollback()
         return []

@@ -78,7 +78,7 @@ def _statements(conn: Any, grower_id: str | None) -> tuple[bool, list[dict[str, 
         season = conn.execute("SELECT coalesce(max(season), extract(year FROM now())::int) FROM latest_forecast_runs"
                               ).fetchone()[0] if q.has_table(conn, "latest_forecast_runs") else datetime.now(UTC).year
         rows = settlement.statements(conn, season=int(season), grower_id=grower_id)
-    except Exception:  # noqa: BLE001 - a failing optional panel must not take the page down
+    except Exception:
         log.exception("statements failed", extra={"grower_id": grower_id})
         conn.rollback()
         return True, []

@@ -143,7 +143,7 @@ def supply_demand_fig(weeks: list[dict[str, Any]], lang: str) -> str | None:
 def _safe(label: str, fn: Any, conn: Any, **kw: Any) -> list[dict[str, Any]]:
     try:
         return trade.rows(trade.call(fn, conn, **kw))
-    except Exception:  # noqa: BLE001 - one failing panel must not take the page down
+    except Exception:
         log.exception("manager page panel failed", extra={"panel": label})
         conn.rollback()
         return []

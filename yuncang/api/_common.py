@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import HTTPException, Query, Request
 from pydantic import BaseModel
 
 T = TypeVar("T")
@@ -20,7 +20,10 @@ class Page(BaseModel, Generic[T]):
 
 
 class Message(BaseModel):
+    """An error: ``detail`` is a message, or a list of field errors for malformed requests."""
+
     detail: Any
+    message: str | None = None
 
 
 def limit_q(default: int = 50, le: int = 500) -> Any:
@@ -35,5 +38,14 @@ def offset_q() -> Any:
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "not signed in"},
     403: {"model": Message, "description": "signed in, but not allowed"},
+    422: {"model": Message, "description": "invalid input; detail says what and where"},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Message, "description": "no such thing"}}
+
+
+def reject_nul(request: Request) -> None:
+    """Router dependency: NUL characters cannot be stored or matched in PostgreSQL text; answer 422."""
+    if "\x00" in request.url.path or any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
+        raise HTTPException(status_code=422, detail="NUL characters are not allowed in paths or parameters")
+    if "\x00" in "".join(request.headers.values()):
+        raise HTTPException(status_code=422, detail="NUL characters are not allowed in headers")

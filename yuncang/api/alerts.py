@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from dashboard import queries as q
 from dashboard.access import Principal, require_orchard, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, Page, limit_q, offset_q
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"])
+router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(reject_nul)])
 
 
 class AlertOut(BaseModel):
@@ -32,7 +32,7 @@ class AlertOut(BaseModel):
     resolved_at: datetime | None
 
 
-@router.get("/alerts", response_model=Page[AlertOut], responses=AUTH_ERRORS)
+@router.get("/alerts", response_model=Page[AlertOut], responses={**AUTH_ERRORS, **NOT_FOUND})
 def alerts(request: Request, orchard_id: str | None = Query(default=None, max_length=64),
            kind: str | None = Query(default=None, max_length=64),
            include_resolved: bool = Query(default=False), limit: int = limit_q(), offset: int = offset_q(),

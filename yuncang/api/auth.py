@@ -18,7 +18,7 @@ from dashboard.access import (
     optional_principal,
     require_user,
 )
-from yuncang.api._common import AUTH_ERRORS, Message
+from yuncang.api._common import AUTH_ERRORS, Message, reject_nul
 from yuncang.auth import (
     BEARER_TTL,
     LOGIN_CSRF_COOKIE,
@@ -29,7 +29,7 @@ from yuncang.auth import (
     set_session_cookie,
 )
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], dependencies=[Depends(reject_nul)])
 
 
 class Credentials(BaseModel):
@@ -62,7 +62,7 @@ def _me(p: Principal) -> Me:
 
 
 @router.post("/api/v1/auth/token", response_model=TokenOut,
-             responses={401: {"model": Message}, 429: {"model": Message}})
+             responses={401: {"model": Message}, 422: {"model": Message}, 429: {"model": Message}})
 def token(request: Request, body: Credentials) -> TokenOut:
     """Exchange username and password for a bearer token (``Authorization: Bearer <token>``)."""
     with request.app.state.yc.pool.connection() as conn:

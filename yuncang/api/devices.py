@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from dashboard import queries as q
 from dashboard.access import Principal, orchard_scope, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, limit_q, offset_q
+from yuncang.api._common import AUTH_ERRORS, limit_q, offset_q, reject_nul
 
-router = APIRouter(prefix="/api/v1", tags=["devices"])
+router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(reject_nul)])
 
 
 class DeviceRow(BaseModel):

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from dashboard import queries as q
 from dashboard.access import Principal, check_csrf, require_orchard, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
 
-router = APIRouter(prefix="/api/v1", tags=["farm records"])
+router = APIRouter(prefix="/api/v1", tags=["farm records"], dependencies=[Depends(reject_nul)])
 
 UNAVAILABLE = "farm records are not available: the orchard_models package has not created its tables"
 

@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from dashboard import queries as q
 from dashboard.access import Principal, require_orchard, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
 
-router = APIRouter(prefix="/api/v1", tags=["forecasts"])
+router = APIRouter(prefix="/api/v1", tags=["forecasts"], dependencies=[Depends(reject_nul)])
 
 
 class WeekGrade(BaseModel):

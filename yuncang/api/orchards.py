@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from dashboard import queries as q
 from dashboard.access import Principal, orchard_scope, require_orchard, require_roles, require_user
 from registry.metrics import METRICS
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, limit_q, offset_q, reject_nul
 
-router = APIRouter(prefix="/api/v1", tags=["orchards"])
+router = APIRouter(prefix="/api/v1", tags=["orchards"], dependencies=[Depends(reject_nul)])
 
 
 class Orchard(BaseModel):
@@ -99,7 +101,21 @@ def orchard(request: Request, orchard_id: str, p: Principal = Depends(require_us
         return q.get_orchard(conn, orchard_id)
 
 
-@router.get("/orchards/{orchard_id}/conditions", response_model=Conditions, responses={**AUTH_ERRORS, **NOT_FOUND})
+def fast_json(obj: Any) -> Response:
+    """JSON without a second pydantic pass (the hot read paths build plain dicts already shaped like
+    their documented models); datetimes and dates as ISO 8601."""
+    return Response(json.dumps(obj, default=_iso, ensure_ascii=False, separators=(",", ":")),
+                    media_type="application/json")
+
+
+def _iso(o: Any) -> str:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@router.get("/orchards/{orchard_id}/conditions", response_model=None,
+            responses={200: {"model": Conditions}, **AUTH_ERRORS, **NOT_FOUND})
 def conditions(request: Request, orchard_id: str, p: Principal = Depends(require_user)) -> Any:
     """Newest value of every sensor metric (°C, %, m³/m³, mm, W/m², m/s), rain over the last 24 h (mm)
     and the count of open alerts. ``source`` is null when no sensor data has arrived yet."""
@@ -109,7 +125,7 @@ def conditions(request: Request, orchard_id: str, p: Principal = Depends(require
         c = q.latest_conditions(conn, orchard_id)
         n = conn.execute("SELECT count(*) FROM alerts WHERE orchard_id = %s AND resolved_at IS NULL",
                          (orchard_id,)).fetchone()[0]  # type: ignore[index]
-    return {"orchard_id": orchard_id, **c, "open_alerts": n}
+    return fast_json({"orchard_id": orchard_id, **c, "open_alerts": n})
 
 
 def _parse_time(v: str | None, name: str) -> datetime | None:
@@ -126,8 +142,9 @@ def _parse_time(v: str | None, name: str) -> datetime | None:
     return t
 
 
-@router.get("/orchards/{orchard_id}/series", response_model=SeriesOut,
-            responses={**AUTH_ERRORS, **NOT_FOUND, 422: {"description": "bad metric or time range"}})
+@router.get("/orchards/{orchard_id}/series", response_model=None,
+            responses={200: {"model": SeriesOut}, **AUTH_ERRORS, **NOT_FOUND,
+                       422: {"model": Message, "description": "bad metric or time range"}})
 def series(request: Request, orchard_id: str,
            metric: list[str] = Query(default=["air_temp_c", "soil_vwc_10cm", "rain_mm"], max_length=10,
                                      description=f"one or more of: {', '.join(METRICS)}"),
@@ -159,4 +176,5 @@ def series(request: Request, orchard_id: str,
             raise HTTPException(status_code=422, detail="raw readings only for ranges up to 3 days")
         if resolution == "hour" and t_end - t_start > timedelta(days=62):
             raise HTTPException(status_code=422, detail="hourly buckets only for ranges up to 62 days")
-        return q.sensor_series(conn, orchard_id, list(dict.fromkeys(metric)), t_start, t_end, resolution)
+        out = q.sensor_series(conn, orchard_id, list(dict.fromkeys(metric)), t_start, t_end, resolution)
+    return fast_json(out)

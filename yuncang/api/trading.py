@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 from dashboard import trade
 from dashboard.access import Principal, check_csrf, require_roles, require_user
 from registry.grades import GRADE_CODES
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, limit_q, offset_q
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, limit_q, offset_q, reject_nul
 
-router = APIRouter(prefix="/api/v1", tags=["trading"])
+router = APIRouter(prefix="/api/v1", tags=["trading"], dependencies=[Depends(reject_nul)])
 
 TRADING_ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS, **NOT_FOUND, 409: {"model": Message, "description": "conflicts with the current state"},
@@ -185,7 +185,8 @@ if trade.available("warehouse"):
 
 if trade.available("trace"):
 
-    @router.get("/trace/{code}", response_model=dict[str, Any], responses=NOT_FOUND)
+    @router.get("/trace/{code}", response_model=dict[str, Any],
+                responses={**NOT_FOUND, 422: {"model": Message, "description": "malformed code"}})
     def trace(request: Request, code: str) -> Any:
         """Public: what a trace code on a box says: orchard, township, harvest, grade, lot and shipment."""
         if not (1 <= len(code) <= 64) or not code.replace("-", "").isalnum():
