@@ -98,7 +98,7 @@ def place_order(request: Request, grade: str = Form(max_length=8), quantity_kg: 
     try:
         if grade not in BY_CODE:
             raise ValueError(f"grade {grade!r}")
-        qty = float(quantity_kg)
+        qty = Decimal(quantity_kg.strip())
         if not (0 < qty <= 10_000_000):
             raise ValueError("quantity")
         price = int((Decimal(price_yuan) * 100).to_integral_value())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -48,7 +49,7 @@ def _page(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any
 
 class OrderIn(BaseModel):
     grade: str = Field(description=f"one of {', '.join(GRADE_CODES)}", max_length=8)
-    quantity_kg: float = Field(gt=0, le=10_000_000, description="kg")
+    quantity_kg: Decimal = Field(gt=0, le=10_000_000, max_digits=12, decimal_places=3, description="kg")
     week_from: date = Field(description="Monday of the first delivery week")
     week_to: date = Field(description="Monday of the last delivery week")
     destination: str = Field(min_length=1, max_length=200)
@@ -58,7 +59,7 @@ class OrderIn(BaseModel):
 
 
 class OrderAmend(BaseModel):
-    quantity_kg: float | None = Field(default=None, gt=0, le=10_000_000)
+    quantity_kg: Decimal | None = Field(default=None, gt=0, le=10_000_000, max_digits=12, decimal_places=3)
     week_from: date | None = None
     week_to: date | None = None
     destination: str | None = Field(default=None, min_length=1, max_length=200)
@@ -106,7 +107,7 @@ if trade.available("orders"):
         return _page(items, limit, offset)
 
     @router.get("/orders/{order_id}", response_model=dict[str, Any], responses=TRADING_ERRORS)
-    def get_order(request: Request, order_id: int, p: Principal = Depends(require_user)) -> Any:
+    def get_order(request: Request, order_id: str, p: Principal = Depends(require_user)) -> Any:
         require_roles(p, "buyer", "manager", "admin")
         fn = trade.function("orders", "get_order")
         assert fn is not None
@@ -116,7 +117,7 @@ if trade.available("orders"):
         return order
 
     @router.patch("/orders/{order_id}", response_model=dict[str, Any], responses=TRADING_ERRORS)
-    def amend_order(request: Request, order_id: int, body: OrderAmend, p: Principal = Depends(require_user)) -> Any:
+    def amend_order(request: Request, order_id: str, body: OrderAmend, p: Principal = Depends(require_user)) -> Any:
         """Change quantity, weeks, destination or prices of your order while it can still change."""
         require_roles(p, "buyer")
         check_csrf(request, p)
@@ -127,10 +128,10 @@ if trade.available("orders"):
             changes = {k: v for k, v in body.model_dump().items() if v is not None}
             if not changes:
                 raise HTTPException(status_code=422, detail="nothing to change")
-            return trade.plain(_run(fn, conn, order_id=order_id, buyer_id=p.buyer_id, changes=changes, **changes))
+            return trade.plain(_run(fn, conn, order_id=order_id, buyer_id=p.buyer_id, **changes))
 
     @router.post("/orders/{order_id}/cancel", response_model=dict[str, Any], responses=TRADING_ERRORS)
-    def cancel_order(request: Request, order_id: int, p: Principal = Depends(require_user)) -> Any:
+    def cancel_order(request: Request, order_id: str, p: Principal = Depends(require_user)) -> Any:
         require_roles(p, "buyer")
         check_csrf(request, p)
         get_fn, fn = trade.function("orders", "get_order"), trade.function("orders", "cancel_order")
@@ -143,7 +144,7 @@ if trade.available("orders"):
 if trade.available("allocation"):
 
     @router.get("/allocations", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def allocations(request: Request, order_id: int | None = Query(default=None, ge=1),
+    def allocations(request: Request, order_id: str | None = Query(default=None, max_length=64),
                     limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
         """Allocations of forecast supply to orders: a buyer's own orders; all for managers/admins."""
         require_roles(p, "buyer", "manager", "admin")
