@@ -101,9 +101,9 @@ def _token_from(request: Request) -> tuple[str, str] | None:
 
 def optional_principal(request: Request) -> Principal | None:
     """The signed-in user, or None (FastAPI dependency; never raises)."""
-    cached = getattr(request.state, "principal", "unset")
-    if cached != "unset":
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
     found = _token_from(request)
     p = None
     if found:

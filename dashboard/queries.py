@@ -173,18 +173,18 @@ def latest_data_time(conn: psycopg.Connection, orchard_id: str) -> datetime | No
         row = conn.execute("SELECT max(last_reading_at) FROM device_health WHERE device_id = ANY(%s)",
                            (devices,)).fetchone()
         if row and row[0]:
-            return row[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)  # type: ignore[no-any-return]
+            return row[0].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     if has_table(conn, "readings_hourly"):
         row = conn.execute("SELECT max(bucket) FROM readings_hourly WHERE device_id = ANY(%s) AND metric = 'air_temp_c'",
                            (devices,)).fetchone()
         if row and row[0]:
-            return row[0] + timedelta(hours=1)  # type: ignore[no-any-return]
+            return row[0] + timedelta(hours=1)
     shape = raw_readings_shape(conn)
     if shape:
         row = conn.execute(f"SELECT max({shape[0]}) FROM readings WHERE device_id = ANY(%s) AND metric = 'air_temp_c'",
                            (devices,)).fetchone()
         if row and row[0]:
-            return row[0]  # type: ignore[no-any-return]
+            return row[0]
     return None
 
 
@@ -247,7 +247,7 @@ def list_alerts(conn: psycopg.Connection, *, role: str, grower_id: str | None, c
                 limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Alerts visible to the role: a grower's orchards; a manager's cooperative (its orchards, and
     cooperative-wide alerts); admin all. Newest first."""
-    conds, params = [], []  # type: ignore[var-annotated]
+    conds, params = [], []
     if role == "grower":
         conds.append("o.grower_id = %s")
         params.append(grower_id)

@@ -156,7 +156,7 @@ def poverty_income(conn: Any, statements: list[dict[str, Any]]) -> dict[str, Any
     ids = [s.get("grower_id") for s in statements if s.get("grower_id")]
     flags = dict(conn.execute("SELECT g.grower_id, h.poverty_alleviated FROM growers g JOIN households h "
                               "USING (household_id) WHERE g.grower_id = ANY(%s)", (ids,)).fetchall())
-    out = {"poor_fen": 0.0, "other_fen": 0.0, "poor_growers": 0, "other_growers": 0}
+    out: dict[str, Any] = {"poor_fen": 0.0, "other_fen": 0.0, "poor_growers": 0, "other_growers": 0}
     for s in statements:
         fen = _first(s, _MONEY_KEYS) or 0.0
         if flags.get(s.get("grower_id")):

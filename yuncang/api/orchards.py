@@ -124,7 +124,7 @@ def conditions(request: Request, orchard_id: str, p: Principal = Depends(require
         require_orchard(conn, p, orchard_id)
         c = q.latest_conditions(conn, orchard_id)
         n = conn.execute("SELECT count(*) FROM alerts WHERE orchard_id = %s AND resolved_at IS NULL",
-                         (orchard_id,)).fetchone()[0]  # type: ignore[index]
+                         (orchard_id,)).fetchone()[0]
     return fast_json({"orchard_id": orchard_id, **c, "open_alerts": n})
 
 
