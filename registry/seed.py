@@ -132,7 +132,7 @@ def generate(params: SeedParams | None = None) -> RegistryData:
             "township_id": t[0], "area_mu": float(areas[i]), "elevation_m": int(elev[i]),
             "lat": round(t[3] + float(lat_j[i]), 5), "lon": round(t[4] + float(lon_j[i]), 5),
             "planting_year": p.reference_year - int(ages[i]),
-            "tree_count": int(round(float(areas[i]) * float(density[i]))), "variety": "巫山脆李",
+            "tree_count": round(float(areas[i]) * float(density[i])), "variety": "巫山脆李",
         })
         devices.append({
             "device_id": f"gw-{n:04d}", "orchard_id": oid, "dev_eui": f"{int(eui[i]):016x}", "model": "YC-GW1",

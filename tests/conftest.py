@@ -108,8 +108,9 @@ def topic_prefix() -> str:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     db = os.environ.get("YUNCANG_DATABASE_URL")
+    broker = "YUNCANG_MQTT_URL (real broker)" if os.environ.get("YUNCANG_MQTT_URL") else "embedded amqtt"
     lines = [f"yuncang database: {'YUNCANG_DATABASE_URL (real server)' if db else 'embedded PostgreSQL'}",
-             f"yuncang broker: {'YUNCANG_MQTT_URL (real broker)' if os.environ.get('YUNCANG_MQTT_URL') else 'embedded amqtt'}"]
+             f"yuncang broker: {broker}"]
     if db:
         try:
             with psycopg.connect(db, connect_timeout=3) as c:

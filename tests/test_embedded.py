@@ -87,3 +87,31 @@ def test_demo_runs_for_seconds_and_exits_cleanly(tmp_path: Path) -> None:
                  if p.pid not in before and p.info["status"] != psutil.STATUS_ZOMBIE
                  and any(s in " ".join(p.info["cmdline"] or []) for s in ("postgres", "embedded_broker"))]
     assert not leftovers, leftovers
+
+
+def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) stops web, broker and PostgreSQL."""
+    import signal
+
+    os.chmod(tmp_path, 0o777)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUNCANG_")}
+    env.update({"YUNCANG_DATA_DIR": str(tmp_path / "data"), "YUNCANG_HTTP_PORT": str(port)})
+    proc = subprocess.Popen([sys.executable, "-m", "yuncang", "demo"], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    up = False
+    while time.monotonic() < deadline and proc.poll() is None and not up:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2):
+                up = True
+        except OSError:
+            time.sleep(0.5)
+    assert up, "demo never answered"
+    family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+    pg_pid = int((tmp_path / "data" / "pg" / "postmaster.pid").read_text().split()[0])
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-3000:]
+    assert "stopped cleanly" in out
+    assert all(_gone(p) for p in [*family, pg_pid])

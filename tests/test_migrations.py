@@ -74,7 +74,7 @@ def test_concurrent_runners_apply_each_migration_once(make_database: Callable[[]
     def run() -> None:
         try:
             results.append(migrate(url))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(4)]

@@ -5,19 +5,26 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import Histogram
 from psycopg_pool import ConnectionPool
 
 from yuncang.settings import Settings
 
 log = logging.getLogger(__name__)
+
+API_LATENCY = Histogram(
+    "yuncang_http_request_seconds", "HTTP request latency, s", ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 
 
 @dataclass
@@ -73,6 +80,15 @@ def create_app(settings: Settings, pool: ConnectionPool, *, mqtt_url: str | None
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
         log.exception("unhandled error", extra={"path": request.url.path})
         return JSONResponse(status_code=503, content={"message": "service temporarily unavailable"})
+
+    @app.middleware("http")
+    async def _timing(request: Request, call_next: Any) -> Response:
+        t0 = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        API_LATENCY.labels(request.method, path, str(response.status_code)).observe(time.perf_counter() - t0)
+        return response
 
     for package in ("yuncang.api", "dashboard.pages"):
         for mod in _router_modules(package):

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from yuncang.logs import setup_logging
 from yuncang.settings import Settings, load_settings
@@ -33,15 +34,14 @@ async def _serve_until(rt: object, stop: asyncio.Event, *, host: str, port: int,
     app = create_app(rt.settings, rt.pool, mqtt_url=rt.mqtt_url)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     tasks: dict[str, asyncio.Task[None]] = {"web": asyncio.create_task(server.serve(), name="web")}
     if components:
         for name, fn in discover_components():
             tasks[name] = asyncio.create_task(fn(rt, stop), name=name)
             log.info("component started", extra={"component": name})
     log.info("yuncang is up", extra={"url": f"http://{host}:{port}/", "components": sorted(tasks)})
-    stopper = asyncio.create_task(stop.wait())
-    pending = set(tasks.values())
+    stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
+    pending: set[asyncio.Task[Any]] = set(tasks.values())
     while not stop.is_set():
         done, pending = await asyncio.wait(pending | {stopper}, return_when=asyncio.FIRST_COMPLETED)
         for task in done:

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import psycopg
 
@@ -38,7 +39,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, dbname: str = "yuncang"):
         self.data_dir = Path(data_dir).absolute()
         self.dbname = dbname
-        self._server = None
+        self._server: Any = None
         self.url = ""
 
     def start(self) -> str:

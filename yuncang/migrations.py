@@ -128,7 +128,7 @@ def _migrate(conn: psycopg.Connection, packages: tuple[str, ...]) -> list[str]:
                 continue
             try:
                 with conn.transaction():
-                    conn.execute(mg.sql.encode())  # type: ignore[call-overload]
+                    conn.execute(mg.sql.encode())
                     conn.execute(
                         "INSERT INTO schema_migrations (key, checksum) VALUES (%s, %s)", (mg.key, mg.checksum)
                     )

@@ -1,0 +1,176 @@
+"""Ingest storage schema: plain-PostgreSQL path against the real server, TimescaleDB SQL parsed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+
+import pglast
+import psycopg
+import pytest
+
+from ingest import rollups
+from ingest.storage import RETENTION_DAYS, apply_retention, ensure_partitions, storage_path
+from yuncang.migrations import discover, migrate
+
+ROLLUP_COLUMNS = [("device_id", "text"), ("metric", "text"), ("bucket", "timestamp with time zone"),
+                  ("n", "integer"), ("min", "double precision"), ("max", "double precision"),
+                  ("avg", "double precision"), ("sum", "double precision")]
+
+
+@pytest.fixture
+def fresh(make_database: Callable[[], str]) -> Iterator[psycopg.Connection]:
+    url = make_database()
+    migrate(url, packages=("registry", "ingest"))
+    with psycopg.connect(url) as c:
+        if storage_path(c) != "postgresql":
+            pytest.skip("plain-PostgreSQL path tests need a server without TimescaleDB")
+        yield c
+
+
+def _ins(conn: psycopg.Connection, rows: list[tuple[str, str, datetime, float]]) -> int:
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO readings VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", rows)
+    conn.commit()
+    return len(rows)
+
+
+def T(s: str) -> datetime:
+    return datetime.fromisoformat(s).replace(tzinfo=timezone.utc)
+
+
+def test_rollup_tables_have_the_contract_columns(fresh: psycopg.Connection) -> None:
+    for table in ("readings_hourly", "readings_daily"):
+        cols = fresh.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s"
+            " ORDER BY ordinal_position", (table,)).fetchall()
+        assert cols == ROLLUP_COLUMNS
+        # the simulator's history writer upserts daily rows directly
+        fresh.execute(f"INSERT INTO {table} VALUES ('gw-0001', 'rain_mm', '2025-01-01T16:00Z', 1, 2, 2, 2, 2)"
+                      f" ON CONFLICT (device_id, metric, bucket) DO UPDATE SET n = EXCLUDED.n + 1")
+        fresh.execute(f"INSERT INTO {table} VALUES ('gw-0001', 'rain_mm', '2025-01-01T16:00Z', 1, 2, 2, 2, 2)"
+                      f" ON CONFLICT (device_id, metric, bucket) DO UPDATE SET n = EXCLUDED.n + 1")
+        assert fresh.execute(f"SELECT n FROM {table}").fetchone() == (2,)
+    fresh.rollback()
+
+
+def test_duplicate_readings_are_ignored(fresh: psycopg.Connection) -> None:
+    t = datetime.now(timezone.utc).replace(microsecond=0)
+    _ins(fresh, [("gw-0001", "air_temp_c", t, 20.0)] * 3 + [("gw-0001", "air_temp_c", t, 99.0)])
+    assert fresh.execute("SELECT value FROM readings").fetchall() == [(20.0,)]
+
+
+def test_old_and_future_days_never_fail_and_get_their_partition(fresh: psycopg.Connection) -> None:
+    old = T("2021-03-04T05:06:07")
+    # no partition for that day: the default partition takes the row instead of failing the write
+    _ins(fresh, [("gw-0002", "rain_mm", old, 1.5)])
+    where = fresh.execute("SELECT tableoid::regclass::text FROM readings").fetchone()
+    assert where == ("readings_default",)
+    # creating the day's partition moves the parked row into it
+    assert ensure_partitions(fresh, old, old) == 1
+    fresh.commit()
+    assert fresh.execute("SELECT tableoid::regclass::text, value FROM readings").fetchall() == [
+        ("readings_p20210304", 1.5)]
+    assert ensure_partitions(fresh, old, old + timedelta(days=1)) == 1  # the next day only
+    assert ensure_partitions(fresh, old, old + timedelta(days=1)) == 0
+    fresh.commit()
+    # migration created the coming week's partitions ahead
+    future = datetime.now(timezone.utc) + timedelta(days=6)
+    assert fresh.execute("SELECT to_regclass(%s)", (f"readings_p{future:%Y%m%d}",)).fetchone() != (None,)
+
+
+def test_retention_drops_old_partitions_only(fresh: psycopg.Connection) -> None:
+    now = datetime.now(timezone.utc)
+    old = now - timedelta(days=RETENTION_DAYS + 3)
+    recent = now - timedelta(days=1)
+    ensure_partitions(fresh, old, old)
+    _ins(fresh, [("gw-0003", "rain_mm", old, 1.0), ("gw-0003", "rain_mm", recent, 2.0)])
+    rollups.refresh(fresh)
+    assert apply_retention(fresh, now) >= 1
+    fresh.commit()
+    assert fresh.execute("SELECT value FROM readings WHERE device_id = 'gw-0003'").fetchall() == [(2.0,)]
+    # rollups outlive raw retention
+    assert fresh.execute("SELECT count(*) FROM readings_daily WHERE device_id = 'gw-0003'").fetchone() == (2,)
+
+
+def test_refresh_rollups_hourly_utc_daily_shanghai_including_late_data(fresh: psycopg.Connection) -> None:
+    ensure_partitions(fresh, T("2025-07-01T00:00"), T("2025-07-03T00:00"))
+    fresh.commit()
+    # 2025-07-01T15:30Z is 23:30 in Shanghai on 1 July; 16:30Z is 00:30 on 2 July
+    _ins(fresh, [("gw-0005", "air_temp_c", T("2025-07-01T15:10"), 10.0),
+                 ("gw-0005", "air_temp_c", T("2025-07-01T15:40"), 20.0),
+                 ("gw-0005", "air_temp_c", T("2025-07-01T16:30"), 30.0),
+                 ("gw-0005", "rain_mm", T("2025-07-01T16:35"), 1.0)])
+    r = rollups.refresh(fresh)
+    assert r.hours == 2 and r.days == 2
+    hourly = fresh.execute("SELECT metric, bucket, n, min, max, avg, sum FROM readings_hourly"
+                           " WHERE device_id = 'gw-0005' ORDER BY metric, bucket").fetchall()
+    assert hourly == [("air_temp_c", T("2025-07-01T15:00"), 2, 10.0, 20.0, 15.0, 30.0),
+                      ("air_temp_c", T("2025-07-01T16:00"), 1, 30.0, 30.0, 30.0, 30.0),
+                      ("rain_mm", T("2025-07-01T16:00"), 1, 1.0, 1.0, 1.0, 1.0)]
+    daily = fresh.execute("SELECT metric, bucket, n, min, max, avg, sum FROM readings_daily"
+                          " WHERE device_id = 'gw-0005' ORDER BY metric, bucket").fetchall()
+    assert daily == [("air_temp_c", T("2025-06-30T16:00"), 2, 10.0, 20.0, 15.0, 30.0),
+                     ("air_temp_c", T("2025-07-01T16:00"), 1, 30.0, 30.0, 30.0, 30.0),
+                     ("rain_mm", T("2025-07-01T16:00"), 1, 1.0, 1.0, 1.0, 1.0)]
+    # nothing changed: nothing recomputed
+    assert rollups.refresh(fresh).hours == 0
+    # a late reading for the first local day (arrives "a day later") reaches hourly and daily
+    _ins(fresh, [("gw-0005", "air_temp_c", T("2025-07-01T02:00"), -6.0)])
+    assert rollups.refresh(fresh).hours == 1
+    assert fresh.execute("SELECT n, min, max, sum FROM readings_daily WHERE device_id = 'gw-0005'"
+                         " AND metric = 'air_temp_c' AND bucket = %s", (T("2025-06-30T16:00"),)).fetchone() == (
+        3, -6.0, 20.0, 24.0)
+    # a duplicate changes nothing and marks nothing
+    _ins(fresh, [("gw-0005", "air_temp_c", T("2025-07-01T02:00"), -6.0)])
+    assert rollups.refresh(fresh).hours == 0
+
+
+def test_refresh_since_recomputes_everything_from_that_time(fresh: psycopg.Connection) -> None:
+    ensure_partitions(fresh, T("2025-08-01T00:00"), T("2025-08-01T00:00"))
+    _ins(fresh, [("gw-0006", "wind_ms", T("2025-08-01T03:00"), 3.0)])
+    rollups.refresh(fresh)
+    fresh.execute("UPDATE readings_hourly SET n = 99 WHERE device_id = 'gw-0006'")
+    fresh.commit()
+    assert rollups.refresh(fresh).hours == 0
+    r = rollups.refresh(fresh, since=T("2025-08-01T00:00"))
+    assert r.hours >= 1
+    assert fresh.execute("SELECT n FROM readings_hourly WHERE device_id = 'gw-0006'").fetchone() == (1,)
+
+
+def test_timescaledb_migrations_parse_and_define_the_same_objects() -> None:
+    tsdb = {m.key: m for m in discover("timescaledb", ("ingest",))}
+    pg = {m.key: m for m in discover("postgresql", ("ingest",))}
+    assert list(tsdb) == list(pg) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups"]
+    text = "\n".join(m.sql for m in tsdb.values())
+    for m in tsdb.values():
+        assert pglast.parse_sql(m.sql)  # valid PostgreSQL syntax
+    for needle in ("create_hypertable('readings'", "timescaledb.compress_segmentby = 'device_id'",
+                   "add_retention_policy('readings', INTERVAL '%d days')" % RETENTION_DAYS,
+                   "CREATE MATERIALIZED VIEW readings_hourly", "CREATE MATERIALIZED VIEW readings_daily",
+                   "time_bucket(INTERVAL '1 day', time, 'Asia/Shanghai')", "WITH NO DATA",
+                   "add_continuous_aggregate_policy('readings_hourly'",
+                   "FUNCTION ingest_ensure_partitions", "FUNCTION ingest_drop_partitions_before"):
+        assert needle in text, needle
+    views = _cagg_columns(tsdb["ingest/003_rollups"].sql)
+    assert views == {"readings_hourly": [c for c, _ in ROLLUP_COLUMNS],
+                     "readings_daily": [c for c, _ in ROLLUP_COLUMNS]}
+    assert "FROM readings_dirty" not in text  # TimescaleDB marks dirty hours from ingest, no trigger
+
+
+def _cagg_columns(sql: str) -> dict[str, list[str]]:
+    """Output column names of each CREATE MATERIALIZED VIEW, from the parse tree."""
+    from pglast import ast
+
+    out: dict[str, list[str]] = {}
+    for raw in pglast.parse_sql(sql):
+        stmt = raw.stmt
+        if isinstance(stmt, ast.CreateTableAsStmt):
+            names = []
+            for target in stmt.query.targetList:
+                if target.name:
+                    names.append(target.name)
+                else:
+                    names.append(target.val.fields[-1].sval)
+            out[stmt.into.rel.relname] = names
+    return out
