@@ -56,7 +56,7 @@ def decode(m: Message, eui_to_dev: dict[str, str], prefix: str = "") -> list[tup
                     out.append((dev, k, t, x))
 
     if topic.startswith("orchards/"):
-        _, orchard, gw, up = topic.split("/")
+        _, _orchard, gw, up = topic.split("/")
         assert up == "up" and doc["gw"] == gw and doc["v"] == 1
         for s in doc["samples"]:
             sample(gw, int(s["t"]), s)

@@ -84,7 +84,7 @@ def test_chirpstack_uplink_event(devices: list[dict[str, Any]]) -> None:
         assert len(raw) == wire._FRAME.size
         obj = doc["object"]
         assert set(obj) == set(wire.CHIRPSTACK_OBJECT_KEYS)
-        for k, v in obj.items():
+        for v in obj.values():
             if isinstance(v, str):
                 strings += 1
                 float(v)
