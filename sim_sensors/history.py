@@ -50,7 +50,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from scipy.signal import lfilter
 from scipy.special import ndtr
 
 from registry.grades import GRADES
@@ -83,6 +82,7 @@ FROST_STAGES = (                #: (days from full bloom from, to, T10 °C, T90 
     (7, 20, -1.1, -3.0),        # petal fall / small green fruit
 )
 MAX_DAILY_RAIN_MM = 180.0       #: cap on a day's rain, mm (about the county's record daily falls)
+FROST_NIGHTS_C = (-2.0, -4.0, -2.5)  #: minima of a late_frost year's three frost nights at 600 m, °C
 ROT_RATE = 0.015                #: brown-rot loss rate per unit of (primary + secondary) infection index
 
 
@@ -207,8 +207,13 @@ def _first_crossing(cum: np.ndarray, req: float | np.ndarray) -> np.ndarray:
 
 
 def _ar1(innov: np.ndarray, phi: float) -> np.ndarray:
-    """AR(1) filter along the last axis: x_t = phi x_{t-1} + e_t."""
-    return lfilter([1.0], [1.0, -phi], innov, axis=-1)
+    """AR(1) filter along the last axis: x_t = phi x_{t-1} + e_t (a loop over time, vectorised over rows)."""
+    out = np.empty_like(innov, dtype=float)
+    prev = np.zeros(innov.shape[:-1])
+    for t in range(innov.shape[-1]):
+        prev = phi * prev + innov[..., t]
+        out[..., t] = prev
+    return out
 
 
 @dataclass
@@ -292,12 +297,19 @@ def _weather(o: _Orchards, season: int, scenario: str, seed: int) -> _Season:
     chill0 = int((chill_start - dates[0]).astype(int))
     bloom_idx = _bloom(tmin, tmax, chill0)
     if scenario == "late_frost":
-        centre = int(np.median(bloom_idx)) + int(gc.integers(-1, 3))
-        # three clear, calm nights behind a cold front: deep radiative minima, days a little cold
-        for off, dmin, dmax in ((-1, -5.0, -3.0), (0, -8.0, -4.0), (1, -6.0, -2.5)):
+        # the frost comes around the county's typical full bloom: that of a reference orchard at the
+        # median elevation (600 m) under the county weather, so it does not depend on the orchard set
+        ref_mean = climate.mean_temp_c(doy, 600.0) + county_t
+        ref_dtr = climate.diurnal_range_c(doy) * np.where(county_wet, 0.55, 1.0)
+        ref_bloom = int(_bloom((ref_mean - ref_dtr / 2)[None, :], (ref_mean + ref_dtr / 2)[None, :], chill0)[0])
+        centre = ref_bloom + int(gc.integers(-1, 3))
+        # three clear, calm nights behind a cold front: radiative minima that reach FROST_NIGHTS_C at
+        # 600 m, lower uphill (lapse rate) and in cold-air pools (the orchard's offset)
+        for off, target in zip((-1, 0, 1), FROST_NIGHTS_C, strict=True):
             d = centre + off
-            tmin[:, d] = tmin[:, d] - max(county_t[d], 0.0) + dmin + 0.5 * zl[:, 2, d]
-            tmax[:, d] = tmax[:, d] - max(county_t[d], 0.0) + dmax
+            t_night = (target - climate.LAPSE_C_PER_M * (o.elev - 600.0) + o.t_offset + 0.5 * zl[:, 2, d])
+            tmin[:, d] = np.minimum(tmin[:, d], t_night)
+            tmax[:, d] = np.minimum(tmax[:, d], t_night + 10.0)
             rain[:, d] = 0.0
         wetday = rain >= 1.0
         bloom_idx = _bloom(tmin, tmax, chill0)
