@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.publish:
         from sim_sensors.publisher import publish_messages, threaded
 
-        msgs, ledger = replay_day(devices, day, samples_per_message=12, faults=FaultConfig(), seed=1,
-                                  topic_prefix="bench-sim/")
+        msgs, _ = replay_day(devices, day, samples_per_message=12, faults=FaultConfig(), seed=1,
+                             topic_prefix="bench-sim/")
         stats = asyncio.run(publish_messages(threaded(msgs), a.publish))
         out["publish_native_batched_messages_per_s"] = round(stats.messages_per_s)
         out["publish_native_batched_readings_per_s"] = round(stats.readings / stats.seconds)
