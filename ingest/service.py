@@ -119,7 +119,6 @@ class IngestService:
         self.stats = Stats()
         self.protocol: str | None = None if cfg.protocol == "auto" else cfg.protocol
         self._gen = 0
-        self._session: dict[str, bool] = {"present": False}
         self._client: aiomqtt.Client | None = None
         self._batch = Batch()
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=max(1, cfg.max_pending_batches))
@@ -203,15 +202,6 @@ class IngestService:
                                     clean_session=False, keepalive=30, timeout=10)
         # aiomqtt 2.x has no manual-ack switch yet (empicano/aiomqtt#345): use paho's (paho-mqtt >= 2.0)
         client._client.manual_ack_set(True)
-        # ... nor does it expose CONNACK's session-present flag: record it on the way through
-        inner = client._client.on_connect
-        state = self._session
-
-        def on_connect(c: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any = None) -> None:
-            state["present"] = bool(getattr(flags, "session_present", False))
-            inner(c, userdata, flags, reason_code, properties)
-
-        client._client.on_connect = on_connect
         return client
 
     def filters(self, protocol: str) -> list[str]:

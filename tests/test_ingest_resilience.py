@@ -121,19 +121,15 @@ def workload(url: str, prefix: str, n_messages: int, offset: int, samples: int =
     return msgs, n_messages * samples * 6
 
 
-def count(url: str, devices: list[str] | None = None) -> int:
-    with psycopg.connect(url) as conn:
-        return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])  # type: ignore[index]
-
-
 def device_ids(msgs: list[Any]) -> list[str]:
     return sorted({t.split("/")[-2] for t, _ in msgs})
 
 
 def stored(url: str, msgs: list[Any]) -> int:
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM readings WHERE device_id = ANY(%s) AND time < now() - interval '19 days'"
-                           " AND time > now() - interval '40 days'", (device_ids(msgs),)).fetchone()
+        row = conn.execute("SELECT count(*) FROM readings WHERE device_id = ANY(%s)"
+                           " AND time < now() - interval '19 days' AND time > now() - interval '40 days'",
+                           (device_ids(msgs),)).fetchone()
     return int(row[0]) if row else 0
 
 
