@@ -97,3 +97,21 @@ def test_late_runs_are_coalesced_into_one_and_too_late_ones_skipped(sched_db: st
     assert counts.get("every_second_missed_4") == 1
     assert counts.get("late_within_grace") == 1
     assert "late_beyond_grace" not in counts
+
+
+def test_product_jobs_run_and_are_recorded(db_url: str) -> None:
+    """The real jobs run against the seeded database and each run is recorded with its outcome."""
+    from yuncang.jobs import default_jobs
+
+    pool = make_pool(db_url, max_size=4)
+    leader = Leadership(db_url, key=994)
+    try:
+        ids = {spec.name: run_job(pool, spec, leader) for spec in default_jobs()}
+        with pool.connection() as c:
+            rows = c.execute("SELECT job, outcome, error FROM job_runs WHERE run_id = ANY(%s)",
+                             ([i for i in ids.values() if i],)).fetchall()
+    finally:
+        leader.release()
+        pool.close()
+    assert {r[0] for r in rows} == set(ids)
+    assert all(r[1] == "ok" for r in rows), rows

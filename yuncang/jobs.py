@@ -1,0 +1,47 @@
+"""The product's periodic work, as scheduler job specs.
+
+Each job calls a domain package's entry point with a connection and the current UTC time and
+returns a small JSON-able detail for ``job_runs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from yuncang.scheduler import JobSpec
+
+
+def refresh_rollups(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
+    """Recompute hourly/daily rollups touched since the last run (late data included)."""
+    from ingest.rollups import refresh
+
+    return asdict(refresh(conn))
+
+
+def ensure_partitions_ahead(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
+    """Create tomorrow's and the next days' raw partitions before data arrives (plain PostgreSQL)."""
+    from ingest.storage import ensure_partitions
+
+    return {"partitions_created": ensure_partitions(conn, now, now + timedelta(days=3))}
+
+
+def retention(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
+    """Drop raw readings older than the retention window (rollups are kept)."""
+    from ingest.storage import apply_retention
+
+    return {"partitions_dropped": apply_retention(conn, now)}
+
+
+def default_jobs() -> list[JobSpec]:
+    """Every periodic job of the product, with its schedule (UTC; nightly work at 02:00 Asia/Shanghai)."""
+    return [
+        JobSpec("refresh_rollups", IntervalTrigger(minutes=5), refresh_rollups, misfire_grace_s=300),
+        JobSpec("ensure_partitions", IntervalTrigger(hours=6), ensure_partitions_ahead, misfire_grace_s=3600),
+        JobSpec("retention", CronTrigger(hour=19, minute=30), retention, misfire_grace_s=6 * 3600),
+    ]
