@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -28,7 +28,7 @@ def make_forecast(conn: psycopg.Connection, season: int, *, scale: float = 1.0, 
     rng = np.random.default_rng(season)
     run_id = conn.execute(
         "INSERT INTO forecast_runs (as_of, season, model_version, orchard_count) VALUES (%s, %s, 'test', %s) "
-        "RETURNING run_id", (as_of or datetime.now(timezone.utc), season, len(rows))).fetchone()[0]
+        "RETURNING run_id", (as_of or datetime.now(UTC), season, len(rows))).fetchone()[0]
     shape = np.array([0.03, 0.1, 0.2, 0.25, 0.2, 0.12, 0.07, 0.03])
     with conn.cursor().copy("COPY forecasts (run_id, orchard_id, week_start, grade, p10_kg, p50_kg, p90_kg) "
                             "FROM STDIN") as cp:
@@ -429,4 +429,5 @@ def test_unsold_risk_warning_raised_with_actions_and_resolved(db):
     assert all(wk - timedelta(days=16) <= w.week_start <= wk + timedelta(days=4) for w in ws)
     # thresholds high enough: nothing to warn, the open alerts get resolved
     assert warnings.evaluate_unsold_risk(db, season=season, as_of=wk, threshold_share=1.01) == []
-    assert db.execute("SELECT count(*) FROM alerts WHERE kind = 'unsold_risk' AND resolved_at IS NULL").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM alerts WHERE kind = 'unsold_risk' AND resolved_at IS NULL"
+                      ).fetchone()[0] == 0

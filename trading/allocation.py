@@ -197,7 +197,7 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
         with conn.cursor(row_factory=dict_row) as cur:
             orders = cur.execute(
                 "SELECT order_id, buyer_id, grade, quantity_kg, week_from, week_to, destination, "
-                "price_fen_per_kg, seq FROM orders WHERE season = %s AND status IN ('open', 'allocated', "
+                "price_fen_per_kg, seq, status FROM orders WHERE season = %s AND status IN ('open', 'allocated', "
                 "'fulfilled') ORDER BY seq FOR UPDATE", (season,)).fetchall()
         demands: list[OrderDemand] = []
         freight_cache: dict[str, float] = {}
@@ -208,7 +208,8 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
             if dest not in freight_cache:
                 freight_cache[dest] = freight_fen_per_kg(dest, wlat, wlon)
             demands.append(OrderDemand(o["order_id"], o["grade"], float(o["quantity_kg"]), wf, wt,
-                                       float(o["price_fen_per_kg"]) - freight_cache[dest], int(o["seq"])))
+                                       float(o["price_fen_per_kg"]) - freight_cache[dest], int(o["seq"]),
+                                       o["status"] != "open"))
         grid = SupplyGrid(sup.orchard_ids, sup.weeks, np.floor(sup.q[confidence] + 1e-9), transport, poor,
                           eligible)
         nxt = _NEXT[confidence]
@@ -389,7 +390,8 @@ def get_allocations(conn: psycopg.Connection, *, order_id: str | None = None, or
         alloc_run_id = latest_run_id(conn, season) if season is not None else None
         if alloc_run_id is None:
             return []
-    conds, args = ["a.alloc_run_id = %s"], [alloc_run_id]
+    conds: list[str] = ["a.alloc_run_id = %s"]
+    args: list[Any] = [alloc_run_id]
     for col, val in (("order_id", order_id), ("orchard_id", orchard_id), ("status", status)):
         if val is not None:
             conds.append(f"a.{col} = %s")

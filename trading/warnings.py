@@ -50,7 +50,7 @@ class UnsoldRiskWarning:
         return asdict(self)
 
 
-Warning = UnsoldRiskWarning  # noqa: A001 - the name the API promises (trading.warnings.Warning)
+Warning = UnsoldRiskWarning
 
 
 def _unmet_by_week_grade(conn: psycopg.Connection, season: int, weeks: list[date]) -> dict[tuple[date, str], Decimal]:
