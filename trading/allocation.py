@@ -252,11 +252,11 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
             short = max(Decimal(0), q - c - e)
             fills.append(OrderFill(d.order_id, by_id[d.order_id]["buyer_id"], d.grade, q, c, e, short,
                                    _reason(d, short, c, len(sup.weeks))))
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO allocation_orders (alloc_run_id, order_id, requested_kg, committed_kg, "
-                            "expected_kg, shortfall_kg, reason) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                            [(arid, f.order_id, f.requested_kg, f.committed_kg, f.expected_kg, f.shortfall_kg,
-                              f.reason) for f in fills])
+        with conn.cursor().copy("COPY allocation_orders (alloc_run_id, order_id, requested_kg, committed_kg, "
+                                "expected_kg, shortfall_kg, reason) FROM STDIN") as cp:
+            for f in fills:
+                cp.write_row((arid, f.order_id, f.requested_kg, f.committed_kg, f.expected_kg, f.shortfall_kg,
+                              f.reason))
         conn.execute("UPDATE orders SET status = 'allocated', updated_at = now() WHERE order_id = ANY(%s) "
                      "AND status = 'open'",
                      ([f.order_id for f in fills if f.committed_kg + f.expected_kg > 0],))
@@ -440,13 +440,18 @@ def supply_offer(conn: psycopg.Connection, season: int, *, run_id: Any = None) -
                 FROM f LEFT JOIN a USING (week_start, grade)""", (run, arid)).fetchall()
     out = []
     for r in rows:
-        p10, p50 = Decimal(r["p10_kg"] or 0), Decimal(r["p50_kg"] or 0)
-        c, e = Decimal(r["committed_kg"]), Decimal(r["expected_kg"])
+        p10, p50, p90 = (_dec(r["p10_kg"]), _dec(r["p50_kg"]), _dec(r["p90_kg"]))
+        c, e = _dec(r["committed_kg"]), _dec(r["expected_kg"])
         out.append({"week_start": r["week_start"], "grade": r["grade"], "p10_kg": p10, "p50_kg": p50,
-                    "p90_kg": Decimal(r["p90_kg"] or 0), "committed_kg": c, "expected_kg": e,
+                    "p90_kg": p90, "committed_kg": c, "expected_kg": e,
                     "offered_kg": max(Decimal(0), p50 - c - e), "firm_offered_kg": max(Decimal(0), p10 - c)})
     out.sort(key=lambda d: (d["week_start"], _GIDX.get(d["grade"], 9)))
     return out
+
+
+def _dec(v: Any) -> Decimal:
+    """kg to the gram (forecast columns are double precision)."""
+    return Decimal(str(round(float(v or 0), 3)))
 
 
 def list_notifications(conn: psycopg.Connection, *, recipient_kind: str, recipient_id: str,

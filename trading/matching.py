@@ -55,7 +55,6 @@ where the problem is a pure network, against networkx's max-flow-min-cost (tests
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
@@ -390,30 +389,39 @@ def sticky_northwest(left: Sequence[tuple[Any, float]], right: Sequence[tuple[An
     return out
 
 
-def pro_rata_crates(total_kg: float, members: Sequence[OrderDemand], crate_kg: float) -> dict[str, float]:
+def pro_rata_crates(total_kg: float, members: Sequence[OrderDemand], crate_kg: float,
+                    previous: dict[str, float] | None = None) -> dict[str, float]:
     """Share ``total_kg`` over ``members`` in proportion to their quantity, each floored to whole crates
-    (never above its quantity); leftover crates go one at a time to the earliest orders."""
-    dem = sum(m.quantity_kg for m in members)
-    total = min(total_kg, dem)
-    out: dict[str, float] = {}
+    (never above its quantity); leftover crates go one at a time to the earliest orders (``members`` are
+    in time priority), never lifting an order more than one crate above its exact share.
+
+    ``previous`` (re-allocation): the fills of the previous plan are kept as they are when they still
+    fit (their sum within ``total_kg``) and each is within one crate of its exact share, so solver noise
+    or an unchanged forecast never moves crates between orders. Integer arithmetic in grams."""
+    q = [round(m.quantity_kg * 1000) for m in members]
+    dem = sum(q)
     if dem <= 0:
         return {m.order_id: 0.0 for m in members}
-    for m in members:
-        ideal = total * m.quantity_kg / dem
-        out[m.order_id] = min(m.quantity_kg, math.floor(ideal / crate_kg + 1e-6) * crate_kg)
-    left = total - sum(out.values())
+    total = min(round(total_kg * 1000), dem)
+    crate = max(1, round(crate_kg * 1000))
+    got = [min(qi, (total * qi // dem) // crate * crate) for qi in q]
+    if previous:
+        prev = [min(qi, round(previous.get(m.order_id, 0.0) * 1000)) for m, qi in zip(members, q, strict=True)]
+        if sum(prev) <= total and all(abs(p * dem - total * qi) <= crate * dem for p, qi in zip(prev, q, strict=True)):
+            got = prev
+    left = total - sum(got)
     progress = True
-    while left > _EPS and progress:
+    while left > 0 and progress:
         progress = False
-        for m in members:  # members are in time priority
-            step = min(crate_kg, m.quantity_kg - out[m.order_id])
-            if step > _EPS and step <= left + 1e-6:
-                out[m.order_id] += step
+        for i, qi in enumerate(q):
+            step = min(crate, qi - got[i])
+            if 0 < step <= left and (got[i] + step) * dem <= total * qi + crate * dem:
+                got[i] += step
                 left -= step
                 progress = True
-                if left <= _EPS:
+                if left <= 0:
                     break
-    return out
+    return {m.order_id: g / 1000 for m, g in zip(members, got, strict=True)}
 
 
 def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: MatchParams,
@@ -429,7 +437,10 @@ def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: Match
     prev_pairs_cls: dict[tuple[Hashable, Hashable], float] = defaultdict(float)
     prev_pairs_pool: dict[tuple[int, int], dict[tuple[Hashable, Hashable], float]] = defaultdict(
         lambda: defaultdict(float))
+    prev_fill: dict[str, float] = defaultdict(float)
     if previous:
+        for r in previous:
+            prev_fill[r.order_id] += r.kg
         yo, yh, yg = lp.y_idx
         ycol = {(int(o), int(h), int(g)): i for i, (o, h, g) in enumerate(zip(yo, yh, yg, strict=True))}
         xcol = {k: lp.n_y + i for i, k in enumerate(lp.x_keys)}
@@ -449,6 +460,7 @@ def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: Match
             prev_pairs_pool[(r.harvest_week, g2)][((r.order_id, r.delivery_week), r.orchard)] += r.kg
         v0 = np.minimum(v0, lp.ub[: lp.n_y + lp.n_x])
     v, lp_obj, stats = _solve(lp, v0, params.move_penalty_fen_per_kg)
+    v = np.round(v, 3)   # to the gram: solver noise must not flip crates between identical runs
     t1 = time.perf_counter()
 
     # class fills -> per-order crates (pro rata) -> pieces per flow
@@ -460,14 +472,14 @@ def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: Match
     filled: dict[str, float] = {o.order_id: 0.0 for o in orders}
     pool_out: dict[tuple[int, int], list[tuple[Hashable, float]]] = defaultdict(list)
     for ck, members in classes.items():
-        flows = sorted(flows_by_class.get(ck, []), key=lambda f: (f[0][2], f[0][0], f[0][1]))  # type: ignore[index]
+        flows = sorted(flows_by_class.get(ck, []), key=lambda f: (f[0][2], f[0][0], f[0][1]))
         total = sum(a for _, a in flows)
-        shares = pro_rata_crates(total + 1e-6, members, params.crate_kg)
+        shares = pro_rata_crates(total, members, params.crate_kg, prev_fill or None)
         filled.update(shares)
         got = sum(shares.values())
         if got <= _EPS:
             continue
-        rho = got / total
+        rho = 1.0 if abs(got - total) < 1e-6 else got / total
         pieces = sticky_northwest([(m.order_id, shares[m.order_id]) for m in members],
                                   [(fk, a * rho) for fk, a in flows], prev_pairs_cls)
         for oid, fk, a in pieces:
@@ -492,7 +504,7 @@ def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: Match
         ins = inflow.get(pool, [])
         tot_in = sum(a for _, a in ins)
         tot_out = sum(a for _, a in outs_m)
-        rho = tot_out / tot_in if tot_in > 0 else 0.0
+        rho = (1.0 if abs(tot_out - tot_in) < 1e-6 else tot_out / tot_in) if tot_in > 0 else 0.0
         pieces = sticky_northwest(outs_m, [(o, a * rho) for o, a in ins], prev_pairs_pool.get(pool))
         h, g2 = pool
         for (oid, t), o, a in pieces:
