@@ -413,20 +413,30 @@ def test_settlement_worked_example_by_hand(db, allocated_2027):
 
 def test_unsold_risk_warning_raised_with_actions_and_resolved(db):
     season = 2028
-    allocation.allocate(db, season=season)
     wk = W0[season] + timedelta(weeks=3)
+    # a big XL order in the week after wk that the forecast cannot cover (no cold storage in this plan)
+    big = order(db, buyer="yt-zone-3", key="warn-big-xl", grade="XL", kg=9_999_000, season=season, w=4, price=1300)
+    allocation.allocate(db, season=season, params=MatchParams(max_storage_weeks=0))
+    assert orders.get_order(db, big.order_id).shortfall_kg > 0
+    free = warnings._free_storage_kg(db)
     ws = warnings.evaluate_unsold_risk(db, season=season, as_of=wk - timedelta(days=10), horizon_weeks=2)
     assert ws, "a season with almost no orders must warn"
-    w3 = [w for w in ws if w.week_start == wk]
-    assert w3 and all(w.surplus_kg > 20_000 for w in w3)
-    acts = [a["action"] for a in w3[0].actions]
-    assert "cold_storage" in acts and acts[-1] == "open_to_institutional"
-    assert "inst-cq-union" in w3[0].actions[-1]["buyers"]
+    # weeks outside the horizon are not evaluated
+    assert all(wk - timedelta(days=16) <= w.week_start <= wk + timedelta(days=4) for w in ws)
+    for w in ws:
+        assert w.surplus_kg >= 20_000 and w.surplus_share >= 0.2
+        assert sum(a["kg"] for a in w.actions) == pytest.approx(w.surplus_kg, abs=2)
+    xl = next(w for w in ws if w.week_start == wk and w.grade == "XL")
+    assert xl.actions[0]["action"] == "shift_harvest" and xl.actions[0]["to_week"] == wk + timedelta(weeks=1)
+    stored = sum(a["kg"] for w in ws for a in w.actions if a["action"] == "cold_storage")
+    assert 0 < stored <= free                       # the same free space is never offered twice
+    inst = [w.actions[-1] for w in ws if w.actions[-1]["action"] == "open_to_institutional"]
+    assert inst and "inst-cq-union" in inst[0]["buyers"]
     open_ = db.execute("SELECT count(*) FROM alerts WHERE kind = 'unsold_risk' AND resolved_at IS NULL "
                        "AND detail->>'season' = '2028'").fetchone()[0]
     assert open_ == len(ws)
-    # weeks outside the horizon are not evaluated
-    assert all(wk - timedelta(days=16) <= w.week_start <= wk + timedelta(days=4) for w in ws)
+    title = db.execute("SELECT title_zh, advice_en FROM alerts WHERE dedupe_key = %s", (xl.dedupe_key,)).fetchone()
+    assert "滞销预警" in title[0] and "later" in title[1]
     # thresholds high enough: nothing to warn, the open alerts get resolved
     assert warnings.evaluate_unsold_risk(db, season=season, as_of=wk, threshold_share=1.01) == []
     assert db.execute("SELECT count(*) FROM alerts WHERE kind = 'unsold_risk' AND resolved_at IS NULL"
