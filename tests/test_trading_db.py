@@ -441,3 +441,46 @@ def test_unsold_risk_warning_raised_with_actions_and_resolved(db):
     assert warnings.evaluate_unsold_risk(db, season=season, as_of=wk, threshold_share=1.01) == []
     assert db.execute("SELECT count(*) FROM alerts WHERE kind = 'unsold_risk' AND resolved_at IS NULL"
                       ).fetchone()[0] == 0
+
+
+def test_concurrent_receipts_cannot_overfill_a_cold_room(url):
+    with psycopg.connect(url, autocommit=True) as c:
+        warehouse.create_cold_room(c, cold_room_id="CR-RACE", warehouse_id="WH-WUSHAN", name="竞争冷库",
+                                   capacity_kg=1000)
+    ok, full = [], []
+    barrier = threading.Barrier(10)
+
+    def receive(i):
+        with psycopg.connect(url, autocommit=True) as c:
+            barrier.wait()
+            try:
+                ok.append(warehouse.receive_lot(c, orchard_id=f"WS-{500 + i:04d}", harvested_on=date(2027, 7, 20),
+                                                kg_by_grade={"M": 150}, cold_room_id="CR-RACE"))
+            except Conflict:
+                full.append(i)
+
+    threads = [threading.Thread(target=receive, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ok) == 6 and len(full) == 4               # 6 x 150 = 900 <= 1000 < 7 x 150
+    with psycopg.connect(url) as c:
+        assert sum(r["kg"] for r in warehouse.stock(c, cold_room_id="CR-RACE")) == 900
+
+
+def test_cli_offer_and_statements(url):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "YUNCANG_DATABASE_URL": url}
+    out = subprocess.run([sys.executable, "-m", "yuncang", "trading", "offer", "--season", "2026"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == 24 and {"p10_kg", "committed_kg", "offered_kg"} <= set(rows[0])
+    bad = subprocess.run([sys.executable, "-m", "yuncang", "trading", "allocate", "--season", "1990"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "not_found" in bad.stderr
