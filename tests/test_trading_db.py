@@ -484,3 +484,30 @@ def test_cli_offer_and_statements(url):
     bad = subprocess.run([sys.executable, "-m", "yuncang", "trading", "allocate", "--season", "1990"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "not_found" in bad.stderr
+
+
+def test_results_read_well_through_the_web_bridge(db):
+    """The API and pages read trading results through dashboard.trade (plain dicts, rows)."""
+    from dashboard import trade
+
+    order(db, buyer="ec-shop-4", season=2028, kg=100)
+    page = orders.list_orders(db, buyer_id="ec-shop-4")
+    items, total = page
+    assert total == len(items) >= 1
+    rows = trade.rows(trade.call(orders.list_orders, db, buyer_id="ec-shop-4", grower_id="ignored"))
+    assert rows and all(r["buyer_id"] == "ec-shop-4" and "order_id" in r for r in rows)
+    rep = settlement.statements(db, season=2027, cooperative_id="coop-shuanglong-1")
+    assert [s.grower_id for s in rep] == [s.grower_id for s in rep.statements] and len(rep) > 0
+    srows = trade.rows(rep)
+    assert srows[0]["grower_id"] and isinstance(srows[0]["total_fen"], int)
+    if allocation.latest_run_id(db, 2026) is None:
+        order(db, buyer="yt-zone-1", key="bridge-1", kg=5000)
+        allocation.allocate(db, season=2026)
+    arows = allocation.get_allocations(db, season=2026, buyer_id="yt-zone-1", limit=50)
+    assert arows and all(a["buyer_id"] == "yt-zone-1" and a["week_start"] == a["harvest_week"] for a in arows)
+    coop = db.execute("SELECT cooperative_id FROM orchards WHERE orchard_id = %s", (arows[0]["orchard_id"],)
+                      ).fetchone()[0]
+    coop_rows = allocation.get_allocations(db, season=2026, cooperative_id=coop, limit=100_000)
+    coop_orchards = {r[0] for r in db.execute("SELECT orchard_id FROM orchards WHERE cooperative_id = %s",
+                                              (coop,)).fetchall()}
+    assert coop_rows and {a["orchard_id"] for a in coop_rows} <= coop_orchards

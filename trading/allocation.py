@@ -371,9 +371,13 @@ def latest_run_id(conn: psycopg.Connection, season: int) -> int | None:
 
 def get_allocations(conn: psycopg.Connection, *, order_id: str | None = None, orchard_id: str | None = None,
                     season: int | None = None, alloc_run_id: int | None = None, status: str | None = None,
-                    limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+                    buyer_id: str | None = None, cooperative_id: str | None = None,
+                    limit: int = 100_000, offset: int = 0) -> list[dict[str, Any]]:
     """Allocation rows of one run (``alloc_run_id``, else the latest run of ``season``, else of the
-    order's season, else of the latest season), optionally for one order / orchard / status."""
+    order's season, else of the latest season), optionally for one order / orchard / buyer /
+    cooperative (the orchard's) / status. Each row: alloc_run_id, order_id, buyer_id, order_grade,
+    orchard_id, harvest_week (= ``week_start``, the forecast week), delivery_week, grade (supplied),
+    kg, status ('committed' or 'expected'). For totals per week use :func:`supply_offer`."""
     if status is not None and status not in ("committed", "expected"):
         raise Invalid("status must be 'committed' or 'expected'", "状态不正确", field="status")
     if not (1 <= limit <= 100_000) or offset < 0:
@@ -392,15 +396,16 @@ def get_allocations(conn: psycopg.Connection, *, order_id: str | None = None, or
             return []
     conds: list[str] = ["a.alloc_run_id = %s"]
     args: list[Any] = [alloc_run_id]
-    for col, val in (("order_id", order_id), ("orchard_id", orchard_id), ("status", status)):
+    for col, val in (("a.order_id", order_id), ("a.orchard_id", orchard_id), ("a.status", status),
+                     ("o.buyer_id", buyer_id), ("orc.cooperative_id", cooperative_id)):
         if val is not None:
-            conds.append(f"a.{col} = %s")
+            conds.append(f"{col} = %s")
             args.append(val)
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             f"""SELECT a.alloc_run_id, a.order_id, o.buyer_id, o.grade AS order_grade, a.orchard_id,
-                       a.harvest_week, a.delivery_week, a.grade, a.kg, a.status
-                FROM allocations a JOIN orders o USING (order_id)
+                       a.harvest_week, a.harvest_week AS week_start, a.delivery_week, a.grade, a.kg, a.status
+                FROM allocations a JOIN orders o USING (order_id) JOIN orchards orc USING (orchard_id)
                 WHERE {' AND '.join(conds)}
                 ORDER BY a.order_id, a.delivery_week, a.orchard_id, a.grade, a.status LIMIT %s OFFSET %s""",
             [*args, limit, offset]).fetchall()
