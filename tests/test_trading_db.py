@@ -511,3 +511,17 @@ def test_results_read_well_through_the_web_bridge(db):
     coop_orchards = {r[0] for r in db.execute("SELECT orchard_id FROM orchards WHERE cooperative_id = %s",
                                               (coop,)).fetchall()}
     assert coop_rows and {a["orchard_id"] for a in coop_rows} <= coop_orchards
+
+
+def test_reallocation_runs_only_after_a_new_forecast(db):
+    from datetime import UTC
+
+    season = 2027
+    last = allocation.latest_run_id(db, season)
+    assert allocation.reallocate_if_new_forecast(db, season) is None or last is None
+    assert allocation.reallocate_if_new_forecast(db, season) is None          # nothing new now
+    make_forecast(db, season, scale=0.9)
+    res = allocation.reallocate_if_new_forecast(db, season)
+    assert res is not None and res.previous_run_id is not None
+    assert allocation.scheduled_allocation(db, datetime(season, 7, 1, tzinfo=UTC))["allocated"] is False
+    assert allocation.reallocate_if_new_forecast(db, 1990) is None

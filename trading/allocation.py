@@ -475,3 +475,32 @@ def mark_notification_read(conn: psycopg.Connection, notification_id: int) -> No
                        "WHERE notification_id = %s", (notification_id,))
     if cur.rowcount == 0:
         raise NotFound(f"notification {notification_id} not found", "通知不存在")
+
+
+def reallocate_if_new_forecast(conn: psycopg.Connection, season: int, **kw: Any) -> AllocationResult | None:
+    """Allocate when the season's latest forecast run differs from the one the latest allocation used
+    (or there is no allocation yet); None when nothing is new or there is no forecast. ``kw`` go to
+    :func:`allocate`."""
+    try:
+        run = forecast_run(conn, season)
+    except NotFound:
+        return None
+    row = conn.execute("SELECT forecast_run_id FROM allocation_runs WHERE season = %s ORDER BY alloc_run_id DESC "
+                       "LIMIT 1", (season,)).fetchone()
+    if row is not None and row[0] == str(run):
+        return None
+    return allocate(conn, season=season, **kw)
+
+
+def scheduled_allocation(conn: psycopg.Connection, now: Any) -> dict[str, Any]:
+    """Scheduler entry point (``yuncang.jobs`` style): re-allocate the current season (Asia/Shanghai year of
+    ``now``) after a new forecast run; returns a small JSON-able detail."""
+    from zoneinfo import ZoneInfo
+
+    season = now.astimezone(ZoneInfo("Asia/Shanghai")).year
+    res = reallocate_if_new_forecast(conn, season)
+    if res is None:
+        return {"season": season, "allocated": False}
+    return {"season": season, "allocated": True, "alloc_run_id": res.alloc_run_id,
+            "committed_kg": float(res.committed_kg), "expected_kg": float(res.expected_kg),
+            "shortfall_kg": float(res.shortfall_kg), "notifications": res.notifications}
