@@ -368,3 +368,28 @@ def test_expected_stage_offers_p50_increment():
 def test_bench_smoke():
     out = run_once(60, 80, 8, seed=1)
     assert out["total_s"] > 0 and out["lp_cols"] > 0 and 0 < out["fill_committed_ratio"] <= 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.floats(0.3, 1.5))
+def test_reallocation_after_change_still_honours_limits_and_pro_rata(inst, factor):
+    supply, p50, orders, params = inst
+    first = match(supply, orders, params, expected_kg=p50)
+    s2 = SupplyGrid(supply.orchard_ids, supply.weeks, np.floor(supply.kg * factor), supply.transport_fen_per_kg,
+                    supply.poor, supply.eligible)
+    again = match(s2, orders, params, expected_kg=np.floor(p50 * factor), previous_committed=first.commit.rows,
+                  previous_expected=first.expected.rows if first.expected else ())
+    used = np.zeros(supply.kg.shape)
+    for r in again.commit.rows:
+        used[r.orchard, r.harvest_week, GRADE_ORDER.index(r.grade)] += r.kg
+        assert s2.eligible[r.orchard]
+    assert np.all(used <= np.floor(s2.kg) + TOL)
+    classes = defaultdict(list)
+    for o in orders:
+        classes[o.class_key].append(o)
+    for members in classes.values():
+        got = sum(again.commit.filled_kg[m.order_id] for m in members)
+        dem = sum(m.quantity_kg for m in members)
+        for m in members:
+            assert again.commit.filled_kg[m.order_id] <= m.quantity_kg + TOL
+            assert abs(again.commit.filled_kg[m.order_id] - got * m.quantity_kg / dem) <= 2 * params.crate_kg + 1e-6
