@@ -44,7 +44,6 @@ class Principal:
         return {"grower": "/grower", "buyer": "/buyer", "manager": "/manager", "admin": "/manager"}[self.role]
 
 
-
 # A few seconds of in-process memory for token lookups: the hot read paths (an orchard's conditions,
 # a chart) then cost one query instead of two. Revocation takes effect within CACHE_TTL_S.
 CACHE_TTL_S = 5.0
@@ -79,7 +78,6 @@ def principal_for_token(conn: psycopg.Connection, token: str, via: str) -> Princ
         _CACHE.clear()
     _CACHE[key] = (now, p)
     return p
-
 
 
 # ----------------------------------------------------------------------------- request helpers
@@ -117,14 +115,19 @@ def require_user(request: Request) -> Principal:
     """FastAPI dependency: 401 without a valid session cookie or bearer token."""
     p = optional_principal(request)
     if p is None:
-        raise HTTPException(status_code=401, detail="sign in first (session cookie or Authorization: Bearer <token>)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status_code=401,
+            detail="sign in first (session cookie or Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return p
 
 
 def require_roles(p: Principal, *roles: str) -> None:
     if p.role not in roles:
-        raise HTTPException(status_code=403, detail=f"role {p.role!r} may not do this (needs one of {', '.join(roles)})")
+        raise HTTPException(
+            status_code=403, detail=f"role {p.role!r} may not do this (needs one of {', '.join(roles)})"
+        )
 
 
 def check_csrf(request: Request, p: Principal, submitted: str | None = None) -> None:
@@ -149,17 +152,19 @@ def orchard_scope(p: Principal, alias: str = "o") -> tuple[str, list[Any]]:
 
 def require_orchard(conn: psycopg.Connection, p: Principal, orchard_id: str) -> dict[str, Any]:
     """The orchard's registry row when ``p`` may see it: 404 if there is none, 403 if it is not theirs."""
-    row = conn.execute("SELECT orchard_id, grower_id, cooperative_id FROM orchards WHERE orchard_id = %s",
-                       (orchard_id,)).fetchone()
+    row = conn.execute(
+        "SELECT orchard_id, grower_id, cooperative_id FROM orchards WHERE orchard_id = %s", (orchard_id,)
+    ).fetchone()
     if row is None:
         raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
-    allowed = (p.role == "admin" or (p.role == "manager" and row[2] == p.cooperative_id)
-               or (p.role == "grower" and row[1] == p.grower_id))
+    allowed = (
+        p.role == "admin"
+        or (p.role == "manager" and row[2] == p.cooperative_id)
+        or (p.role == "grower" and row[1] == p.grower_id)
+    )
     if not allowed:
         raise HTTPException(status_code=403, detail=f"orchard {orchard_id!r} is not yours to see")
     return {"orchard_id": row[0], "grower_id": row[1], "cooperative_id": row[2]}
-
-
 
 
 def forget_token(token: str) -> None:

@@ -84,8 +84,13 @@ def _orchard_reader(p: Principal) -> None:
 
 
 @router.get("/orchards", response_model=Page[Orchard], responses=AUTH_ERRORS)
-def orchards(request: Request, township: str | None = Query(default=None, max_length=64),
-             limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
+def orchards(
+    request: Request,
+    township: str | None = Query(default=None, max_length=64),
+    limit: int = limit_q(),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
     """Orchards you may see, in id order: a grower's own, a manager's cooperative's, all for admin."""
     _orchard_reader(p)
     with request.app.state.yc.pool.connection() as conn:
@@ -104,8 +109,9 @@ def orchard(request: Request, orchard_id: str, p: Principal = Depends(require_us
 def fast_json(obj: Any) -> Response:
     """JSON without a second pydantic pass (the hot read paths build plain dicts already shaped like
     their documented models); datetimes and dates as ISO 8601."""
-    return Response(json.dumps(obj, default=_iso, ensure_ascii=False, separators=(",", ":")),
-                    media_type="application/json")
+    return Response(
+        json.dumps(obj, default=_iso, ensure_ascii=False, separators=(",", ":")), media_type="application/json"
+    )
 
 
 def _iso(o: Any) -> str:
@@ -114,8 +120,11 @@ def _iso(o: Any) -> str:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-@router.get("/orchards/{orchard_id}/conditions", response_model=None,
-            responses={200: {"model": Conditions}, **AUTH_ERRORS, **NOT_FOUND})
+@router.get(
+    "/orchards/{orchard_id}/conditions",
+    response_model=None,
+    responses={200: {"model": Conditions}, **AUTH_ERRORS, **NOT_FOUND},
+)
 def conditions(request: Request, orchard_id: str, p: Principal = Depends(require_user)) -> Any:
     """Newest value of every sensor metric (°C, %, m³/m³, mm, W/m², m/s), rain over the last 24 h (mm)
     and the count of open alerts. ``source`` is null when no sensor data has arrived yet."""
@@ -123,8 +132,9 @@ def conditions(request: Request, orchard_id: str, p: Principal = Depends(require
     with request.app.state.yc.pool.connection() as conn:
         require_orchard(conn, p, orchard_id)
         c = q.latest_conditions(conn, orchard_id)
-        n = conn.execute("SELECT count(*) FROM alerts WHERE orchard_id = %s AND resolved_at IS NULL",
-                         (orchard_id,)).fetchone()[0]
+        n = conn.execute(
+            "SELECT count(*) FROM alerts WHERE orchard_id = %s AND resolved_at IS NULL", (orchard_id,)
+        ).fetchone()[0]
     return fast_json({"orchard_id": orchard_id, **c, "open_alerts": n})
 
 
@@ -142,19 +152,34 @@ def _parse_time(v: str | None, name: str) -> datetime | None:
     return t
 
 
-@router.get("/orchards/{orchard_id}/series", response_model=None,
-            responses={200: {"model": SeriesOut}, **AUTH_ERRORS, **NOT_FOUND,
-                       422: {"model": Message, "description": "bad metric or time range"}})
-def series(request: Request, orchard_id: str,
-           metric: list[str] = Query(default=["air_temp_c", "soil_vwc_10cm", "rain_mm"], max_length=10,
-                                     description=f"one or more of: {', '.join(METRICS)}"),
-           start: str | None = Query(default=None, max_length=40, description="ISO 8601; default end - days"),
-           end: str | None = Query(default=None, max_length=40,
-                                   description="ISO 8601; default: just after the orchard's newest data (or now)"),
-           days: float = Query(default=7, gt=0, le=400, description="range length when start is not given, days"),
-           resolution: str | None = Query(default=None, pattern="^(raw|hour|day)$",
-                                          description="force raw/hour/day; default by range length"),
-           p: Principal = Depends(require_user)) -> Any:
+@router.get(
+    "/orchards/{orchard_id}/series",
+    response_model=None,
+    responses={
+        200: {"model": SeriesOut},
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+        422: {"model": Message, "description": "bad metric or time range"},
+    },
+)
+def series(
+    request: Request,
+    orchard_id: str,
+    metric: list[str] = Query(
+        default=["air_temp_c", "soil_vwc_10cm", "rain_mm"],
+        max_length=10,
+        description=f"one or more of: {', '.join(METRICS)}",
+    ),
+    start: str | None = Query(default=None, max_length=40, description="ISO 8601; default end - days"),
+    end: str | None = Query(
+        default=None, max_length=40, description="ISO 8601; default: just after the orchard's newest data (or now)"
+    ),
+    days: float = Query(default=7, gt=0, le=400, description="range length when start is not given, days"),
+    resolution: str | None = Query(
+        default=None, pattern="^(raw|hour|day)$", description="force raw/hour/day; default by range length"
+    ),
+    p: Principal = Depends(require_user),
+) -> Any:
     """Sensor series bucketed by the requested range: raw up to 36 h, hourly up to 16 days, daily beyond
     (a year is one query of ~366 points per metric). Each point has avg/min/max/sum and n readings."""
     _orchard_reader(p)
