@@ -11,6 +11,7 @@ masses in kg; areas in mu; times tz-aware UTC.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -121,47 +122,60 @@ def orchard_devices(conn: psycopg.Connection, orchard_id: str) -> list[str]:
     ]
 
 
-def latest_conditions(conn: psycopg.Connection, orchard_id: str) -> dict[str, Any]:
+def latest_conditions(conn: psycopg.Connection, orchard_id: str, devices: list[str] | None = None) -> dict[str, Any]:
     """The latest value of every metric from the orchard's gateways, plus rain over the 24 h before it.
 
     Returns ``{"as_of": datetime|None, "source": "readings"|"readings_hourly"|None, "metrics": {name:
     {"value", "unit", "time"}}, "rain_24h_mm": float|None}``. ``source`` None means no sensor data
     has been stored for this orchard (or ingest is not installed).
+
+    With ingest's ``device_health`` present this is one statement: the newest reading time it keeps
+    bounds the search to the day before it, so the planner prunes the daily partitions to one or two,
+    and each (device, metric) is one index probe.
     """
-    devices = orchard_devices(conn, orchard_id)
+    devices = orchard_devices(conn, orchard_id) if devices is None else devices
     out: dict[str, Any] = {"as_of": None, "source": None, "metrics": {}, "rain_24h_mm": None}
     if not devices:
         return out
     shape = raw_readings_shape(conn)
     rows: list[tuple[Any, ...]] = []
-    newest = None
-    if shape and has_table(conn, "device_health"):
-        # ingest keeps each gateway's newest reading time: bounding the search to the day before it
-        # lets the planner prune the daily partitions to one or two
-        newest = conn.execute(
-            "SELECT max(last_reading_at) FROM device_health WHERE device_id = ANY(%s)", (devices,)
-        ).fetchone()[0]  # type: ignore[index]
     if shape:
         tcol, vcol = shape
-        window = f" AND {tcol} > %s::timestamptz - interval '1 day' AND {tcol} <= %s::timestamptz" if newest else ""
-        wparams = [newest, newest] if newest else []
-        # one index probe per (device, metric): LATERAL + LIMIT 1 uses the (device, metric, time) index
-        rows = conn.execute(
-            f"""SELECT m.metric, r.t, r.v FROM unnest(%s::text[]) AS m(metric)
-                CROSS JOIN LATERAL (SELECT {tcol} AS t, {vcol}::float8 AS v FROM readings
-                                    WHERE device_id = ANY(%s) AND metric = m.metric{window}
-                                    ORDER BY {tcol} DESC LIMIT 1) r""",
-            [list(METRICS), devices, *wparams],
-        ).fetchall()
+        if has_table(conn, "device_health"):
+            rows = conn.execute(
+                f"""WITH h AS (SELECT max(last_reading_at) AS newest FROM device_health WHERE device_id = ANY(%(d)s))
+                    SELECT m.metric, r.t, r.v,
+                           (SELECT sum({vcol})::float8 FROM readings WHERE device_id = ANY(%(d)s)
+                              AND metric = 'rain_mm' AND {tcol} > h.newest - interval '24 hours'
+                              AND {tcol} <= h.newest) AS rain
+                    FROM h CROSS JOIN unnest(%(m)s::text[]) AS m(metric)
+                    CROSS JOIN LATERAL (SELECT {tcol} AS t, {vcol}::float8 AS v FROM readings
+                                        WHERE device_id = ANY(%(d)s) AND metric = m.metric
+                                          AND {tcol} > h.newest - interval '1 day' AND {tcol} <= h.newest
+                                        ORDER BY {tcol} DESC LIMIT 1) r""",
+                {"d": devices, "m": list(METRICS)},
+            ).fetchall()
+            if rows:
+                out["rain_24h_mm"] = rows[0][3]
+        if not rows:
+            # one index probe per (device, metric): LATERAL + LIMIT 1 uses the (device, metric, time) index
+            rows = conn.execute(
+                f"""SELECT m.metric, r.t, r.v FROM unnest(%s::text[]) AS m(metric)
+                    CROSS JOIN LATERAL (SELECT {tcol} AS t, {vcol}::float8 AS v FROM readings
+                                        WHERE device_id = ANY(%s) AND metric = m.metric
+                                        ORDER BY {tcol} DESC LIMIT 1) r""",
+                [list(METRICS), devices],
+            ).fetchall()
+            if rows:
+                latest = max(r[1] for r in rows)
+                rain = conn.execute(
+                    f"SELECT sum({vcol})::float8 FROM readings WHERE device_id = ANY(%s) AND metric = 'rain_mm' "
+                    f"AND {tcol} > %s - interval '24 hours' AND {tcol} <= %s",
+                    (devices, latest, latest),
+                ).fetchone()
+                out["rain_24h_mm"] = rain[0] if rain else None
         if rows:
             out["source"] = "readings"
-            latest = max(r[1] for r in rows)
-            rain = conn.execute(
-                f"SELECT sum({vcol})::float8 FROM readings WHERE device_id = ANY(%s) AND metric = 'rain_mm' "
-                f"AND {tcol} > %s - interval '24 hours' AND {tcol} <= %s",
-                (devices, latest, latest),
-            ).fetchone()
-            out["rain_24h_mm"] = rain[0] if rain else None
     if not rows and has_table(conn, "readings_hourly"):
         rows = conn.execute(
             """SELECT m.metric, r.t, r.v FROM unnest(%s::text[]) AS m(metric)
@@ -179,7 +193,8 @@ def latest_conditions(conn: psycopg.Connection, orchard_id: str) -> dict[str, An
                 (devices, latest, latest),
             ).fetchone()
             out["rain_24h_mm"] = rain[0] if rain else None
-    for metric, t, v in rows:
+    for row in rows:
+        metric, t, v = row[0], row[1], row[2]
         m = METRICS[metric]
         out["metrics"][metric] = {"value": v, "unit": m.unit, "time": t, "label_zh": m.label_zh, "label_en": m.label_en}
     if rows:
@@ -187,9 +202,9 @@ def latest_conditions(conn: psycopg.Connection, orchard_id: str) -> dict[str, An
     return out
 
 
-def latest_data_time(conn: psycopg.Connection, orchard_id: str) -> datetime | None:
-    """Time of the orchard's newest stored hourly bucket (or raw reading), None without data."""
-    devices = orchard_devices(conn, orchard_id)
+def latest_data_time(conn: psycopg.Connection, orchard_id: str, devices: list[str] | None = None) -> datetime | None:
+    """Time just after the orchard's newest reading (hour-aligned), None without data."""
+    devices = orchard_devices(conn, orchard_id) if devices is None else devices
     if not devices:
         return None
     if has_table(conn, "device_health"):
@@ -284,6 +299,57 @@ def sensor_series(
             for m in metrics
         ],
     }
+
+
+def sensor_series_json(
+    conn: psycopg.Connection,
+    orchard_id: str,
+    devices: list[str],
+    metrics: list[str],
+    start: datetime,
+    end: datetime,
+    resolution: str | None = None,
+) -> str:
+    """:func:`sensor_series` as a JSON document built by PostgreSQL (``json_agg``), for the API's hot
+    path: no Python object per point. Same shape: ``{orchard_id, start, end, resolution, source,
+    series: [{metric, unit, label_zh, label_en, points: [{t, avg, min, max, n, sum}]}]}``."""
+    res = resolution or resolution_for(start, end)
+    shape = raw_readings_shape(conn) if res == "raw" else None
+    if res == "raw" and shape is None:
+        res = "hour"
+    got: dict[str, str] = {}
+    used = None
+    if devices:
+        if res == "raw" and shape:
+            tcol, vcol = shape
+            sql = f"""SELECT metric, json_agg(json_build_object('t', {tcol}, 'avg', {vcol}, 'min', {vcol},
+                             'max', {vcol}, 'n', 1, 'sum', {vcol}) ORDER BY {tcol})::text
+                      FROM readings WHERE device_id = ANY(%s) AND metric = ANY(%s) AND {tcol} >= %s AND {tcol} < %s
+                      GROUP BY metric"""
+            used = "readings"
+        else:
+            table = "readings_hourly" if res == "hour" else "readings_daily"
+            sql = f"""SELECT metric, json_agg(json_build_object('t', bucket, 'avg', avg, 'min', min, 'max', max,
+                             'n', n, 'sum', sum) ORDER BY bucket)::text
+                      FROM {table} WHERE device_id = ANY(%s) AND metric = ANY(%s) AND bucket >= %s AND bucket < %s
+                      GROUP BY metric"""
+            used = table if has_table(conn, table) else None
+        if used:
+            got = dict(conn.execute(sql, (devices, metrics, start, end)).fetchall())
+    head = json.dumps(
+        {"orchard_id": orchard_id, "start": start.isoformat(), "end": end.isoformat(), "resolution": res,
+         "source": used},
+        ensure_ascii=False,
+    )
+    parts = []
+    for m in metrics:
+        meta = METRICS[m]
+        parts.append(
+            json.dumps({"metric": m, "unit": meta.unit, "label_zh": meta.label_zh, "label_en": meta.label_en},
+                       ensure_ascii=False)[:-1]
+            + ',"points":' + got.get(m, "[]") + "}"
+        )
+    return head[:-1] + ',"series":[' + ",".join(parts) + "]}"
 
 
 # ----------------------------------------------------------------------------- alerts
