@@ -10,7 +10,7 @@ small on a 2-core machine), ``--clients`` connections each sending back-to-back 
 Scenarios (each run separately for ``--seconds``; ``--runs`` times; medians reported):
 ``conditions`` (an orchard's latest conditions), ``series_7d`` (3 metrics, hourly buckets),
 ``series_365d`` (3 metrics, daily buckets), ``alerts`` (a page of alerts), ``orchards`` (a page of
-orchards). Latencies are client-observed wall times in ms; throughput in requests/s.
+orchards), and ``me`` (who am I: no database work, the framework's floor on this machine). Latencies are client-observed wall times in ms; throughput in requests/s.
 Goals: p99 < 100 ms for ``conditions`` and ``series_7d``.
 """
 
@@ -195,6 +195,7 @@ async def _run_load(
 
 def scenarios(orchard_ids: list[str]) -> dict[str, list[str]]:
     return {
+        "me": ["/api/v1/me"],  # floor: auth from the token cache, no database work
         "conditions": [f"/api/v1/orchards/{o}/conditions" for o in orchard_ids],
         "series_7d": [
             f"/api/v1/orchards/{o}/series?days=7&metric=air_temp_c&metric=soil_vwc_10cm&metric=rain_mm"
