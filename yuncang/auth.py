@@ -247,5 +247,5 @@ def seed_demo_users(conn: psycopg.Connection, *, buyer_ids: list[str] | None = N
     if conn.execute("SELECT to_regclass('buyers')").fetchone()[0] is not None:  # type: ignore[index]
         ids = [r[0] for r in conn.execute("SELECT buyer_id FROM buyers ORDER BY buyer_id").fetchall()]
     bulk("buyer", [(b, b, None, b, None) for b in ids])
-    log.info("demo users seeded", extra={"created": created})
+    log.info("demo users seeded", extra={"users_created": created})
     return created

@@ -1,0 +1,465 @@
+"""The supply forecast on plain numpy arrays: history in, per orchard x week x grade P10/P50/P90 kg out.
+
+No database here (see :mod:`orchard_models.run` for that), so the backtest feeds simulated seasons
+straight in. Flow for a season and an as-of day:
+
+1. daily Tmin/Tmax up to the as-of day, gaps filled (:func:`orchard_models.weather.fill_gaps`),
+   climatology of past seasons after it; hourly reconstruction and chill/heat/frost sums
+   (:func:`orchard_models.thermal.daily_thermal`);
+2. bloom (chill-then-heat model, fitted to recorded bloom dates) and harvest centroid
+   (bloom + fruit development period from GDH30), :mod:`orchard_models.phenology`;
+3. risk indices up to the as-of day (:mod:`orchard_models.risk`);
+4. season kg with P10/P50/P90 (:mod:`orchard_models.yield_model`), grade shares and week split
+   (:mod:`orchard_models.grading`).
+
+Past seasons go through the same steps *at the same as-of day of their own season*, and the yield
+and grade models are fitted on them, so every horizon is fitted for itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+
+from orchard_models.grading import GradeModel, fit_grades, harvest_weeks, predict_grades, week_shares
+from orchard_models.phenology import (
+    BloomParams,
+    HarvestParams,
+    calibrate_bloom,
+    calibrate_harvest,
+    gdh_after,
+    predict_bloom,
+)
+from orchard_models.risk import RiskIndices, RiskParams, risk_indices
+from orchard_models.thermal import DailyThermal, daily_thermal
+from orchard_models.weather import SeasonWeather, chill_start_day, day_of_year, default_climate, fill_gaps, season_start
+from orchard_models.yield_model import YieldFit, design, fit_yield, predict_yield
+
+__all__ = ["MODEL_VERSION", "Forecaster", "Observations", "OrchardTable", "SeasonForecast", "SeasonRecord"]
+
+log = logging.getLogger(__name__)
+
+MODEL_VERSION = "om-1.0 (dynamic-cp+asymcur bloom, EB-pooled log yield, ALR grades)"
+N_DAYS_MAX = 366
+CHILL_END_MONTH_DAY = (6, 1)   #: chill is not needed after 1 June
+
+
+@dataclass
+class OrchardTable:
+    """Static orchard attributes, shape (orchard,)."""
+
+    area_mu: np.ndarray          #: mu
+    tree_count: np.ndarray       #: trees
+    planting_year: np.ndarray    #: year
+    elevation_m: np.ndarray      #: m
+    latitude_deg: np.ndarray     #: decimal degrees north
+    orchard_ids: list[str] | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.area_mu.shape[0])
+
+    def trees_per_mu(self) -> np.ndarray:
+        return np.asarray(self.tree_count, dtype=np.float64) / np.asarray(self.area_mu, dtype=np.float64)
+
+    def subset(self, idx: slice | np.ndarray) -> OrchardTable:
+        ids = None if self.orchard_ids is None else list(np.asarray(self.orchard_ids, dtype=object)[idx])
+        return OrchardTable(self.area_mu[idx], self.tree_count[idx], self.planting_year[idx],
+                            self.elevation_m[idx], self.latitude_deg[idx], ids)
+
+
+@dataclass
+class Observations:
+    """Grower observations of one season, shape (orchard,): value and the day index it was observed (-1: none).
+
+    flower_density: 0-1 bloom score; fruit_set: fruits per metre of branch; bloom: observed full
+    bloom (its day index is the value).
+    """
+
+    flower_density: np.ndarray
+    flower_density_day: np.ndarray
+    fruit_set: np.ndarray
+    fruit_set_day: np.ndarray
+    bloom_day: np.ndarray | None = None
+
+    @classmethod
+    def empty(cls, n: int) -> Observations:
+        nan = np.full(n, np.nan)
+        none = np.full(n, -1, dtype=np.int64)
+        return cls(nan, none.copy(), nan.copy(), none.copy(), None)
+
+    def upto(self, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flower_density, fruit_set, observed bloom day) known on day ``day`` (NaN / -1 otherwise)."""
+        fd = np.where((self.flower_density_day >= 0) & (self.flower_density_day <= day), self.flower_density, np.nan)
+        fs = np.where((self.fruit_set_day >= 0) & (self.fruit_set_day <= day), self.fruit_set, np.nan)
+        if self.bloom_day is None:
+            b = np.full(fd.shape[0], -1, dtype=np.int64)
+        else:
+            b = np.where((self.bloom_day >= 0) & (self.bloom_day <= day), self.bloom_day, -1).astype(np.int64)
+        return fd, fs, b
+
+    def subset(self, idx: slice | np.ndarray) -> Observations:
+        return Observations(self.flower_density[idx], self.flower_density_day[idx], self.fruit_set[idx],
+                            self.fruit_set_day[idx], None if self.bloom_day is None else self.bloom_day[idx])
+
+
+@dataclass
+class SeasonRecord:
+    """A past season: weather, observations and outcomes over the same orchard axis as the table."""
+
+    weather: SeasonWeather
+    observations: Observations | None = None
+    total_kg: np.ndarray | None = None            #: harvested kg (orchard,), NaN = unknown
+    week_grade_kg: np.ndarray | None = None       #: kg (orchard, week, grade) when the harvest was graded
+    week_starts: list[date] | None = None         #: Mondays of week_grade_kg's week axis
+    bloom_day: np.ndarray | None = None           #: recorded full bloom day index (orchard,), -1 = unknown
+
+    @property
+    def season(self) -> int:
+        return self.weather.season
+
+
+@dataclass
+class SeasonForecast:
+    """One forecast: per orchard totals, phenology, risk; cells = total x week share x grade share."""
+
+    season: int
+    as_of_day: int
+    bloom_day: np.ndarray           #: day index of full bloom (observed, else predicted; -1 unknown)
+    centroid_day: np.ndarray        #: day index of the harvest centroid
+    harvest_start_day: np.ndarray   #: centroid - 1.645 SD (5 % of the crop picked before), day index
+    harvest_end_day: np.ndarray     #: centroid + 1.645 SD
+    total_p10_kg: np.ndarray
+    total_p50_kg: np.ndarray
+    total_p90_kg: np.ndarray
+    week_starts: list[date]
+    week_share: np.ndarray          #: (orchard, week)
+    grade_share: np.ndarray         #: (orchard, grade), grade order of registry.grades.GRADE_CODES
+    risk: RiskIndices
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def day_to_date(self, day: np.ndarray | int) -> list[date | None]:
+        s = season_start(self.season)
+        return [None if int(d) < 0 else s + timedelta(days=int(d)) for d in np.atleast_1d(day)]
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P10, P50, P90) kg per (orchard, week, grade): each total quantile split by the shares
+        (comonotone split, so P10 <= P50 <= P90 holds in every cell and P50 cells sum to the P50 total)."""
+        share = self.week_share[:, :, None] * self.grade_share[:, None, :]
+        return (self.total_p10_kg[:, None, None] * share, self.total_p50_kg[:, None, None] * share,
+                self.total_p90_kg[:, None, None] * share)
+
+
+def _pad(a: np.ndarray, n: int = N_DAYS_MAX) -> np.ndarray:
+    if a.shape[1] >= n:
+        return a[:, :n]
+    return np.concatenate([a, np.full((a.shape[0], n - a.shape[1]), np.nan)], axis=1)
+
+
+def _chill_window(season: int) -> tuple[int, int]:
+    end = (date(season, *CHILL_END_MONTH_DAY) - season_start(season)).days
+    return chill_start_day(season), end
+
+
+@dataclass
+class _Prepared:
+    season: int
+    thermal: DailyThermal
+    tmean: np.ndarray
+    soil: np.ndarray
+    leaf: np.ndarray
+    age: np.ndarray
+
+
+def _splice(obs: DailyThermal, clim: DailyThermal, as_of_day: int) -> DailyThermal:
+    n = obs.chill_portions.shape[1]
+    cut = min(as_of_day + 1, n)
+
+    def sp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = b[:, :n].copy() if b.shape[1] >= n else np.concatenate([b, b[:, -1:].repeat(n - b.shape[1], 1)], 1)
+        out[:, :cut] = a[:, :cut]
+        return out
+
+    return DailyThermal(sp(obs.chill_portions, clim.chill_portions), sp(obs.utah_units, clim.utah_units),
+                        sp(obs.gdh, clim.gdh), obs.frost_hours, obs.heat_degree_hours, obs.tmin_hourly)
+
+
+class Forecaster:
+    """Holds the history (prepared once) and fits/applies the models for any as-of day."""
+
+    def __init__(self, orchards: OrchardTable, history: list[SeasonRecord], *,
+                 bloom: BloomParams | None = None, harvest: HarvestParams | None = None,
+                 risk: RiskParams | None = None, min_week_share: float = 0.01) -> None:
+        t0 = time.perf_counter()
+        self.orchards = orchards
+        self.history = sorted(history, key=lambda r: r.season)
+        self.risk_params = risk or RiskParams()
+        self.min_week_share = min_week_share
+        n = orchards.n
+        for rec in self.history:
+            if rec.weather.n_orchards != n:
+                raise ValueError(f"season {rec.season}: weather has {rec.weather.n_orchards} orchards, table has {n}")
+        # climatology of daily Tmin/Tmax by day index of the season (NaN-mean over seasons)
+        filled = [(fill_gaps(r.weather.tmin_c), fill_gaps(r.weather.tmax_c)) for r in self.history]
+        ref_season = self.history[-1].season + 1 if self.history else date.today().year
+        dc = default_climate(orchards.elevation_m, ref_season, N_DAYS_MAX)
+        if filled:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self.clim_tmin = np.nanmean(np.stack([_pad(a) for a, _ in filled]), axis=0)
+                self.clim_tmax = np.nanmean(np.stack([_pad(b) for _, b in filled]), axis=0)
+            bad = np.isnan(self.clim_tmin) | np.isnan(self.clim_tmax)
+            self.clim_tmin[bad] = dc["tmin_c"][bad]
+            self.clim_tmax[bad] = dc["tmax_c"][bad]
+        else:
+            self.clim_tmin, self.clim_tmax = dc["tmin_c"], dc["tmax_c"]
+        self.clim_source = "history" if filled else "default"
+        # seasons (or orchards) without stored weather get the climatology, so bloom is still predicted
+        filled = [(np.where(np.isnan(a), _pad(self.clim_tmin, a.shape[1]), a),
+                   np.where(np.isnan(b), _pad(self.clim_tmax, b.shape[1]), b)) for a, b in filled]
+        self._clim_thermal: dict[int, DailyThermal] = {}
+        self.prepared: list[_Prepared] = []
+        for rec, (tn, tx) in zip(self.history, filled, strict=True):
+            self.prepared.append(self._prepare(rec.weather, tn, tx, None))
+        self.timings_s: dict[str, float] = {"prepare_history": time.perf_counter() - t0}
+
+        t1 = time.perf_counter()
+        blooms = [r.bloom_day.astype(np.float64) if r.bloom_day is not None else None for r in self.history]
+        have = [(p.thermal.chill_portions, p.thermal.gdh, b) for p, b in zip(self.prepared, blooms, strict=True)
+                if b is not None]
+        self.bloom_params = bloom or (calibrate_bloom([h[0] for h in have], [h[1] for h in have],
+                                                      [h[2] for h in have]) if have else BloomParams())
+        self.harvest_params = harvest or self._calibrate_harvest()
+        self.timings_s["calibrate_phenology"] = time.perf_counter() - t1
+        self._fits: dict[int, tuple[YieldFit, GradeModel, float]] = {}
+
+    # -- preparation -------------------------------------------------------------------------
+    def _clim(self, season: int, n_days: int) -> DailyThermal:
+        key = n_days
+        if key not in self._clim_thermal:
+            self._clim_thermal[key] = daily_thermal(
+                self.clim_tmin[:, :n_days], self.clim_tmax[:, :n_days], self.orchards.latitude_deg,
+                day_of_year(season, n_days), chill_days=_chill_window(season))
+        return self._clim_thermal[key]
+
+    def _prepare(self, w: SeasonWeather, tmin_f: np.ndarray, tmax_f: np.ndarray, hourly: np.ndarray | None,
+                 tab: OrchardTable | None = None) -> _Prepared:
+        tab = tab or self.orchards
+        n_d = w.n_days
+        th = daily_thermal(tmin_f, tmax_f, tab.latitude_deg, day_of_year(w.season, n_d),
+                           hourly_obs_c=hourly if hourly is not None else w.hourly_temp_c,
+                           chill_days=_chill_window(w.season))
+        tmean = (tmin_f + tmax_f) / 2.0
+        soil = fill_gaps(w.soil_vwc)
+        leaf = fill_gaps(w.leaf_wet_h)
+        age = w.season - np.asarray(tab.planting_year, dtype=np.int64)
+        return _Prepared(w.season, th, tmean, soil, leaf, age)
+
+    def _calibrate_harvest(self) -> HarvestParams:
+        blooms, g30, cents, spreads = [], [], [], []
+        for rec, prep in zip(self.history, self.prepared, strict=True):
+            if rec.week_grade_kg is None or rec.week_starts is None:
+                continue
+            b = rec.bloom_day
+            if b is None:
+                b, _ = predict_bloom(prep.thermal.chill_portions, prep.thermal.gdh, self.bloom_params)
+            b = np.asarray(b, dtype=np.int64)
+            c, s = _centroid_spread(rec.week_grade_kg, rec.week_starts, rec.season)
+            blooms.append(b.astype(np.float64))
+            g30.append(gdh_after(prep.thermal.gdh, b))
+            cents.append(c)
+            spreads.append(s)
+        return calibrate_harvest(blooms, g30, cents, spreads) if blooms else HarvestParams()
+
+    # -- features at an as-of day ---------------------------------------------------------------
+    def _state(self, prep: _Prepared, obs: Observations | None, as_of_day: int, idx: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
+        n_d = prep.thermal.chill_portions.shape[1]
+        clim = self._clim(prep.season, n_d)
+        if idx is not None:
+            clim = DailyThermal(*(getattr(clim, f)[idx] for f in clim.__dataclass_fields__))
+        th = _splice(prep.thermal, clim, as_of_day)
+        bloom_pred, _ = predict_bloom(th.chill_portions, th.gdh, self.bloom_params)
+        n_o = bloom_pred.shape[0]
+        if obs is not None:
+            fd, fs, b_obs = obs.upto(as_of_day)
+        else:
+            fd = fs = np.full(n_o, np.nan)
+            b_obs = np.full(n_o, -1, dtype=np.int64)
+        bloom = np.where(b_obs >= 0, b_obs, bloom_pred)
+        hp = self.harvest_params
+        g30 = gdh_after(th.gdh, bloom)
+        centroid = bloom + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
+        centroid = np.where(bloom >= 0, centroid, np.nan)
+        hv = np.where(np.isfinite(centroid), np.round(centroid + 1.645 * hp.spread_sd_days), -1).astype(np.int64)
+        risk = risk_indices(tmin_hourly=th.tmin_hourly, frost_hours=th.frost_hours, heat_dh=th.heat_degree_hours,
+                            soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom,
+                            harvest_day=hv, as_of_day=as_of_day, p=self.risk_params)
+        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk}  # type: ignore[dict-item]
+
+    def _x(self, st: dict, age: np.ndarray, fs_ref: float, tab: OrchardTable) -> np.ndarray:
+        r: RiskIndices = st["risk"]
+        return design(age, tab.trees_per_mu(), tab.elevation_m, r.frost_kill, r.water_stress, r.heat_dh,
+                      r.rot_days, st["fd"], st["fs"], fs_ref)
+
+    def fit(self, as_of_day: int) -> tuple[YieldFit, GradeModel, float]:
+        """Fit the yield and grade models on the history at ``as_of_day`` (cached per day)."""
+        if as_of_day in self._fits:
+            return self._fits[as_of_day]
+        tab = self.orchards
+        fs_vals = [r.observations.fruit_set for r in self.history if r.observations is not None]
+        allfs = np.concatenate(fs_vals) if fs_vals else np.array([])
+        fs_ref = float(np.nanmedian(allfs)) if np.isfinite(allfs).any() else 0.0
+        xs, kgs, ages, states = [], [], [], []
+        for rec, prep in zip(self.history, self.prepared, strict=True):
+            if rec.total_kg is None and rec.week_grade_kg is None:
+                continue
+            kg = rec.total_kg if rec.total_kg is not None else rec.week_grade_kg.sum(axis=(1, 2))  # type: ignore[union-attr]
+            st = self._state(prep, rec.observations, as_of_day)
+            xs.append(self._x(st, prep.age, fs_ref, tab))
+            kgs.append(np.asarray(kg, dtype=np.float64))
+            ages.append(prep.age)
+            states.append((rec, st, prep))
+        yfit = fit_yield(xs, kgs, ages, np.asarray(tab.area_mu, dtype=np.float64))
+        # grade model on graded seasons
+        rows_s, rows_load, rows_w, rows_fs, rows_el = [], [], [], [], []
+        for (rec, st, prep), x in zip(states, xs, strict=True):
+            if rec.week_grade_kg is None:
+                continue
+            g = rec.week_grade_kg.sum(axis=1)
+            tot = g.sum(axis=1)
+            ok = (tot > 0) & (prep.age >= 3)
+            rows_s.append(g[ok] / tot[ok, None])
+            rows_load.append(np.log(tot[ok] / tab.area_mu[ok]))
+            rows_w.append(st["risk"].water_stress[ok])
+            rows_fs.append(x[ok, 10])
+            rows_el.append(x[ok, 12])
+        gm = (fit_grades(np.concatenate(rows_s), np.concatenate(rows_load), np.concatenate(rows_w),
+                         np.concatenate(rows_fs), np.concatenate(rows_el)) if rows_s else GradeModel())
+        self._fits[as_of_day] = (yfit, gm, fs_ref)
+        log.info("yield model fitted", extra={"as_of_day": as_of_day, "rows": yfit.n_rows, "seasons": yfit.seasons,
+                                              "calib_k": round(yfit.calib_k, 3), "grade_rows": gm.n_rows})
+        return self._fits[as_of_day]
+
+    # -- the forecast ------------------------------------------------------------------------
+    def forecast(self, weather: SeasonWeather, as_of_day: int, observations: Observations | None = None, *,
+                 orchards: OrchardTable | None = None, ref_idx: np.ndarray | None = None,
+                 chunk: int = 10000) -> SeasonForecast:
+        """Forecast ``weather.season`` from data known on ``as_of_day`` (day index; later data are ignored).
+
+        By default the orchards are the history's (same axis). Other orchards (``orchards``) need
+        ``ref_idx``: for each, the history orchard whose climatology it shares; they get no orchard
+        effect (new orchards). Work is done ``chunk`` orchards at a time (memory linear in orchards).
+        """
+        t0 = time.perf_counter()
+        yfit, gm, fs_ref = self.fit(as_of_day)
+        t_fit = time.perf_counter() - t0
+        n = weather.n_orchards
+        if orchards is None:
+            if n != self.orchards.n:
+                raise ValueError(f"weather has {n} orchards, the table {self.orchards.n}")
+            ref = None
+        else:
+            if ref_idx is None or orchards.n != n or len(ref_idx) != n:
+                raise ValueError("other orchards need a table and ref_idx matching the weather's orchards")
+            ref = np.asarray(ref_idx, dtype=np.int64)
+        n_d = weather.n_days
+        cut = min(as_of_day + 1, n_d)
+        t1 = time.perf_counter()
+        parts = []
+        for a in range(0, n, chunk):
+            idx = np.arange(a, min(n, a + chunk))
+            parts.append(self._forecast_chunk(weather, as_of_day, observations, idx, yfit, gm, fs_ref, cut,
+                                              orchards, ref))
+        out: dict[str, np.ndarray] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "risk"}
+        risks = [p["risk"] for p in parts]
+        risk = RiskIndices(*(np.concatenate([getattr(r, f) for r in risks]) for f in RiskIndices.__dataclass_fields__))
+        # weeks
+        hp = self.harvest_params
+        cen = out["centroid"]
+        s0 = season_start(weather.season)
+        sd_eff = float(np.hypot(hp.spread_sd_days, hp.centroid_err_sd_days))
+        if np.isfinite(cen).any():
+            lo = int(np.floor(np.nanmin(cen) - 3 * sd_eff))
+            hi = int(np.ceil(np.nanmax(cen) + 3 * sd_eff))
+            weeks = harvest_weeks(s0 + timedelta(days=lo), s0 + timedelta(days=hi))
+        else:
+            weeks = []
+        wdays = np.array([(w - s0).days for w in weeks], dtype=np.float64)
+        wshare = week_shares(cen, sd_eff, wdays, self.min_week_share) if weeks else np.zeros((n, 0))
+        keep = wshare.sum(axis=0) > 0
+        weeks = [w for w, k in zip(weeks, keep, strict=True) if k]
+        wshare = wshare[:, keep]
+        no_weeks = wshare.sum(axis=1) == 0
+        for k in ("p10", "p50", "p90"):
+            out[k] = np.where(no_weeks, 0.0, out[k])
+        half = 1.645 * hp.spread_sd_days
+        fc = SeasonForecast(
+            season=weather.season, as_of_day=as_of_day, bloom_day=out["bloom"].astype(np.int64), centroid_day=cen,
+            harvest_start_day=np.where(np.isfinite(cen), np.floor(cen - half), -1).astype(np.int64),
+            harvest_end_day=np.where(np.isfinite(cen), np.ceil(cen + half), -1).astype(np.int64),
+            total_p10_kg=out["p10"], total_p50_kg=out["p50"], total_p90_kg=out["p90"], week_starts=weeks,
+            week_share=wshare, grade_share=out["grades"], risk=risk,
+            timings_s={"fit": t_fit, "compute": time.perf_counter() - t1})
+        return fc
+
+    def _forecast_chunk(self, weather: SeasonWeather, as_of_day: int, observations: Observations | None,
+                        idx: np.ndarray, yfit: YieldFit, gm: GradeModel, fs_ref: float, cut: int,
+                        orchards: OrchardTable | None, ref: np.ndarray | None) -> dict:
+        tab = (orchards or self.orchards).subset(idx)
+        cidx = idx if ref is None else ref[idx]
+        w = weather.subset(idx)
+        n_d = w.n_days
+        tn = w.tmin_c.astype(np.float64, copy=True)
+        tx = w.tmax_c.astype(np.float64, copy=True)
+        tn[:, cut:] = np.nan
+        tx[:, cut:] = np.nan
+        clim_n = _pad(self.clim_tmin[cidx], n_d)
+        clim_x = _pad(self.clim_tmax[cidx], n_d)
+        tn_f = fill_gaps(tn)
+        tx_f = fill_gaps(tx)
+        tn_f[:, cut:] = clim_n[:, cut:]
+        tx_f[:, cut:] = clim_x[:, cut:]
+        tn_f = np.where(np.isnan(tn_f), clim_n, tn_f)
+        tx_f = np.where(np.isnan(tx_f), clim_x, tx_f)
+        hourly = None
+        if w.hourly_temp_c is not None:
+            hourly = w.hourly_temp_c.astype(np.float64, copy=True)
+            hourly[:, cut:, :] = np.nan
+        cut_w = SeasonWeather(w.season, tn, tx, _cut(w.rain_mm, cut), _cut(w.soil_vwc, cut),
+                              _cut(w.leaf_wet_h, cut), _cut(w.rh_pct, cut))
+        prep = self._prepare(cut_w, tn_f, tx_f, hourly, tab)
+        obs = observations.subset(idx) if observations is not None else None
+        st = self._state(prep, obs, as_of_day, idx=cidx)
+        x = self._x(st, prep.age, fs_ref, tab)
+        p10, p50, p90 = predict_yield(yfit, x, prep.age, np.asarray(tab.area_mu, dtype=np.float64),
+                                      orch_idx=idx if ref is None else None)
+        log_load = np.log(np.maximum(p50, 1e-9) / tab.area_mu)
+        grades = predict_grades(gm, log_load, st["risk"].water_stress, x[:, 10], x[:, 12])
+        return {"bloom": st["bloom"], "centroid": st["centroid"], "p10": p10, "p50": p50, "p90": p90,
+                "grades": grades, "risk": st["risk"]}
+
+
+def _cut(a: np.ndarray, cut: int) -> np.ndarray:
+    out = np.asarray(a, dtype=np.float64).copy()
+    out[:, cut:] = np.nan
+    return out
+
+
+def _centroid_spread(week_grade_kg: np.ndarray, week_starts: list[date], season: int) -> tuple[np.ndarray, np.ndarray]:
+    """Harvest centroid (day index) and picking SD (days) per orchard from weekly kg; NaN without harvest."""
+    s0 = season_start(season)
+    mid = np.array([(w - s0).days + 3.0 for w in week_starts])
+    kg = week_grade_kg.sum(axis=2)
+    tot = kg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = (kg * mid[None, :]).sum(axis=1) / tot
+        var = (kg * (mid[None, :] - c[:, None]) ** 2).sum(axis=1) / tot - 49.0 / 12.0
+    ok = tot > 0
+    return np.where(ok, c, np.nan), np.where(ok, np.sqrt(np.maximum(var, 1.0)), np.nan)

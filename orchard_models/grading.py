@@ -1,0 +1,96 @@
+"""Share of each fruit grade (size class, ``registry.grades``) in an orchard's crop, and the harvest-week split.
+
+Grade shares: additive log-ratio regression (Aitchison 1986) of the grade shares on crop load
+(log kg/mu relative to the history's mean: a heavier crop gives smaller fruit), water stress,
+fruit-set observation and elevation, fitted by ridge least squares on past orchard-seasons with
+graded harvests. Without graded history the default shares (*assumption*: 30 % premium, 45 %
+grade 1, 25 % grade 2) are used.
+
+Week split: picking dates ~ Normal(centroid, SD) (see :mod:`orchard_models.phenology`), integrated
+over each Monday-to-Sunday week (Asia/Shanghai dates), weeks under ``min_share`` dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+from scipy.special import ndtr
+
+__all__ = ["GradeModel", "fit_grades", "harvest_weeks", "predict_grades", "week_shares"]
+
+DEFAULT_SHARES = (0.30, 0.45, 0.25)
+
+
+@dataclass
+class GradeModel:
+    coef: np.ndarray | None = None             #: (features, grades - 1) ALR coefficients
+    default: tuple[float, ...] = DEFAULT_SHARES
+    load_mean: float = 0.0
+    n_rows: int = 0
+    shares_mean: list[float] = field(default_factory=list)
+
+
+def _grade_x(log_load: np.ndarray, water: np.ndarray, fruit_set_x: np.ndarray, elev_100m: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.ones_like(log_load), log_load, water, fruit_set_x, elev_100m])
+
+
+def fit_grades(shares: np.ndarray, log_load: np.ndarray, water: np.ndarray, fruit_set_x: np.ndarray,
+               elev_100m: np.ndarray, ridge: float = 1.0) -> GradeModel:
+    """Fit from rows (orchard-seasons): shares (n, g) summing to 1 and their features (n,)."""
+    ok = np.isfinite(shares).all(axis=1) & np.isfinite(log_load)
+    if ok.sum() < 10:
+        return GradeModel()
+    s = np.clip(shares[ok], 0.005, 1.0)
+    s = s / s.sum(axis=1, keepdims=True)
+    z = np.log(s[:, :-1] / s[:, -1:])
+    lm = float(np.mean(log_load[ok]))
+    x = _grade_x(log_load[ok] - lm, water[ok], fruit_set_x[ok], elev_100m[ok])
+    pen = ridge * np.eye(x.shape[1])
+    pen[0, 0] = 0.0
+    coef = np.linalg.solve(x.T @ x + pen, x.T @ z)
+    return GradeModel(coef, DEFAULT_SHARES, lm, int(ok.sum()), [float(v) for v in s.mean(axis=0)])
+
+
+def predict_grades(m: GradeModel, log_load: np.ndarray, water: np.ndarray, fruit_set_x: np.ndarray,
+                   elev_100m: np.ndarray) -> np.ndarray:
+    """Grade shares (orchard, grades), rows summing to 1."""
+    n = log_load.shape[0]
+    if m.coef is None:
+        return np.tile(np.asarray(m.default, dtype=np.float64), (n, 1))
+    x = _grade_x(log_load - m.load_mean, water, fruit_set_x, elev_100m)
+    z = np.column_stack([x @ m.coef, np.zeros(n)])
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def harvest_weeks(first_day: date, last_day: date) -> list[date]:
+    """Mondays of every week that overlaps [first_day, last_day]."""
+    start = first_day - timedelta(days=first_day.weekday())
+    out = []
+    d = start
+    while d <= last_day:
+        out.append(d)
+        d += timedelta(days=7)
+    return out
+
+
+def week_shares(centroid_day: np.ndarray, sd_days: np.ndarray | float, week_start_days: np.ndarray,
+                min_share: float = 0.01) -> np.ndarray:
+    """Share of each orchard's crop picked in each week (orchard, week), rows sum to 1 (0 if no centroid).
+
+    ``centroid_day`` and ``week_start_days`` are day indices on the same axis; a week covers
+    [start, start + 7) days; a picking day d counts the whole of [d, d + 1).
+    """
+    c = np.asarray(centroid_day, dtype=np.float64)[:, None]
+    sd = np.maximum(np.asarray(sd_days, dtype=np.float64), 0.5)
+    sd = sd[:, None] if np.ndim(sd) else sd
+    lo = week_start_days[None, :].astype(np.float64)
+    # centroid c is the mean of the picking day index; the day's mass spans [d, d + 1)
+    w = ndtr((lo + 7.0 - 0.5 - c) / sd) - ndtr((lo - 0.5 - c) / sd)
+    w = np.where(np.isfinite(c), w, 0.0)
+    w = np.where(w < min_share, 0.0, w)
+    tot = w.sum(axis=1, keepdims=True)
+    return np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), 0.0)

@@ -1,0 +1,151 @@
+"""forecast_all end to end on a real database: rollups in, a versioned run out, alerts raised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psycopg
+import pytest
+
+from ingest.rollups import refresh
+from orchard_models.run import forecast_all
+from orchard_models.synthetic import make_season
+from orchard_models.weather import season_start
+from registry.grades import GRADE_CODES
+from registry.seed import SeedParams, seed
+from yuncang.migrations import migrate
+
+TZ = ZoneInfo("Asia/Shanghai")
+SEASON = 2026
+N = 24
+
+
+@pytest.fixture(scope="module")
+def small_db(make_database: Callable[[], str]) -> Iterator[str]:
+    """A migrated DB with a 24-orchard registry, 3 seasons of yield history and this season's readings."""
+    url = make_database()
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        seed(conn, SeedParams(orchard_count=N, total_area_mu=2400.0, reference_year=SEASON))
+        rows = conn.execute("SELECT o.orchard_id, d.device_id, o.area_mu::float8, o.tree_count, o.planting_year, "
+                            "o.elevation_m, o.lat FROM orchards o JOIN devices d USING (orchard_id) "
+                            "ORDER BY o.orchard_id").fetchall()
+        from orchard_models.forecast import OrchardTable
+
+        tab = OrchardTable(np.array([r[2] for r in rows]), np.array([r[3] for r in rows], dtype=float),
+                           np.array([r[4] for r in rows]), np.array([r[5] for r in rows], dtype=float),
+                           np.array([r[6] for r in rows]))
+        rng = np.random.default_rng(3)
+        # past yields (no stored weather for those seasons: the model must cope)
+        with conn.cursor() as cur:
+            for s in (2023, 2024, 2025):
+                rec = make_season(tab, s, rng)
+                assert rec.total_kg is not None
+                cur.executemany("INSERT INTO yield_history (orchard_id, season, harvested_kg) VALUES (%s, %s, %s)",
+                                [(r[0], s, float(k)) for r, k in zip(rows, rec.total_kg, strict=True)])
+        # this season: raw readings (Tmin at 05:00, Tmax at 14:00 local, soil, leaf wetness, rain),
+        # rolled up by ingest's own refresh, through 25 March with a frost on 22-24 March
+        cur_season = make_season(tab, SEASON, rng)
+        w = cur_season.weather
+        s0 = season_start(SEASON)
+        last = (date(SEASON, 3, 25) - s0).days
+        frost0 = (date(SEASON, 3, 22) - s0).days
+        w.tmin_c[:, frost0:frost0 + 3] = -6.0
+        recs = []
+        for o, r in enumerate(rows):
+            dev = r[1]
+            for d in range(last + 1):
+                day = s0 + timedelta(days=d)
+                t5 = datetime(day.year, day.month, day.day, 5, tzinfo=TZ)
+                t14 = datetime(day.year, day.month, day.day, 14, tzinfo=TZ)
+                if o == 0 and 40 <= d < 50:
+                    continue  # a gateway offline for ten days: a gap to fill
+                recs += [(dev, "air_temp_c", t5, float(w.tmin_c[o, d])), (dev, "air_temp_c", t14, float(w.tmax_c[o, d])),
+                         (dev, "soil_vwc_10cm", t14, float(w.soil_vwc[o, d])),
+                         (dev, "leaf_wetness_pct", t5, float(min(100.0, w.leaf_wet_h[o, d] / 24 * 100))),
+                         (dev, "rain_mm", t14, float(w.rain_mm[o, d]))]
+        with conn.cursor().copy("COPY readings (device_id, metric, time, value) FROM STDIN") as cp:
+            for rec_ in recs:
+                cp.write_row(rec_)
+        # growers' flower-density records for half of the orchards
+        conn.execute(
+            "INSERT INTO farm_records (orchard_id, observed_on, kind, value, recorded_by) "
+            "SELECT orchard_id, DATE '2026-03-20', 'flower_density', 0.8, 'test' FROM orchards "
+            "WHERE orchard_id <= 'WS-0012'")
+        conn.commit()
+        refresh(conn, since=datetime(SEASON - 1, 9, 30, tzinfo=UTC))
+    yield url
+
+
+def test_forecast_all_writes_a_consistent_versioned_run(small_db: str) -> None:
+    as_of = datetime(SEASON, 3, 26, 2, 0, tzinfo=TZ)
+    with psycopg.connect(small_db) as conn:
+        run_id = forecast_all(conn, as_of, alerts=True)
+        run = conn.execute("SELECT season, orchard_count, model_version, meta FROM forecast_runs WHERE run_id = %s",
+                           (run_id,)).fetchone()
+        assert run is not None
+        season, count, version, meta = run
+        assert season == SEASON and count == N and version
+        assert meta["history_seasons"] == [2023, 2024, 2025]
+        assert meta["coverage"]["target_weather"] > 0.9
+        orch = conn.execute("SELECT orchard_id, bloom_date, harvest_start, harvest_end, total_p10_kg, total_p50_kg, "
+                            "total_p90_kg, risk FROM forecast_orchards WHERE run_id = %s ORDER BY orchard_id",
+                            (run_id,)).fetchall()
+        assert len(orch) == N
+        cells = conn.execute("SELECT orchard_id, week_start, grade, p10_kg, p50_kg, p90_kg FROM forecasts "
+                             "WHERE run_id = %s", (run_id,)).fetchall()
+        assert cells, "no forecast cells written"
+        assert {c[2] for c in cells} <= set(GRADE_CODES)
+        assert all(c[1].weekday() == 0 for c in cells), "week_start must be a Monday"
+        # the cells of an orchard add up to its P50 total; harvest in summer
+        by = {}
+        for c in cells:
+            by[c[0]] = by.get(c[0], 0.0) + c[4]
+        for oid, _bloom, hs, he, p10, p50, p90, risk in orch:
+            assert 0 <= p10 <= p50 <= p90
+            assert by.get(oid, 0.0) == pytest.approx(p50, rel=1e-6, abs=1e-6)
+            if p50 > 0:
+                assert date(SEASON, 5, 15) <= hs <= he <= date(SEASON, 10, 15)
+            assert {"frost_kill_frac", "water_stress_index", "brown_rot_infection_days", "heat_degree_hours"} <= set(risk)
+        # frost of -6 °C around bloom shows in the risk indices and as alerts with advice in both languages
+        kills = [r[7]["frost_kill_frac"] for r in orch]
+        assert max(kills) > 0.1
+        alerts = conn.execute("SELECT kind, severity, title_zh, title_en, advice_zh, advice_en FROM alerts "
+                              "WHERE kind = 'frost' AND resolved_at IS NULL").fetchall()
+        assert alerts, "the frost should have raised alerts"
+        assert all(a[2] and a[3] and a[4] and a[5] for a in alerts)
+        # the latest views show this run
+        latest = conn.execute("SELECT DISTINCT run_id FROM latest_forecasts WHERE season = %s", (SEASON,)).fetchall()
+        assert latest == [(run_id,)]
+
+
+def test_later_run_supersedes_and_earlier_data_cutoff_is_respected(small_db: str) -> None:
+    with psycopg.connect(small_db) as conn:
+        early = forecast_all(conn, datetime(SEASON, 3, 10, tzinfo=TZ), alerts=False)
+        late = forecast_all(conn, datetime(SEASON, 3, 26, 2, tzinfo=TZ), alerts=False)
+        again = forecast_all(conn, datetime(SEASON, 3, 10, tzinfo=TZ), alerts=False)
+        n_latest = conn.execute("SELECT DISTINCT run_id FROM latest_forecast_orchards WHERE season = %s",
+                                (SEASON,)).fetchall()
+        assert n_latest == [(late,)], "the run with the newest as-of is the latest"
+        # a re-run with the same as-of gives the same numbers (data after as-of are ignored)
+        a = conn.execute("SELECT orchard_id, total_p50_kg, risk->>'frost_kill_frac' FROM forecast_orchards "
+                         "WHERE run_id = %s ORDER BY 1", (early,)).fetchall()
+        b = conn.execute("SELECT orchard_id, total_p50_kg, risk->>'frost_kill_frac' FROM forecast_orchards "
+                         "WHERE run_id = %s ORDER BY 1", (again,)).fetchall()
+        assert a == b
+        # before the frost nobody has frost damage
+        assert all(float(r[2]) < 0.01 for r in a)
+
+
+def test_cli_forecast(small_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from yuncang.cli import main
+
+    monkeypatch.setenv("YUNCANG_DATABASE_URL", small_db)
+    assert main(["forecast", "--as-of", "2026-03-26T02:00+08:00", "--alerts", "off"]) == 0
+    out = capsys.readouterr().out
+    assert "season 2026" in out and f"{N} orchards" in out
+    with pytest.raises(SystemExit):
+        main(["forecast", "--as-of", "not-a-date"])
