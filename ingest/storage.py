@@ -7,7 +7,7 @@ recorded in ``yuncang_meta``; domain packages read it from the database (they ne
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import psycopg
@@ -36,7 +36,7 @@ def storage_path(conn: psycopg.Connection) -> StoragePath:
 
 def utc_day(t: datetime) -> datetime:
     """Start of the UTC day containing ``t``."""
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     return t.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -52,7 +52,7 @@ def ensure_partitions(conn: psycopg.Connection, start: datetime, end: datetime) 
 def apply_retention(conn: psycopg.Connection, now: datetime | None = None,
                     retention_days: int = RETENTION_DAYS) -> int:
     """Drop raw partitions/chunks wholly older than the retention window; returns how many."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     row = conn.execute("SELECT ingest_drop_partitions_before(%s)",
                        (utc_day(now - timedelta(days=retention_days)),)).fetchone()
     return int(row[0]) if row else 0

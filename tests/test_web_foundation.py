@@ -16,7 +16,13 @@ from yuncang.settings import Settings
 def client(db_url: str, mqtt_url: str) -> Iterator[TestClient]:
     pool = make_pool(db_url, max_size=4)
     app = create_app(Settings(database_url=db_url, mqtt_url=mqtt_url), pool, mqtt_url=mqtt_url)
+    with pool.connection() as conn:
+        from yuncang.auth import create_user
+
+        create_user(conn, username="foundation-admin", password="foundation-pw", role="admin")
     with TestClient(app) as c:
+        tok = c.post("/api/v1/auth/token", json={"username": "foundation-admin", "password": "foundation-pw"})
+        c.headers["Authorization"] = f"Bearer {tok.json()['token']}"
         yield c
     pool.close()
 
@@ -34,6 +40,8 @@ def test_orchards_paginate_and_reject_bad_paging(client: TestClient) -> None:
     r = client.get("/api/v1/orchards", params={"limit": 0})
     assert r.status_code == 422 and r.json()["message"]
     assert client.get("/api/v1/orchards/NOPE").status_code == 404
+    anonymous = client.get("/api/v1/orchards", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
 
 
 def test_metrics_count_requests(client: TestClient) -> None:

@@ -1,15 +1,16 @@
-"""Home: until sign-in lands, the first page is the orchard list."""
+"""Home: the signed-in user's page, or the sign-in page."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse
 
-from dashboard.pages.orchards import orchards_page
+from dashboard.access import optional_principal
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
-    return orchards_page(request, offset=0)
+@router.get("/")
+def home(request: Request) -> RedirectResponse:
+    p = optional_principal(request)
+    return RedirectResponse(p.home if p else "/login", status_code=303)

@@ -1,0 +1,44 @@
+"""Public trace page: a consumer scans the code on a box and sees where the plums came from."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from dashboard import trade
+from dashboard.access import optional_principal
+from dashboard.render import render
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
+
+
+@router.get("/trace", response_class=HTMLResponse)
+def trace_page(request: Request, code: str = Query(default="", max_length=64)) -> Any:
+    code = code.strip()
+    result: dict[str, Any] | None = None
+    status = 200
+    fn = trade.function("trace", "resolve_trace")
+    if code and fn is not None:
+        err = trade.error_class()
+        with request.app.state.yc.pool.connection() as conn:
+            try:
+                out = trade.call(fn, conn, code=code)
+                result = trade.plain(out) if out is not None else None
+            except err:
+                conn.rollback()
+                result = None
+        if result is None:
+            status = 404
+    return render(
+        request,
+        "trace.html",
+        status_code=status,
+        user=optional_principal(request),
+        code=code,
+        result=result,
+        has_trading=fn is not None,
+    )

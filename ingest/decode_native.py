@@ -1,0 +1,90 @@
+"""Decoder of the native JSON batch (docs/wire-format.md section 1).
+
+Topic ``orchards/<orchard_id>/<gateway_id>/up``; payload
+``{"v": 1, "gw": "<gateway_id>", "seq": n, "sent_at": epoch_s, "samples": [{"t": epoch_s, metric: value, ...}]}``.
+Times are Unix epoch seconds (int or float), values JSON numbers in the units of registry.metrics;
+``null`` is "no value". Samples may come in any order (a gateway's offline buffer).
+"""
+
+from __future__ import annotations
+
+import json
+
+from ingest.model import Decoded
+from ingest.validate import MAX_MESSAGE_BYTES, Validator, take_sample
+
+FORMAT = "native"
+
+
+def match(topic: str) -> tuple[str, str] | None:
+    """(orchard_id, gateway_id) when ``topic`` (prefix removed) is a native uplink topic."""
+    parts = topic.split("/")
+    if len(parts) == 4 and parts[0] == "orchards" and parts[3] == "up" and parts[1] and parts[2]:
+        return parts[1], parts[2]
+    return None
+
+
+def decode(topic: str, payload: bytes, v: Validator) -> Decoded:
+    """Decode one native message; never raises (every problem becomes a reject)."""
+    dec = Decoded(fmt=FORMAT)
+    try:
+        _decode(dec, topic, payload, v)
+    except Exception as exc:  # a decoder bug must not stop the stream: dead-letter the message
+        dec.readings.clear()
+        dec.health.clear()
+        dec.reject("decoder_error", f"{type(exc).__name__}: {exc}"[:500])
+    return dec
+
+
+def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
+    ids = match(topic)
+    if ids is None:
+        dec.reject("unknown_topic", f"not a native uplink topic: {topic[:200]!r}")
+        return
+    orchard_id, gw_topic = ids
+    if gw_topic in v.devices:  # whole-message rejects count against the topic's registry device
+        dec.per_device[gw_topic] = [0, 0]
+    if len(payload) > MAX_MESSAGE_BYTES:
+        dec.reject("oversized", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}", gw_topic)
+        return
+    try:
+        obj = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        dec.reject("malformed_json", str(exc)[:300], gw_topic)
+        return
+    if type(obj) is not dict:
+        dec.reject("bad_schema", f"payload must be a JSON object, got {type(obj).__name__}", gw_topic)
+        return
+    ver = obj.get("v")
+    if type(ver) is not int or ver != 1:
+        dec.reject("bad_schema", f"unsupported format version v={ver!r:.40}", gw_topic)
+        return
+    gw = obj.get("gw")
+    if gw != gw_topic:
+        dec.reject("device_mismatch", f"payload gw={gw!r:.40} differs from topic gateway {gw_topic!r}", gw_topic)
+        return
+    if gw_topic not in v.devices:
+        dec.reject("unknown_device", f"gateway {gw_topic!r} is not in the registry", gw_topic)
+        return
+    if v.devices.orchard_of[gw_topic] != orchard_id:
+        dec.reject("device_mismatch", f"gateway {gw_topic} belongs to orchard {v.devices.orchard_of[gw_topic]},"
+                   f" not {orchard_id!r}", gw_topic)
+        return
+    seq = obj.get("seq")
+    if type(seq) is int and 0 <= seq < 2**63:
+        dec.seq = seq
+    samples = obj.get("samples")
+    if type(samples) is not list:
+        dec.reject("bad_schema", f"samples must be a list, got {type(samples).__name__}", gw_topic)
+        return
+    lo, hi = v.window()
+    for i, s in enumerate(samples):
+        if type(s) is not dict:
+            dec.reject("bad_schema", f"samples[{i}] must be an object", gw_topic)
+            continue
+        t, reason, detail = v.epoch_s(s.get("t"))
+        if t is None:
+            dec.reject(reason, f"samples[{i}].t: {detail}", gw_topic)
+            continue
+        take_sample(dec, v, gw_topic, t, s, lo, hi, label="samples", idx=i)
+    dec.per_device[gw_topic][0] = len(dec.readings)

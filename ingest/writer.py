@@ -1,0 +1,148 @@
+"""Writes a batch in ONE transaction: readings (binary COPY into a temp staging table, then INSERT ...
+ON CONFLICT DO NOTHING), dead letters, device health and traffic. Synchronous psycopg; the service runs
+it in a worker thread so MQTT keeps flowing while PostgreSQL works.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+import psycopg
+
+from ingest.batch import Batch
+from ingest.storage import StoragePath, storage_path
+
+log = logging.getLogger(__name__)
+
+_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS _ingest_stage (LIKE readings_staging) ON COMMIT DELETE ROWS;"
+          "CREATE TEMP TABLE IF NOT EXISTS _ingest_health (device_id text, first_seen timestamptz,"
+          " last_seen timestamptz, last_reading_at timestamptz, messages integer, readings integer,"
+          " rejects integer, battery_v float8, battery_at timestamptz, rssi_dbm float8, rssi_at timestamptz,"
+          " last_seq bigint) ON COMMIT DELETE ROWS;"
+          "CREATE TEMP TABLE IF NOT EXISTS _ingest_traffic (device_id text, hour timestamptz, messages integer,"
+          " readings integer, rejects integer) ON COMMIT DELETE ROWS")
+
+_COPY = "COPY _ingest_stage (device_id, metric, time, value) FROM STDIN (FORMAT BINARY)"
+
+_MOVE = ("INSERT INTO readings (device_id, metric, time, value)"
+         " SELECT device_id, metric, time, value FROM _ingest_stage ORDER BY device_id, metric, time"
+         " ON CONFLICT DO NOTHING")
+
+# TimescaleDB: no statement trigger on hypertables, so ingest marks the rollup buckets itself
+_MARK_DIRTY = ("INSERT INTO readings_dirty (device_id, hour)"
+               " SELECT DISTINCT device_id, date_trunc('hour', time, 'UTC') FROM _ingest_stage ORDER BY 1, 2"
+               " ON CONFLICT (device_id, hour) DO UPDATE SET marked_at = now()")
+
+_DEAD = ("INSERT INTO dead_letters (received_at, topic, device_id, reason, detail, metric, reading_time, msg_key,"
+         " item, payload, payload_bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+         " ON CONFLICT (msg_key, item) DO NOTHING")
+
+_HEALTH = """
+INSERT INTO device_health AS h (device_id, first_seen_at, last_seen_at, last_reading_at, messages, readings, rejects,
+                                battery_v, battery_at, rssi_dbm, rssi_at, last_seq, updated_at)
+SELECT s.device_id, s.first_seen, s.last_seen, s.last_reading_at, s.messages, s.readings, s.rejects,
+       s.battery_v, s.battery_at, s.rssi_dbm, s.rssi_at, s.last_seq, now()
+  FROM _ingest_health s JOIN devices d ON d.device_id = s.device_id
+ ORDER BY s.device_id
+ON CONFLICT (device_id) DO UPDATE SET
+    first_seen_at   = LEAST(h.first_seen_at, EXCLUDED.first_seen_at),
+    last_seen_at    = GREATEST(h.last_seen_at, EXCLUDED.last_seen_at),
+    last_reading_at = GREATEST(h.last_reading_at, EXCLUDED.last_reading_at),
+    messages        = h.messages + EXCLUDED.messages,
+    readings        = h.readings + EXCLUDED.readings,
+    rejects         = h.rejects + EXCLUDED.rejects,
+    battery_v       = CASE WHEN EXCLUDED.battery_at >= h.battery_at OR h.battery_at IS NULL
+                           THEN COALESCE(EXCLUDED.battery_v, h.battery_v) ELSE h.battery_v END,
+    battery_at      = GREATEST(h.battery_at, EXCLUDED.battery_at),
+    rssi_dbm        = CASE WHEN EXCLUDED.rssi_at >= h.rssi_at OR h.rssi_at IS NULL
+                           THEN COALESCE(EXCLUDED.rssi_dbm, h.rssi_dbm) ELSE h.rssi_dbm END,
+    rssi_at         = GREATEST(h.rssi_at, EXCLUDED.rssi_at),
+    last_seq        = COALESCE(EXCLUDED.last_seq, h.last_seq),
+    updated_at      = now()
+"""
+
+_TRAFFIC = """
+INSERT INTO device_traffic_hourly AS t (device_id, hour, messages, readings, rejects)
+SELECT s.device_id, s.hour, s.messages, s.readings, s.rejects
+  FROM _ingest_traffic s JOIN devices d ON d.device_id = s.device_id
+ ORDER BY s.device_id, s.hour
+ON CONFLICT (device_id, hour) DO UPDATE SET
+    messages = t.messages + EXCLUDED.messages, readings = t.readings + EXCLUDED.readings,
+    rejects = t.rejects + EXCLUDED.rejects
+"""
+
+
+class BatchWriter:
+    """Owns one database connection; :meth:`write` stores a batch atomically and returns new-row count."""
+
+    def __init__(self, database_url: str, *, application_name: str = "yuncang-ingest"):
+        self.database_url = database_url
+        self.application_name = application_name
+        self.conn: psycopg.Connection | None = None
+        self.path: StoragePath = "postgresql"
+        self._days: set[date] = set()
+
+    def connect(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            self.close()
+            conn = psycopg.connect(self.database_url, application_name=self.application_name,
+                                   connect_timeout=10)
+            self.path = storage_path(conn)
+            conn.rollback()
+            with conn.transaction():
+                conn.execute(_STAGE)
+            self.conn = conn
+            self._days.clear()
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except psycopg.Error:
+                pass
+            self.conn = None
+
+    def _ensure_partitions(self, conn: psycopg.Connection, b: Batch) -> None:
+        if b.tmin is None or b.tmax is None or self.path != "postgresql":
+            return
+        d0, d1 = b.tmin.date(), b.tmax.date()
+        days = {d0 + timedelta(days=i) for i in range((d1 - d0).days + 1)}
+        if days <= self._days:
+            return
+        with conn.transaction():  # short transaction of its own: partition DDL must not wait on the batch
+            conn.execute("SELECT ingest_ensure_partitions(%s, %s)", (b.tmin, b.tmax))
+        self._days |= days
+
+    def write(self, b: Batch) -> int:
+        """Write ``b`` in one transaction; returns the readings that were new rows. Raises psycopg errors."""
+        conn = self.connect()
+        self._ensure_partitions(conn, b)
+        inserted = 0
+        with conn.transaction(), conn.cursor() as cur:
+            if b.readings:
+                with cur.copy(_COPY) as cp:
+                    cp.set_types(["text", "text", "timestamptz", "float8"])
+                    for r in b.readings:
+                        cp.write_row(r)
+                cur.execute(_MOVE)
+                inserted = cur.rowcount
+                if self.path == "timescaledb":
+                    cur.execute(_MARK_DIRTY)
+            if b.dead:
+                cur.executemany(_DEAD, b.dead)
+            if b.devices:
+                with cur.copy("COPY _ingest_health FROM STDIN (FORMAT BINARY)") as cp:
+                    cp.set_types(["text", "timestamptz", "timestamptz", "timestamptz", "int4", "int4", "int4",
+                                  "float8", "timestamptz", "float8", "timestamptz", "int8"])
+                    for dev, t in b.devices.items():
+                        cp.write_row((dev, t.first_seen, t.last_seen, t.last_reading_at, t.messages, t.readings,
+                                      t.rejects, t.battery_v, t.battery_at, t.rssi_dbm, t.rssi_at, t.seq))
+                cur.execute(_HEALTH)
+                with cur.copy("COPY _ingest_traffic FROM STDIN (FORMAT BINARY)") as cp:
+                    cp.set_types(["text", "timestamptz", "int4", "int4", "int4"])
+                    for (dev, hour), (n_msg, n_ok, n_bad) in b.traffic.items():
+                        cp.write_row((dev, hour, n_msg, n_ok, n_bad))
+                cur.execute(_TRAFFIC)
+        return inserted

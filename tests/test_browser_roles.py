@@ -1,0 +1,186 @@
+# ruff: noqa: F811  (session fixtures imported from test_web_fixtures)
+"""Headless Chromium (Debian ``chromium``, driven by Playwright, no browser download): sign in as each
+role, see the right page, record an observation, place an order, and screenshot every page into
+``test-artifacts/``.
+
+If ``/usr/bin/chromium`` (or ``$YUNCANG_CHROMIUM``) is missing these tests FAIL with a message: CI
+installs it, so a skip would hide a broken setup.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from test_web_fixtures import SAMPLE_GROWER, TEST_PASSWORD, sample, web_app, web_db  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("YUNCANG_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_url(web_app: Any, sample: Any) -> Iterator[str]:
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(web_app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    th.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "
+            "or set YUNCANG_CHROMIUM; browser tests do not download browsers"
+        )
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _page(browser: Any, phone: bool = False) -> Any:
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
+        device_scale_factor=1,
+        locale="zh-CN",
+    )
+    return ctx.new_page()
+
+
+def _sign_in(page: Any, url: str, username: str, password: str) -> None:
+    page.goto(f"{url}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#sign-in")
+    page.wait_for_load_state("networkidle")
+
+
+def _plots_drawn(page: Any) -> int:
+    page.wait_for_function("() => document.querySelectorAll('.plot .main-svg').length > 0", timeout=15000)
+    return int(page.evaluate("() => document.querySelectorAll('.plot.js-plotly-plot').length"))
+
+
+def test_login_page_and_wrong_password(browser: Any, live_url: str) -> None:
+    page = _page(browser, phone=True)
+    page.goto(f"{live_url}/login")
+    page.screenshot(path=str(ARTIFACTS / "login.png"), full_page=True)
+    _sign_in(page, live_url, "admin", "not-the-password")
+    assert page.is_visible("#login-error")
+    page.context.close()
+
+
+def test_grower_sees_orchard_and_records_observation(browser: Any, live_url: str, sample: Any) -> None:
+    page = _page(browser, phone=True)
+    _sign_in(page, live_url, SAMPLE_GROWER, "plum-grower")
+    assert page.url.endswith("/grower")
+    assert sample["orchard_id"] in page.inner_text("#orchard-title")
+    assert page.locator("#now .card").count() >= 5
+    assert "霜冻风险" in page.inner_text("#alerts")
+    assert _plots_drawn(page) >= 3  # week, season, forecast
+    page.screenshot(path=str(ARTIFACTS / "grower.png"), full_page=True)
+    page.select_option("#kind", "fruit_set")
+    page.fill("#value", "12.5")
+    page.fill("#note", "browser test 坐果")
+    page.click("#record-submit")
+    page.wait_for_load_state("networkidle")
+    assert page.is_visible("#record-saved")
+    assert "browser test 坐果" in page.inner_text("#records")
+    page.click("#lang-switch")
+    page.wait_for_load_state("networkidle")
+    assert "My orchard" in page.inner_text("#orchard-title")
+    page.screenshot(path=str(ARTIFACTS / "grower-en.png"), full_page=True)
+    page.context.close()
+
+
+def test_manager_sees_all_orchards(browser: Any, live_url: str) -> None:
+    page = _page(browser)
+    _sign_in(page, live_url, "admin", "plum-admin")
+    assert page.url.endswith("/manager")
+    assert "1546" in page.inner_text("#orchard-count")
+    _plots_drawn(page)
+    n_points = page.evaluate(
+        "() => document.getElementById('overview-chart').data.filter(d => d.xaxis === 'x' || !d.xaxis)"
+        ".reduce((n, d) => n + d.x.length, 0)"
+    )
+    assert n_points == 1546
+    page.screenshot(path=str(ARTIFACTS / "manager.png"), full_page=True)
+    page.goto(f"{live_url}/manager?colour=risk")
+    _plots_drawn(page)
+    page.screenshot(path=str(ARTIFACTS / "manager-risk.png"), full_page=True)
+    page.context.close()
+
+
+def test_cooperative_manager_page(browser: Any, live_url: str, sample: Any) -> None:
+    page = _page(browser)
+    _sign_in(page, live_url, sample["cooperative_id"], "plum-manager")
+    assert page.url.endswith("/manager")
+    assert "1546" not in page.inner_text("#orchard-count")
+    page.screenshot(path=str(ARTIFACTS / "manager-cooperative.png"), full_page=True)
+    page.context.close()
+
+
+def test_buyer_sees_supply_and_places_order(browser: Any, live_url: str) -> None:
+    page = _page(browser)
+    _sign_in(page, live_url, "buyer-test-a-user", TEST_PASSWORD)
+    assert page.url.endswith("/buyer")
+    _plots_drawn(page)
+    if page.locator("#order-form").count():
+        page.select_option("#grade", "L")
+        page.fill("#quantity_kg", "1500")
+        page.fill("#destination", "烟台超市专区")
+        page.fill("#price_yuan", "12.50")
+        page.fill("#floor_price_yuan", "8.00")
+        page.click("#order-submit")
+        page.wait_for_load_state("networkidle")
+        assert page.is_visible("#order-placed"), page.inner_text("main")
+        assert "烟台超市专区" in page.inner_text("#orders")
+    else:
+        # trading not installed: the page must say so rather than offer a form that cannot work
+        assert "交易模块尚未启用" in page.inner_text("#order")
+    page.screenshot(path=str(ARTIFACTS / "buyer.png"), full_page=True)
+    page.context.close()
+
+
+def test_public_trace_page(browser: Any, live_url: str) -> None:
+    page = _page(browser, phone=True)
+    page.goto(f"{live_url}/trace?code=WS-NOPE-0000")
+    assert page.locator("#trace-not-found").count() + page.locator(".empty").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "trace.png"), full_page=True)
+    page.context.close()

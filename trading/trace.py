@@ -1,0 +1,132 @@
+"""Trace codes (质量安全追溯): a shipment's code resolves to its lot, orchard, harvest date, grower,
+certifications, the orchard's season sensor summary and its risk events.
+
+The sensor summary reads the ingest-owned daily rollup ``readings_daily(device_id, metric, bucket,
+n, min, max, avg, sum)`` (bucket = start of the Asia/Shanghai day) from 1 January of the season to
+the harvest date; when that table does not exist the rest is returned with
+``sensor_summary = None`` and a note saying so. For the public (the buyer's customers) the grower's
+name is masked (王*华) and the phone is never shown.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import dict_row
+
+from trading.errors import NotFound
+from trading.quality import certifications_for_orchard, is_orchard_blacklisted
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+FROST_C = 0.0        #: a day with air temperature minimum below this is a frost day, °C
+HOT_C = 35.0         #: a day with air temperature maximum at or above this is a heat day, °C
+
+
+def mask_name(name: str) -> str:
+    """王国华 -> 王*华, 王华 -> 王*, single character unchanged."""
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def _table_exists(conn: psycopg.Connection, name: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+    return bool(row and row[0])
+
+
+def sensor_summary(conn: psycopg.Connection, orchard_id: str, start: date, end: date) -> dict[str, Any] | None:
+    """Season summary of the orchard's gateways from ``readings_daily`` (local days ``start``..``end``):
+    air temperature min/max/mean (°C), frost and heat days, rain total (mm), soil moisture mean
+    (m³/m³), days with data. None when the rollup table is absent."""
+    if not _table_exists(conn, "readings_daily"):
+        return None
+    t0 = datetime.combine(start, time(0), SHANGHAI)
+    t1 = datetime.combine(end + timedelta(days=1), time(0), SHANGHAI)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT r.metric, count(DISTINCT r.bucket) AS days, sum(r.n) AS n, min(r.min) AS min,
+                      max(r.max) AS max, sum(r.avg * r.n) / nullif(sum(r.n), 0) AS avg, sum(r.sum) AS total,
+                      count(*) FILTER (WHERE r.min < %s) AS below, count(*) FILTER (WHERE r.max >= %s) AS above
+               FROM readings_daily r JOIN devices d USING (device_id)
+               WHERE d.orchard_id = %s AND r.bucket >= %s AND r.bucket < %s
+               GROUP BY r.metric""", (FROST_C, HOT_C, orchard_id, t0, t1)).fetchall()
+    by = {r["metric"]: r for r in rows}
+    out: dict[str, Any] = {"from": start, "to": end, "days_with_data": max((r["days"] for r in rows), default=0)}
+    t = by.get("air_temp_c")
+    if t:
+        out.update({"air_temp_min_c": _r(t["min"]), "air_temp_max_c": _r(t["max"]),
+                    "air_temp_mean_c": _r(t["avg"]), "frost_days": int(t["below"]), "heat_days": int(t["above"])})
+    rain = by.get("rain_mm")
+    if rain:
+        out["rain_total_mm"] = _r(rain["total"])
+    soil = by.get("soil_vwc_10cm")
+    if soil:
+        out["soil_vwc_10cm_mean"] = _r(soil["avg"], 3)
+    return out
+
+
+def _r(v: Any, nd: int = 1) -> float | None:
+    return None if v is None else round(float(v), nd)
+
+
+def resolve_trace(conn: psycopg.Connection, code: str, *, public: bool = True) -> dict[str, Any]:
+    """Everything a trace code tells. ``NotFound`` for an unknown code. With ``public`` the grower's name is
+    masked and contact details are left out."""
+    code = code.strip().upper()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            """SELECT s.trace_code, s.order_id, s.grade, s.kg, s.shipped_at, o.destination, b.name AS buyer_name,
+                      l.lot_id, l.harvested_on, l.received_at, l.cold_room_id, l.season,
+                      orc.orchard_id, orc.name AS orchard_name, orc.elevation_m, orc.area_mu, orc.variety,
+                      orc.township_id, t.name_zh AS township_zh, t.name_en AS township_en,
+                      g.grower_id, g.name AS grower_name, c.name AS cooperative_name
+               FROM shipments s JOIN orders o USING (order_id) JOIN buyers b ON b.buyer_id = o.buyer_id
+               JOIN lots l ON l.lot_id = s.lot_id JOIN orchards orc ON orc.orchard_id = l.orchard_id
+               JOIN townships t ON t.township_id = orc.township_id JOIN growers g ON g.grower_id = orc.grower_id
+               LEFT JOIN cooperatives c ON c.cooperative_id = coalesce(orc.cooperative_id, g.cooperative_id)
+               WHERE s.trace_code = %s""", (code,)).fetchone()
+    if row is None:
+        raise NotFound(f"trace code {code} not found", f"追溯码 {code} 不存在", trace_code=code)
+    harvested: date = row["harvested_on"]
+    season_start = date(harvested.year, 1, 1)
+    summary = sensor_summary(conn, row["orchard_id"], season_start, harvested)
+    with conn.cursor(row_factory=dict_row) as cur:
+        risks = cur.execute(
+            """SELECT kind, severity, title_zh, title_en, raised_at, resolved_at FROM alerts
+               WHERE orchard_id = %s AND raised_at >= %s AND raised_at < %s AND kind <> 'device_offline'
+               ORDER BY raised_at""",
+            (row["orchard_id"], datetime.combine(season_start, time(0), SHANGHAI),
+             datetime.combine(harvested + timedelta(days=1), time(0), SHANGHAI))).fetchall()
+    certs = certifications_for_orchard(conn, row["orchard_id"], on=harvested)
+    out: dict[str, Any] = {
+        "trace_code": row["trace_code"],
+        "shipment": {"order_id": row["order_id"], "grade": row["grade"], "kg": row["kg"],
+                     "shipped_at": row["shipped_at"], "destination": row["destination"],
+                     "buyer": row["buyer_name"]},
+        "lot": {"lot_id": row["lot_id"], "harvested_on": harvested, "received_at": row["received_at"],
+                "cold_room_id": row["cold_room_id"], "season": row["season"]},
+        "orchard": {"orchard_id": row["orchard_id"], "name": row["orchard_name"],
+                    "township_id": row["township_id"], "township_zh": row["township_zh"],
+                    "township_en": row["township_en"], "elevation_m": row["elevation_m"],
+                    "area_mu": row["area_mu"], "variety": row["variety"]},
+        "grower": {"name": mask_name(row["grower_name"]) if public else row["grower_name"],
+                   "cooperative": row["cooperative_name"]},
+        "certifications": [{"scheme": c.scheme, "certificate_no": c.certificate_no, "issued_on": c.issued_on,
+                            "valid_until": c.valid_until} for c in certs],
+        "supplier_blacklisted": is_orchard_blacklisted(conn, row["orchard_id"]),
+        "sensor_summary": summary,
+        "risk_events": risks,
+        "notes": [],
+    }
+    if not public:
+        out["grower"]["grower_id"] = row["grower_id"]
+    if summary is None:
+        out["notes"].append("sensor data unavailable: readings_daily rollup not present in this database")
+    elif summary["days_with_data"] == 0:
+        out["notes"].append("no sensor readings recorded for this orchard in the season")
+    return out

@@ -1,0 +1,51 @@
+"""Shared API pieces: the page envelope every list returns, and the error-response docs."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from fastapi import HTTPException, Query, Request
+from pydantic import BaseModel
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``items`` plus the ``total`` matching, with the ``limit``/``offset`` used."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class Message(BaseModel):
+    """An error: ``detail`` is a message, or a list of field errors for malformed requests."""
+
+    detail: Any
+    message: str | None = None
+
+
+def limit_q(default: int = 50, le: int = 500) -> Any:
+    return Query(default=default, ge=1, le=le, description=f"page size (1-{le})")
+
+
+def offset_q() -> Any:
+    return Query(default=0, ge=0, le=10_000_000, description="rows to skip")
+
+
+#: Responses every signed-in endpoint can give besides 200.
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "not signed in"},
+    403: {"model": Message, "description": "signed in, but not allowed"},
+    422: {"model": Message, "description": "invalid input; detail says what and where"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Message, "description": "no such thing"}}
+
+
+def reject_nul(request: Request) -> None:
+    """Router dependency: NUL characters cannot be stored or matched in PostgreSQL text; answer 422."""
+    if "\x00" in request.url.path or any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
+        raise HTTPException(status_code=422, detail="NUL characters are not allowed in paths or parameters")
+    if "\x00" in "".join(request.headers.values()):
+        raise HTTPException(status_code=422, detail="NUL characters are not allowed in headers")

@@ -1,0 +1,61 @@
+"""Alerts for the signed-in user's orchards or cooperative."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from dashboard import queries as q
+from dashboard.access import Principal, require_orchard, require_roles, require_user
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(reject_nul)])
+
+
+class AlertOut(BaseModel):
+    alert_id: int
+    kind: str
+    severity: str
+    orchard_id: str | None
+    device_id: str | None
+    cooperative_id: str | None
+    title_zh: str
+    title_en: str
+    advice_zh: str
+    advice_en: str
+    detail: dict[str, Any]
+    raised_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+
+
+@router.get("/alerts", response_model=Page[AlertOut], responses={**AUTH_ERRORS, **NOT_FOUND})
+def alerts(
+    request: Request,
+    orchard_id: str | None = Query(default=None, max_length=64),
+    kind: str | None = Query(default=None, max_length=64),
+    include_resolved: bool = Query(default=False),
+    limit: int = limit_q(),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
+    """Alerts, newest first: a grower's orchards, a manager's cooperative, everything for admin."""
+    require_roles(p, "grower", "manager", "admin")
+    with request.app.state.yc.pool.connection() as conn:
+        if orchard_id:
+            require_orchard(conn, p, orchard_id)
+        rows, total = q.list_alerts(
+            conn,
+            role=p.role,
+            grower_id=p.grower_id,
+            cooperative_id=p.cooperative_id,
+            orchard_id=orchard_id,
+            open_only=not include_resolved,
+            kind=kind,
+            limit=limit,
+            offset=offset,
+        )
+    return {"items": rows, "total": total, "limit": limit, "offset": offset}

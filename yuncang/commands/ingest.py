@@ -1,0 +1,73 @@
+"""``yuncang ingest``: run the MQTT ingest service (and ``yuncang ingest refresh`` for the rollups)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from yuncang.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="consume gateway MQTT uplinks into the time-series tables")
+    p.add_argument("action", nargs="?", choices=["run", "refresh", "retention"], default="run",
+                   help="run the service (default), refresh the rollups once, or apply raw-data retention")
+    p.add_argument("--client-id", default=None, help="MQTT client id (the persistent session is keyed by it)")
+    p.add_argument("--instance", default=None, help="suffix for the default client id when running several")
+    p.add_argument("--no-shared", action="store_true", help="plain subscription instead of $share/ingest/...")
+    p.add_argument("--protocol", choices=["auto", "5", "3.1.1"], default="auto")
+    p.add_argument("--session-expiry", type=int, default=7 * 86400, help="MQTT v5 session expiry, s")
+    p.add_argument("--receive-maximum", type=int, default=4000, help="unacknowledged messages in flight")
+    p.add_argument("--batch-readings", type=int, default=20_000, help="write a batch at this many readings")
+    p.add_argument("--batch-age", type=float, default=0.25, help="write a batch at the latest after this, s")
+    p.add_argument("--refresh-every", type=float, default=60.0, help="rollup refresh period, s (0: never)")
+    p.add_argument("--for", dest="seconds", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations first")
+    p.set_defaults(func=_cmd)
+
+
+def _cmd(a: argparse.Namespace, s: Settings) -> int:
+    import psycopg
+
+    from ingest import rollups
+    from ingest.service import IngestConfig, IngestService, instance_client_id
+    from ingest.storage import apply_retention
+    from yuncang.migrations import migrate
+    from yuncang.runtime import Services
+
+    with Services(s) as svc:
+        if not a.no_migrate:
+            migrate(svc.database_url)
+        if a.action == "refresh":
+            with psycopg.connect(svc.database_url) as conn:
+                r = rollups.refresh(conn)
+            print(f"rollups refreshed: {r.hours} hour bucket(s), {r.days} day bucket(s) in {r.seconds:.2f} s")
+            return 0
+        if a.action == "retention":
+            with psycopg.connect(svc.database_url) as conn:
+                n = apply_retention(conn)
+                conn.commit()
+            print(f"dropped {n} raw partition(s)/chunk(s) older than the retention window")
+            return 0
+        cfg = IngestConfig(
+            database_url=svc.database_url, mqtt_url=svc.mqtt_url, topic_prefix=s.mqtt_topic_prefix,
+            client_id=a.client_id or instance_client_id(a.instance),
+            shared_group=None if a.no_shared else "ingest", protocol=a.protocol,
+            session_expiry_s=a.session_expiry, receive_maximum=a.receive_maximum,
+            batch_max_readings=a.batch_readings, batch_max_age_s=a.batch_age, refresh_every_s=a.refresh_every)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            if a.seconds is not None:
+                loop.call_later(a.seconds, stop.set)
+            await IngestService(cfg).run(stop)
+
+        asyncio.run(main())
+    return 0

@@ -1,0 +1,20 @@
+"""The ingest service as a ``yuncang demo`` component (after the broker and DB are up, before consumers)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ingest.service import IngestConfig, IngestService, instance_client_id
+from yuncang.runtime import Runtime
+
+ORDER = 20
+
+
+async def run(rt: Runtime, stop: asyncio.Event) -> None:
+    cfg = IngestConfig(database_url=rt.database_url, mqtt_url=rt.mqtt_url,
+                       topic_prefix=rt.settings.mqtt_topic_prefix, client_id=instance_client_id("demo"),
+                       # the demo compresses time: refresh the rollups often so pages move
+                       refresh_every_s=15.0 if rt.time_scale > 1 else 60.0)
+    svc = IngestService(cfg)
+    rt.extras["ingest"] = svc
+    await svc.run(stop)
