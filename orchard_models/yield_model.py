@@ -108,24 +108,14 @@ def design(age: np.ndarray, trees_per_mu: np.ndarray, elevation_m: np.ndarray, f
     bearing = np.asarray(age) >= 3
     ref_rows = bearing if bearing.any() else np.ones(n, dtype=bool)
     kc = len(COUNTY_TERMS)
-    fs_arr = np.asarray(fruit_set, dtype=np.float64)
-    own_fs = np.isfinite(fs_arr) & (fruit_set_ref > 0)
-    county_fs = int(own_fs.sum()) >= MIN_OBS_FOR_COUNTY_MEAN
     for j, t in enumerate(RISK_TERMS):
         c = float(np.mean(raw[t][ref_rows])) if n else 0.0
-        dev = raw[t] - c
-        if t == "log_frost_survival":
-            # a fruit-set count (taken after the frost-sensitive stages) already measures the flowers and
-            # fruitlets that frost killed: frost then adds nothing for that orchard (its own count) or
-            # at county level (the season's mean count stands in for orchards without one)
-            dev = np.where(own_fs, 0.0, dev)
-            c = 0.0 if county_fs else c
         if t in COUNTY_TERMS:
             x[:, 4 + COUNTY_TERMS.index(t)] = c
-        x[:, 4 + kc + j] = dev
+        x[:, 4 + kc + j] = raw[t] - c
     o = 4 + kc + len(RISK_TERMS)
     x[:, o], x[:, o + 1] = _obs_feature(np.asarray(flower_density, dtype=np.float64), REF_FLOWER_DENSITY, 0.05, 1.7)
-    x[:, o + 2], x[:, o + 3] = _obs_feature(fs_arr, fruit_set_ref, 0.05, 20.0)
+    x[:, o + 2], x[:, o + 3] = _obs_feature(np.asarray(fruit_set, dtype=np.float64), fruit_set_ref, 0.05, 20.0)
     x[:, o + 4] = (np.asarray(elevation_m, dtype=np.float64) - 600.0) / 100.0
     if prev_season_dev is not None:
         x[:, o + 5] = np.nan_to_num(np.asarray(prev_season_dev, dtype=np.float64), nan=0.0)
