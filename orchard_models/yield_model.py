@@ -49,7 +49,8 @@ FEATURES: tuple[str, ...] = (
     *(f"c_{t}" for t in COUNTY_TERMS), *(f"d_{t}" for t in RISK_TERMS),
     "log_flower_density", "flower_missing", "log_fruit_set", "fruit_set_missing", "elev_100m", "prev_season_dev",
 )
-#: prior means: full bearing 1,200 kg/mu; age 3 and 4 at 30 % and 70 % of it; yield ~ sqrt(density);
+#: prior means: full bearing 1,200 kg/mu (SD 0.5 on the log scale: DOMAIN.md's 1,000-1,500 kg/mu with
+#: room to spare); age 3 and 4 at 30 % and 70 % of it; yield ~ sqrt(density);
 #: yield proportional to flowers surviving frost and to the FAO-33 water factor 1 - Ky * stress (Ky = 1,
 #: Doorenbos & Kassam 1979); small losses per heat kilo-degree-hour, per 10 brown-rot infection days
 #: and per rainy day at bloom (pollination); observations elastic 0.7; alternate bearing: a crop
@@ -60,7 +61,7 @@ _RISK_PRIOR = {"log_frost_survival": (1.0, 0.2, 1), "log_water_factor": (1.0, 0.
 PRIOR_MEAN = np.array([np.log(1200.0), np.log(0.3), np.log(0.7), 0.5,
                        *(_RISK_PRIOR[t][0] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][0] for t in RISK_TERMS),
                        0.7, 0.0, 0.7, 0.0, 0.0, -0.2])
-PRIOR_SD = np.array([2.0, 0.6, 0.4, 0.5, *(_RISK_PRIOR[t][1] for t in COUNTY_TERMS),
+PRIOR_SD = np.array([0.5, 0.6, 0.4, 0.5, *(_RISK_PRIOR[t][1] for t in COUNTY_TERMS),
                      *(_RISK_PRIOR[t][1] for t in RISK_TERMS), 0.6, 0.5, 0.6, 0.5, 0.3, 0.3])
 #: agronomic signs the fit must respect (+1: >= 0, -1: <= 0, 0: free)
 SIGN = np.array([0, 0, 0, 1, *(_RISK_PRIOR[t][2] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][2] for t in RISK_TERMS),
