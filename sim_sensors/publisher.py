@@ -69,20 +69,31 @@ def make_client(addr: BrokerAddress, protocol: str, *, identifier: str | None = 
                           max_inflight_messages=window, timeout=30, logger=_client_log, **kw)
 
 
+#: protocol that worked per (host, port), so only the first connection probes MQTT 5
+_KNOWN_PROTOCOL: dict[tuple[str, int], str] = {}
+#: an MQTT 3.1.1-only broker (amqtt) does not answer an MQTT 5 CONNECT: give up on the probe quickly
+PROBE_TIMEOUT_S = 3.0
+
+
 async def connect(url: str, *, identifier: str | None = None,
                   window: int = 256) -> tuple[aiomqtt.Client, str]:
     """A connected client (caller must ``await client.__aexit__(None, None, None)``) and its protocol."""
     addr = parse_mqtt_url(url)
+    known = _KNOWN_PROTOCOL.get((addr.host, addr.port))
     tries = ["5", "3.1.1"] if addr.protocol == "auto" else [addr.protocol]
+    if addr.protocol == "auto" and known:
+        tries = [known]
     last: Exception | None = None
     for proto in tries:
         client = make_client(addr, proto, identifier=identifier, window=window)
+        timeout = PROBE_TIMEOUT_S if (proto == "5" and len(tries) > 1) else 15.0
         try:
-            await asyncio.wait_for(client.__aenter__(), timeout=10)
+            await asyncio.wait_for(client.__aenter__(), timeout=timeout)
+            _KNOWN_PROTOCOL[(addr.host, addr.port)] = proto
             return client, proto
         except (TimeoutError, aiomqtt.MqttError, OSError) as exc:
             last = exc
-            log.info("mqtt connect failed", extra={"protocol": proto, "error": str(exc)})
+            log.info("mqtt connect failed", extra={"protocol": proto, "error": str(exc) or type(exc).__name__})
     raise aiomqtt.MqttError(f"cannot connect to {addr.host}:{addr.port}: {last}")
 
 

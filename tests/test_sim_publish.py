@@ -116,7 +116,7 @@ async def test_demo_component_catches_up_then_runs(db_url: str, mqtt_url: str, t
     try:
         async with collector(mqtt_url, f"{prefix}#") as got:
             task = asyncio.create_task(simulator.run(rt, stop))
-            await asyncio.sleep(7.0)
+            await asyncio.sleep(10.0)
             stop.set()
             await asyncio.wait_for(task, timeout=20)
     finally:
