@@ -131,6 +131,7 @@ async def test_demo_component_catches_up_then_runs(db_url: str, mqtt_url: str, t
     now = dt.datetime.now(dt.UTC).timestamp()
     assert min(times) < now - 86400, "the backfill covers past days"
     assert max(times) <= now + 600, "never from the future"
+    assert max(times) > now - 3600, "today's hours up to now are filled in before running live"
     assert {json.loads(p)["deviceInfo"]["deviceName"] for _, p in got} == {"gw-0001", "gw-0002", "gw-0003",
                                                                           "gw-0004"}
 
