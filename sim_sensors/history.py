@@ -629,7 +629,23 @@ def _relkind(conn: Any, name: str) -> str | None:
     return None if row is None else (row[0].decode() if isinstance(row[0], bytes) else str(row[0]))
 
 
-def write_history(conn: Any, history: History, *, source: str = "sim", daily: bool = True) -> None:
+def iter_observation_rows(history: History) -> Iterator[tuple[str, dt.date, str, float]]:
+    """Grower observations as ``farm_records`` rows ``(orchard_id, observed_on, kind, value)``: the
+    flower-density score two days after full bloom and the fruit-set count 30 days after (where the
+    grower recorded one)."""
+    for s in history.seasons:
+        bloom = history.bloom_date[s]
+        for i, oid in enumerate(history.orchard_ids):
+            fd = float(history.flower_density[s][i])
+            if fd == fd:                                             # not NaN
+                yield (oid, (bloom[i] + np.timedelta64(2, "D")).astype(dt.date), "flower_density", fd)
+            fs = float(history.fruit_set_per_m[s][i])
+            if fs == fs:
+                yield (oid, (bloom[i] + np.timedelta64(30, "D")).astype(dt.date), "fruit_set", fs)
+
+
+def write_history(conn: Any, history: History, *, source: str = "sim", daily: bool = True,
+                  observations: bool = False) -> None:
     """Write past yields into ``yield_history`` and daily weather into ``readings_daily``.
 
     Yields upsert by (orchard, season). Daily rows upsert by (device, metric, bucket) where
@@ -638,7 +654,9 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
     of :func:`iter_compact_readings` go into ``readings`` and the aggregate is refreshed over the
     history's range; that refresh cannot run in a transaction, so on that path this function commits.
     Devices come from the registry ``devices`` table (first active device of each orchard; ``gw-NNNN``
-    if none).
+    if none). ``observations``: also write the growers' flower-density and fruit-set records into
+    ``farm_records`` (``recorded_by = 'sim-history'``; earlier such rows of these orchards and
+    seasons are replaced).
     """
     devmap: dict[str, str] = {}
     for oid, did in conn.execute(
@@ -660,6 +678,16 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
                      "ON CONFLICT (orchard_id, season) DO UPDATE SET harvested_kg = EXCLUDED.harvested_kg, "
                      "source = EXCLUDED.source")
         conn.execute("DROP TABLE _hist_yield")
+        if observations:
+            first = min(history.dates[s][0] for s in history.seasons).astype(dt.date)
+            last = max(history.dates[s][-1] for s in history.seasons).astype(dt.date)
+            conn.execute("DELETE FROM farm_records WHERE recorded_by = 'sim-history' AND orchard_id = ANY(%s) "
+                         "AND observed_on BETWEEN %s AND %s", (history.orchard_ids, first, last))
+            with conn.cursor().copy("COPY farm_records (orchard_id, observed_on, kind, value, recorded_by, "
+                                    "recorded_at) FROM STDIN") as cp:
+                for oid, day, kind, value in iter_observation_rows(history):
+                    cp.write_row((oid, day, kind, value, "sim-history",
+                                  dt.datetime(day.year, day.month, day.day, 19, tzinfo=LOCAL_TZ)))
         if not daily:
             return
         if kind in ("r", "p"):
