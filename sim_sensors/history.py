@@ -663,7 +663,7 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
             "SELECT DISTINCT ON (orchard_id) orchard_id, device_id FROM devices "
             "WHERE orchard_id = ANY(%s) ORDER BY orchard_id, active DESC, device_id", (history.orchard_ids,)):
         devmap[oid] = did
-    kind = _relkind(conn, "readings_daily") if daily else None
+    kind: str | None = _relkind(conn, "readings_daily") if daily else None
     if daily and kind is None:
         raise RuntimeError("readings_daily does not exist: apply the ingest migrations first")
     with conn.transaction():
@@ -685,8 +685,8 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
                          "AND observed_on BETWEEN %s AND %s", (history.orchard_ids, first, last))
             with conn.cursor().copy("COPY farm_records (orchard_id, observed_on, kind, value, recorded_by, "
                                     "recorded_at) FROM STDIN") as cp:
-                for oid, day, kind, value in iter_observation_rows(history):
-                    cp.write_row((oid, day, kind, value, "sim-history",
+                for oid, day, obs_kind, value in iter_observation_rows(history):
+                    cp.write_row((oid, day, obs_kind, value, "sim-history",
                                   dt.datetime(day.year, day.month, day.day, 19, tzinfo=LOCAL_TZ)))
         if not daily:
             return
