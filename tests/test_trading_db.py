@@ -104,6 +104,16 @@ def test_concurrent_retries_create_one_order(url):
     assert not errors and len(set(ids)) == 1 and len(ids) == 12
 
 
+def test_ensure_buyer_is_idempotent(db):
+    a = buyers.ensure_buyer(db, buyer_id="ensure-1", name="测试采购商")
+    b = buyers.ensure_buyer(db, buyer_id="ensure-1", name="other name", kind="processor")
+    assert a == b and b.kind == "supermarket" and b.name == "测试采购商"
+    with pytest.raises(Invalid):
+        buyers.ensure_buyer(db, buyer_id="x", name="bad id")
+    page = buyers.list_buyers(db, kind="institutional")
+    assert page.total == 2 and {x.buyer_id for x in page.items} == {"inst-cq-union", "inst-wuhan-units"}
+
+
 def test_order_validation(db):
     with pytest.raises(NotFound):
         order(db, buyer="nobody")
