@@ -50,8 +50,10 @@ def evaluate_device_alerts(conn: psycopg.Connection, now: datetime, *,
     ).fetchall()
     battery = [Alert(
         dedupe_key=f"low_battery:{device_id}", kind="low_battery", severity="warning",
-        title_zh=f"网关 {device_id} 电量低 ({volts:.2f} V)", title_en=f"Gateway {device_id} battery low ({volts:.2f} V)",
-        advice_zh="尽快更换或充电电池，避免网关停止上报。", advice_en="Replace or charge the battery before the gateway stops.",
+        title_zh=f"网关 {device_id} 电量低 ({volts:.2f} V)",
+        title_en=f"Gateway {device_id} battery low ({volts:.2f} V)",
+        advice_zh="尽快更换或充电电池，避免网关停止上报。",
+        advice_en="Replace or charge the battery before the gateway stops.",
         orchard_id=orchard_id, device_id=device_id, cooperative_id=coop, detail={"battery_v": volts},
     ) for device_id, orchard_id, coop, volts in weak]
     raise_alerts(conn, offline)
