@@ -28,8 +28,12 @@ def page_user(request: Request, *roles: str) -> Principal | RedirectResponse:
 
 def fig_json(fig: go.Figure) -> str:
     """A Plotly figure serialised for ``Plotly.newPlot`` (safe to embed in a <script> block)."""
-    fig.update_layout(margin={"l": 40, "r": 10, "t": 30, "b": 40}, height=300, template="plotly_white",
-                      legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        height=300,
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.2},
+    )
     return json.dumps(fig.to_plotly_json(), cls=PlotlyJSONEncoder).replace("</", "<\\/")
 
 

@@ -34,11 +34,19 @@ def supply_fig(rows: list[dict[str, Any]], lang: str) -> str | None:
         rs = [r for r in rows if r["grade"] == g.code]
         if not rs:
             continue
-        fig.add_trace(go.Bar(x=[r["week_start"] for r in rs], y=[r["p50_kg"] for r in rs],
-                             name=g.label_zh if lang == "zh" else g.label_en,
-                             error_y={"type": "data", "symmetric": False,
-                                      "array": [r["p90_kg"] - r["p50_kg"] for r in rs],
-                                      "arrayminus": [r["p50_kg"] - r["p10_kg"] for r in rs]}))
+        fig.add_trace(
+            go.Bar(
+                x=[r["week_start"] for r in rs],
+                y=[r["p50_kg"] for r in rs],
+                name=g.label_zh if lang == "zh" else g.label_en,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r["p90_kg"] - r["p50_kg"] for r in rs],
+                    "arrayminus": [r["p50_kg"] - r["p10_kg"] for r in rs],
+                },
+            )
+        )
     fig.update_layout(barmode="group", yaxis_title="kg")
     return fig_json(fig)
 
@@ -53,7 +61,9 @@ def _safe(label: str, fn: Any, conn: Any, **kw: Any) -> list[dict[str, Any]]:
 
 
 @router.get("/buyer", response_class=HTMLResponse)
-def buyer_page(request: Request, placed: int = Query(default=0), error: str | None = Query(default=None, max_length=300)) -> Any:
+def buyer_page(
+    request: Request, placed: int = Query(default=0), error: str | None = Query(default=None, max_length=300)
+) -> Any:
     p = page_user(request, "buyer", "manager", "admin")
     if not isinstance(p, Principal):
         return p
@@ -64,28 +74,54 @@ def buyer_page(request: Request, placed: int = Query(default=0), error: str | No
         supply = q.forecast_supply(conn)
         list_orders = trade.function("orders", "list_orders")
         if list_orders:
-            orders = [o for o in _safe("orders", list_orders, conn, buyer_id=p.buyer_id)
-                      if p.role != "buyer" or o.get("buyer_id") == p.buyer_id]
+            orders = [
+                o
+                for o in _safe("orders", list_orders, conn, buyer_id=p.buyer_id)
+                if p.role != "buyer" or o.get("buyer_id") == p.buyer_id
+            ]
         get_alloc = trade.function("allocation", "get_allocations")
         if get_alloc:
-            allocations = [a for a in _safe("allocations", get_alloc, conn, buyer_id=p.buyer_id)
-                           if p.role != "buyer" or a.get("buyer_id") in (None, p.buyer_id)]
+            allocations = [
+                a
+                for a in _safe("allocations", get_alloc, conn, buyer_id=p.buyer_id)
+                if p.role != "buyer" or a.get("buyer_id") in (None, p.buyer_id)
+            ]
     weeks = sorted({r["week_start"] for r in supply})
     today = date.today()
     monday = today - timedelta(days=today.weekday()) + timedelta(days=7)
     shipments = [a for a in allocations if a.get("trace_code") or a.get("trace_codes") or a.get("shipped_kg")]
-    return render(request, "buyer.html", user=p, supply=supply, supply_fig=supply_fig(supply, lang),
-                  grades=GRADES, weeks=weeks or [monday], orders=orders, allocations=allocations,
-                  shipments=shipments, can_order=trade.available("orders") and p.role == "buyer",
-                  has_trading=trade.available("orders"), idem=secrets.token_urlsafe(16), placed=placed, error=error)
+    return render(
+        request,
+        "buyer.html",
+        user=p,
+        supply=supply,
+        supply_fig=supply_fig(supply, lang),
+        grades=GRADES,
+        weeks=weeks or [monday],
+        orders=orders,
+        allocations=allocations,
+        shipments=shipments,
+        can_order=trade.available("orders") and p.role == "buyer",
+        has_trading=trade.available("orders"),
+        idem=secrets.token_urlsafe(16),
+        placed=placed,
+        error=error,
+    )
 
 
 @router.post("/buyer/orders")
-def place_order(request: Request, grade: str = Form(max_length=8), quantity_kg: str = Form(max_length=20),
-                week_from: str = Form(max_length=10), week_to: str = Form(max_length=10),
-                destination: str = Form(max_length=200), price_yuan: str = Form(max_length=20),
-                floor_price_yuan: str = Form(default="", max_length=20), idempotency_key: str = Form(max_length=100),
-                csrf_token: str = Form(default="", max_length=200)) -> Any:
+def place_order(
+    request: Request,
+    grade: str = Form(max_length=8),
+    quantity_kg: str = Form(max_length=20),
+    week_from: str = Form(max_length=10),
+    week_to: str = Form(max_length=10),
+    destination: str = Form(max_length=200),
+    price_yuan: str = Form(max_length=20),
+    floor_price_yuan: str = Form(default="", max_length=20),
+    idempotency_key: str = Form(max_length=100),
+    csrf_token: str = Form(default="", max_length=200),
+) -> Any:
     """The order form's POST (money entered in yuan/kg, stored in fen/kg); the form's idempotency key
     makes a double submit place one order."""
     p = page_user(request, "buyer")
@@ -111,9 +147,19 @@ def place_order(request: Request, grade: str = Form(max_length=8), quantity_kg: 
     err = trade.error_class()
     with request.app.state.yc.pool.connection() as conn:
         try:
-            trade.call(fn, conn, buyer_id=p.buyer_id, idempotency_key=idempotency_key, grade=grade,
-                       quantity_kg=qty, week_from=wf, week_to=wt, destination=destination.strip(),
-                       price_fen_per_kg=price, floor_price_fen_per_kg=floor)
+            trade.call(
+                fn,
+                conn,
+                buyer_id=p.buyer_id,
+                idempotency_key=idempotency_key,
+                grade=grade,
+                quantity_kg=qty,
+                week_from=wf,
+                week_to=wt,
+                destination=destination.strip(),
+                price_fen_per_kg=price,
+                floor_price_fen_per_kg=floor,
+            )
             conn.commit()
         except err as exc:
             conn.rollback()

@@ -57,8 +57,12 @@ def overview_fig(rows: list[dict[str, Any]], colour: str, lang: str) -> str | No
         title, scale = t("c_moisture", lang) + " (m³/m³)", "BrBG"
     ranges = {"moisture": (0.0, 0.5), "risk": (0.0, 1.0)}
     text = [f"{r['orchard_id']} {r['name']}<br>{r['elevation_m']} m · {r['area_mu']:.1f} mu" for r in rows]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4],
-                        subplot_titles=("经纬度" if lang == "zh" else "Position", t("elevation_m", lang)))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.6, 0.4],
+        subplot_titles=("经纬度" if lang == "zh" else "Position", t("elevation_m", lang)),
+    )
     has = [i for i, v in enumerate(c) if v is not None]
     missing = [i for i, v in enumerate(c) if v is None]
     for idx, coloured in ((missing, False), (has, True)):
@@ -66,19 +70,44 @@ def overview_fig(rows: list[dict[str, Any]], colour: str, lang: str) -> str | No
             continue
         marker: dict[str, Any] = {"size": 6, "opacity": 0.85}
         if coloured:
-            marker.update(color=[c[i] for i in idx], colorscale=scale, showscale=True,
-                          colorbar={"title": {"text": title}, "len": 0.8})
+            marker.update(
+                color=[c[i] for i in idx],
+                colorscale=scale,
+                showscale=True,
+                colorbar={"title": {"text": title}, "len": 0.8},
+            )
             if colour in ranges:
                 marker.update(cmin=ranges[colour][0], cmax=ranges[colour][1])
         else:
             marker.update(color="#cfcfcf")
         name = title if coloured else ("无数据" if lang == "zh" else "no data")
-        fig.add_trace(go.Scattergl(x=[rows[i]["lon"] for i in idx], y=[rows[i]["lat"] for i in idx], mode="markers",
-                                   marker=marker, text=[text[i] for i in idx], hoverinfo="text", name=name),
-                      row=1, col=1)
-        fig.add_trace(go.Scattergl(x=[rows[i]["elevation_m"] for i in idx], y=[rows[i]["area_mu"] for i in idx],
-                                   mode="markers", marker={**marker, "showscale": False}, text=[text[i] for i in idx],
-                                   hoverinfo="text", name=name, showlegend=False), row=1, col=2)
+        fig.add_trace(
+            go.Scattergl(
+                x=[rows[i]["lon"] for i in idx],
+                y=[rows[i]["lat"] for i in idx],
+                mode="markers",
+                marker=marker,
+                text=[text[i] for i in idx],
+                hoverinfo="text",
+                name=name,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scattergl(
+                x=[rows[i]["elevation_m"] for i in idx],
+                y=[rows[i]["area_mu"] for i in idx],
+                mode="markers",
+                marker={**marker, "showscale": False},
+                text=[text[i] for i in idx],
+                hoverinfo="text",
+                name=name,
+                showlegend=False,
+            ),
+            row=1,
+            col=2,
+        )
     fig.update_xaxes(title_text="lon °E", row=1, col=1)
     fig.update_yaxes(title_text="lat °N", scaleanchor="x", row=1, col=1)
     fig.update_xaxes(title_text="m", row=1, col=2)
@@ -103,8 +132,10 @@ def supply_demand(supply: list[dict[str, Any]], allocations: list[dict[str, Any]
     with the uncommitted share and whether it is an unsold-risk gap."""
     weeks: dict[Any, dict[str, Any]] = {}
     for r in supply:
-        w = weeks.setdefault(str(r["week_start"]), {"week_start": str(r["week_start"]), "p10_kg": 0.0, "p50_kg": 0.0,
-                                                     "p90_kg": 0.0, "committed_kg": 0.0})
+        w = weeks.setdefault(
+            str(r["week_start"]),
+            {"week_start": str(r["week_start"]), "p10_kg": 0.0, "p50_kg": 0.0, "p90_kg": 0.0, "committed_kg": 0.0},
+        )
         for k in ("p10_kg", "p50_kg", "p90_kg"):
             w[k] += r[k]
     committed: dict[str, float] = defaultdict(float)
@@ -129,13 +160,29 @@ def supply_demand_fig(weeks: list[dict[str, Any]], lang: str) -> str | None:
         return None
     x = [w["week_start"] for w in weeks]
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=x, y=[w["p50_kg"] for w in weeks], name=t("supply_p50_kg", lang),
-                         marker_color=["#ef6c00" if w["gap"] else "#8d6e63" for w in weeks],
-                         error_y={"type": "data", "symmetric": False,
-                                  "array": [w["p90_kg"] - w["p50_kg"] for w in weeks],
-                                  "arrayminus": [w["p50_kg"] - w["p10_kg"] for w in weeks]}))
-    fig.add_trace(go.Scatter(x=x, y=[w["committed_kg"] for w in weeks], mode="lines+markers",
-                             name=t("committed_kg", lang), line={"color": "#1565c0"}))
+    fig.add_trace(
+        go.Bar(
+            x=x,
+            y=[w["p50_kg"] for w in weeks],
+            name=t("supply_p50_kg", lang),
+            marker_color=["#ef6c00" if w["gap"] else "#8d6e63" for w in weeks],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [w["p90_kg"] - w["p50_kg"] for w in weeks],
+                "arrayminus": [w["p50_kg"] - w["p10_kg"] for w in weeks],
+            },
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[w["committed_kg"] for w in weeks],
+            mode="lines+markers",
+            name=t("committed_kg", lang),
+            line={"color": "#1565c0"},
+        )
+    )
     fig.update_layout(yaxis_title="kg")
     return fig_json(fig)
 
@@ -154,8 +201,13 @@ def poverty_income(conn: Any, statements: list[dict[str, Any]]) -> dict[str, Any
     if not statements:
         return None
     ids = [s.get("grower_id") for s in statements if s.get("grower_id")]
-    flags = dict(conn.execute("SELECT g.grower_id, h.poverty_alleviated FROM growers g JOIN households h "
-                              "USING (household_id) WHERE g.grower_id = ANY(%s)", (ids,)).fetchall())
+    flags = dict(
+        conn.execute(
+            "SELECT g.grower_id, h.poverty_alleviated FROM growers g JOIN households h "
+            "USING (household_id) WHERE g.grower_id = ANY(%s)",
+            (ids,),
+        ).fetchall()
+    )
     out: dict[str, Any] = {"poor_fen": 0.0, "other_fen": 0.0, "poor_growers": 0, "other_growers": 0}
     for s in statements:
         fen = _first(s, _MONEY_KEYS) or 0.0
@@ -171,7 +223,9 @@ def poverty_income(conn: Any, statements: list[dict[str, Any]]) -> dict[str, Any
 
 
 @router.get("/manager", response_class=HTMLResponse)
-def manager_page(request: Request, colour: str = Query(default="moisture", pattern="^(moisture|risk|alerts|elevation)$")) -> Any:
+def manager_page(
+    request: Request, colour: str = Query(default="moisture", pattern="^(moisture|risk|alerts|elevation)$")
+) -> Any:
     p = page_user(request, "manager", "admin")
     if not isinstance(p, Principal):
         return p
@@ -198,7 +252,20 @@ def manager_page(request: Request, colour: str = Query(default="moisture", patte
             statements = _safe("statements", fn, conn, season=season, cooperative_id=coop)
         income = poverty_income(conn, statements)
     weeks = supply_demand(supply, allocations)
-    return render(request, "manager.html", user=p, n_orchards=len(rows), colour=colour,
-                  overview_fig=overview_fig(rows, colour, lang), health=health, alerts=alerts, n_alerts=n_alerts,
-                  weeks=weeks, sd_fig=supply_demand_fig(weeks, lang), has_trading=trade.available("orders"),
-                  stock=stock, income=income, has_statements=trade.available("settlement"))
+    return render(
+        request,
+        "manager.html",
+        user=p,
+        n_orchards=len(rows),
+        colour=colour,
+        overview_fig=overview_fig(rows, colour, lang),
+        health=health,
+        alerts=alerts,
+        n_alerts=n_alerts,
+        weeks=weeks,
+        sd_fig=supply_demand_fig(weeks, lang),
+        has_trading=trade.available("orders"),
+        stock=stock,
+        income=income,
+        has_statements=trade.available("settlement"),
+    )

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from dashboard import trade
 from dashboard.access import Principal, check_csrf, require_roles, require_user
@@ -24,7 +24,9 @@ from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, limit_q, 
 router = APIRouter(prefix="/api/v1", tags=["trading"], dependencies=[Depends(reject_nul)])
 
 TRADING_ERRORS: dict[int | str, dict[str, Any]] = {
-    **AUTH_ERRORS, **NOT_FOUND, 409: {"model": Message, "description": "conflicts with the current state"},
+    **AUTH_ERRORS,
+    **NOT_FOUND,
+    409: {"model": Message, "description": "conflicts with the current state"},
 }
 
 
@@ -44,7 +46,7 @@ def _season(season: int | None) -> int:
 
 
 def _page(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
-    return {"items": items[offset:offset + limit], "total": len(items), "limit": limit, "offset": offset}
+    return {"items": items[offset : offset + limit], "total": len(items), "limit": limit, "offset": offset}
 
 
 class OrderIn(BaseModel):
@@ -54,8 +56,17 @@ class OrderIn(BaseModel):
     week_to: date = Field(description="Monday of the last delivery week")
     destination: str = Field(min_length=1, max_length=200)
     price_fen_per_kg: int = Field(gt=0, le=1_000_000, description="price, fen (0.01 yuan) per kg")
-    floor_price_fen_per_kg: int | None = Field(default=None, ge=0, le=1_000_000,
-                                               description="guaranteed floor price (保底价), fen per kg")
+    floor_price_fen_per_kg: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="guaranteed floor price (保底价), fen per kg"
+    )
+
+
+    @field_validator("destination", "grade")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
 
 
 class OrderAmend(BaseModel):
@@ -75,11 +86,17 @@ def _order_owner_check(p: Principal, order: dict[str, Any]) -> None:
 if trade.available("orders"):
 
     @router.post("/orders", status_code=201, response_model=dict[str, Any], responses=TRADING_ERRORS)
-    def place_order(request: Request, body: OrderIn,
-                    idempotency_key: str = Header(alias="Idempotency-Key", min_length=8, max_length=100,
-                                                  description="a client-chosen unique key; retries with the same key "
-                                                              "and body return the same order"),
-                    p: Principal = Depends(require_user)) -> Any:
+    def place_order(
+        request: Request,
+        body: OrderIn,
+        idempotency_key: str = Header(
+            alias="Idempotency-Key",
+            min_length=8,
+            max_length=100,
+            description="a client-chosen unique key; retries with the same key and body return the same order",
+        ),
+        p: Principal = Depends(require_user),
+    ) -> Any:
         """Place a forward order for your buyer account (buyers only)."""
         require_roles(p, "buyer")
         check_csrf(request, p)
@@ -88,20 +105,27 @@ if trade.available("orders"):
         fn = trade.function("orders", "place_order")
         assert fn is not None
         with request.app.state.yc.pool.connection() as conn:
-            return trade.plain(_run(fn, conn, buyer_id=p.buyer_id, idempotency_key=idempotency_key,
-                                    **body.model_dump()))
+            return trade.plain(
+                _run(fn, conn, buyer_id=p.buyer_id, idempotency_key=idempotency_key, **body.model_dump())
+            )
 
     @router.get("/orders", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def list_orders(request: Request, status: str | None = Query(default=None, max_length=32),
-                    season: int | None = Query(default=None, ge=2000, le=2100),
-                    limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
+    def list_orders(
+        request: Request,
+        status: str | None = Query(default=None, max_length=32),
+        season: int | None = Query(default=None, ge=2000, le=2100),
+        limit: int = limit_q(),
+        offset: int = offset_q(),
+        p: Principal = Depends(require_user),
+    ) -> Any:
         """Orders: a buyer's own; managers and admins see all."""
         require_roles(p, "buyer", "manager", "admin")
         fn = trade.function("orders", "list_orders")
         assert fn is not None
         with request.app.state.yc.pool.connection() as conn:
-            items = trade.rows(_run(fn, conn, buyer_id=p.buyer_id if p.role == "buyer" else None, status=status,
-                                    season=season))
+            items = trade.rows(
+                _run(fn, conn, buyer_id=p.buyer_id if p.role == "buyer" else None, status=status, season=season)
+            )
         if p.role == "buyer":
             items = [o for o in items if o.get("buyer_id") == p.buyer_id]
         return _page(items, limit, offset)
@@ -144,8 +168,13 @@ if trade.available("orders"):
 if trade.available("allocation"):
 
     @router.get("/allocations", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def allocations(request: Request, order_id: str | None = Query(default=None, max_length=64),
-                    limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
+    def allocations(
+        request: Request,
+        order_id: str | None = Query(default=None, max_length=64),
+        limit: int = limit_q(),
+        offset: int = offset_q(),
+        p: Principal = Depends(require_user),
+    ) -> Any:
         """Allocations of forecast supply to orders: a buyer's own orders; all for managers/admins."""
         require_roles(p, "buyer", "manager", "admin")
         fn = trade.function("allocation", "get_allocations")
@@ -158,8 +187,13 @@ if trade.available("allocation"):
         return _page(items, limit, offset)
 
     @router.get("/supply/offer", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def supply_offer(request: Request, season: int | None = Query(default=None, ge=2000, le=2100),
-                     limit: int = limit_q(200), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
+    def supply_offer(
+        request: Request,
+        season: int | None = Query(default=None, ge=2000, le=2100),
+        limit: int = limit_q(200),
+        offset: int = offset_q(),
+        p: Principal = Depends(require_user),
+    ) -> Any:
         """The public supply offer by week and grade: forecast supply not yet committed to orders (kg)."""
         fn = trade.function("allocation", "supply_offer")
         if fn is None:
@@ -172,8 +206,9 @@ if trade.available("allocation"):
 if trade.available("warehouse"):
 
     @router.get("/warehouse/stock", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def stock(request: Request, limit: int = limit_q(), offset: int = offset_q(),
-              p: Principal = Depends(require_user)) -> Any:
+    def stock(
+        request: Request, limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)
+    ) -> Any:
         """Cloud-warehouse stock (kg by grade and room) with capacity, for managers and admins."""
         require_roles(p, "manager", "admin")
         fn = trade.function("warehouse", "stock")
@@ -186,8 +221,11 @@ if trade.available("warehouse"):
 
 if trade.available("trace"):
 
-    @router.get("/trace/{code}", response_model=dict[str, Any],
-                responses={**NOT_FOUND, 422: {"model": Message, "description": "malformed code"}})
+    @router.get(
+        "/trace/{code}",
+        response_model=dict[str, Any],
+        responses={**NOT_FOUND, 422: {"model": Message, "description": "malformed code"}},
+    )
     def trace(request: Request, code: str) -> Any:
         """Public: what a trace code on a box says: orchard, township, harvest, grade, lot and shipment."""
         if not (1 <= len(code) <= 64) or not code.replace("-", "").isalnum():
@@ -204,9 +242,14 @@ if trade.available("trace"):
 if trade.available("settlement"):
 
     @router.get("/statements", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def statements(request: Request, season: int | None = Query(default=None, ge=2000, le=2100),
-                   grower_id: str | None = Query(default=None, max_length=64),
-                   limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
+    def statements(
+        request: Request,
+        season: int | None = Query(default=None, ge=2000, le=2100),
+        grower_id: str | None = Query(default=None, max_length=64),
+        limit: int = limit_q(),
+        offset: int = offset_q(),
+        p: Principal = Depends(require_user),
+    ) -> Any:
         """Grower statements (fees, picking pay, dividends; money in fen): a grower's own, a manager's
         cooperative, all for admin."""
         require_roles(p, "grower", "manager", "admin")
@@ -217,8 +260,15 @@ if trade.available("settlement"):
         fn = trade.function("settlement", "statements")
         assert fn is not None
         with request.app.state.yc.pool.connection() as conn:
-            items = trade.rows(_run(fn, conn, season=_season(season), grower_id=grower_id,
-                                    cooperative_id=p.cooperative_id if p.role == "manager" else None))
+            items = trade.rows(
+                _run(
+                    fn,
+                    conn,
+                    season=_season(season),
+                    grower_id=grower_id,
+                    cooperative_id=p.cooperative_id if p.role == "manager" else None,
+                )
+            )
         if p.role == "grower":
             items = [s for s in items if s.get("grower_id") in (None, p.grower_id)]
         if p.role == "manager":
