@@ -339,8 +339,12 @@ def run(
                 "runs_p99_ms": [round(r["p99_ms"], 1) for r in per],
             }
             if paced_rps:
-                pr = [asyncio.run(_run_load("127.0.0.1", port, sc[n], token, clients, seconds, 2000 * r,
-                                            paced_rps / clients)) for r in range(runs)]
+                pr = [
+                    asyncio.run(
+                        _run_load("127.0.0.1", port, sc[n], token, clients, seconds, 2000 * r, paced_rps / clients)
+                    )
+                    for r in range(runs)
+                ]
                 results[n]["paced"] = {
                     "offered_req_per_s": paced_rps,
                     "p50_ms": round(statistics.median(r["p50_ms"] for r in pr), 1),
@@ -389,8 +393,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--runs", type=int, default=3, help="runs per scenario (medians reported)")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--only", nargs="*", help="scenarios to run")
-    ap.add_argument("--paced-rps", type=float, default=200.0,
-                    help="also run each scenario with the clients paced to this total rate, req/s (0: skip)")
+    ap.add_argument(
+        "--paced-rps",
+        type=float,
+        default=200.0,
+        help="also run each scenario with the clients paced to this total rate, req/s (0: skip)",
+    )
     a = ap.parse_args(argv)
     out = run(
         orchards=a.orchards,

@@ -61,8 +61,15 @@ def place_order(conn: psycopg.Connection, p: Principal, *, idempotency_key: str,
     return dataclasses.asdict(o)
 
 
-def list_orders(conn: psycopg.Connection, p: Principal, *, status: str | None = None, season: int | None = None,
-                limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def list_orders(
+    conn: psycopg.Connection,
+    p: Principal,
+    *,
+    status: str | None = None,
+    season: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
     """A buyer's own orders; every order for managers and admins. Newest first."""
     if p.role not in ("buyer", "manager", "admin"):
         raise PermissionError("orders are for buyers and managers")
@@ -97,8 +104,15 @@ def cancel_order(conn: psycopg.Connection, p: Principal, order_id: str) -> dict[
 # ----------------------------------------------------------------------------- allocations, supply
 
 
-def allocations(conn: psycopg.Connection, p: Principal, *, order_id: str | None = None, season: int | None = None,
-                limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def allocations(
+    conn: psycopg.Connection,
+    p: Principal,
+    *,
+    order_id: str | None = None,
+    season: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
     """Allocation rows of the latest allocation run: a buyer's own orders; a manager's cooperative
     orchards; all for admin. Returns (page, total)."""
     if p.role == "grower":
@@ -132,8 +146,9 @@ def supply_offer(conn: psycopg.Connection, season: int | None = None) -> list[di
 def unsold_risk(conn: psycopg.Connection, season: int, as_of: date, horizon_weeks: int = 8) -> list[dict[str, Any]]:
     """trading.warnings' unsold-risk weeks (read only: no alerts raised from a page view)."""
     try:
-        ws = unsold.evaluate_unsold_risk(conn, season=season, as_of=as_of, horizon_weeks=horizon_weeks,
-                                         raise_alert=False)
+        ws = unsold.evaluate_unsold_risk(
+            conn, season=season, as_of=as_of, horizon_weeks=horizon_weeks, raise_alert=False
+        )
     except TradingError:
         conn.rollback()
         return []
@@ -156,12 +171,16 @@ def shipments(conn: psycopg.Connection, p: Principal, limit: int = 100) -> list[
     from psycopg.rows import dict_row
 
     where, args = ("WHERE o.buyer_id = %s", [p.buyer_id]) if p.role == "buyer" else ("", [])
-    return conn.cursor(row_factory=dict_row).execute(
-        f"""SELECT s.trace_code, s.order_id, s.grade, s.kg, s.shipped_at, o.destination
+    return (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            f"""SELECT s.trace_code, s.order_id, s.grade, s.kg, s.shipped_at, o.destination
             FROM shipments s JOIN orders o USING (order_id) {where}
             ORDER BY s.shipped_at DESC LIMIT %s""",
-        [*args, limit],
-    ).fetchall()
+            [*args, limit],
+        )
+        .fetchall()
+    )
 
 
 def resolve_trace(conn: psycopg.Connection, code: str) -> dict[str, Any]:
@@ -169,8 +188,9 @@ def resolve_trace(conn: psycopg.Connection, code: str) -> dict[str, Any]:
     return trace.resolve_trace(conn, code, public=True)
 
 
-def statements(conn: psycopg.Connection, p: Principal, *, season: int | None = None,
-               grower_id: str | None = None) -> dict[str, Any]:
+def statements(
+    conn: psycopg.Connection, p: Principal, *, season: int | None = None, grower_id: str | None = None
+) -> dict[str, Any]:
     """Grower statements (fen): a grower's own, a manager's cooperative, all (or one grower) for admin.
     Returns ``{season, statements: [...], totals, poverty_alleviated}``."""
     season = season or current_season(conn)

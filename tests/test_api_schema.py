@@ -23,6 +23,19 @@ def admin_headers(client: Any) -> dict[str, str]:
     return bearer(token_for(client, "admin", role="admin"))
 
 
+def _runner(op: Any, headers: dict[str, str]) -> Any:
+    """A hypothesis test of one operation with one caller's headers."""
+
+    @given(case=op.as_strategy())
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def run(case: Any) -> None:
+        # positive_data_acceptance is left out: business rules the schema cannot state (an
+        # observation day not in the future, an orchard that exists) rightly answer 4xx.
+        case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+
+    return run
+
+
 def test_api_conforms(web_app: Any, client: Any, sample: Any, admin_headers: dict[str, str]) -> None:
     """Every operation in /openapi.json, a few generated requests each (pytest-plugin parametrisation
     is not used: the app only exists once the database fixture has run)."""
@@ -41,14 +54,7 @@ def test_api_conforms(web_app: Any, client: Any, sample: Any, admin_headers: dic
     ]
     failures: list[str] = []
     for op, headers in runs:
-
-        @given(case=op.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def run(case: Any) -> None:
-            # positive_data_acceptance is left out: business rules the schema cannot state (an
-            # observation day not in the future, an orchard that exists) rightly answer 4xx.
-            case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
-
+        run = _runner(op, headers)
         try:
             run()
         except Exception as exc:  # collect every failing operation, then fail once with all of them

@@ -119,12 +119,42 @@ def place_order(
         return RedirectResponse(f"/buyer?error={quote(str(exc)[:200])}#order", status_code=303)
     with request.app.state.yc.pool.connection() as conn:
         try:
-            trade.place_order(conn, p, idempotency_key=idempotency_key, grade=grade, quantity_kg=qty, week_from=wf,
-                              week_to=wt, destination=destination.strip(), price_fen_per_kg=price,
-                              floor_price_fen_per_kg=floor)
+            trade.place_order(
+                conn,
+                p,
+                idempotency_key=idempotency_key,
+                grade=grade,
+                quantity_kg=qty,
+                week_from=wf,
+                week_to=wt,
+                destination=destination.strip(),
+                price_fen_per_kg=price,
+                floor_price_fen_per_kg=floor,
+            )
             conn.commit()
         except trade.TradingError as exc:
             conn.rollback()
             msg = exc.zh if lang_of(request) == "zh" else exc.message
             return RedirectResponse(f"/buyer?error={quote(str(msg)[:200])}#order", status_code=303)
     return RedirectResponse("/buyer?placed=1#orders", status_code=303)
+
+
+@router.post("/buyer/orders/{order_id}/cancel")
+def cancel_order(request: Request, order_id: str, csrf_token: str = Form(default="", max_length=200)) -> Any:
+    """Cancel one of your open orders (CSRF-checked); trading refuses orders that can no longer change."""
+    p = page_user(request, "buyer")
+    if not isinstance(p, Principal):
+        return p
+    check_csrf(request, p, csrf_token)
+    with request.app.state.yc.pool.connection() as conn:
+        try:
+            trade.cancel_order(conn, p, order_id[:64])
+            conn.commit()
+        except trade.TradingError as exc:
+            conn.rollback()
+            msg = exc.zh if lang_of(request) == "zh" else exc.message
+            return RedirectResponse(f"/buyer?error={quote(str(msg)[:200])}#orders", status_code=303)
+        except PermissionError as exc:
+            conn.rollback()
+            return RedirectResponse(f"/buyer?error={quote(str(exc)[:200])}#orders", status_code=303)
+    return RedirectResponse("/buyer#orders", status_code=303)

@@ -133,13 +133,19 @@ def _statements(conn: Any, p: Principal, grower_id: str | None) -> tuple[dict[st
         conn.rollback()
         return None, []
     st = rep["statements"][0] if rep["statements"] else None
-    contracts = conn.cursor(row_factory=dict_row).execute(
-        """SELECT a.order_id, o.destination, a.harvest_week, a.grade, a.kg, a.status, o.price_fen_per_kg
+    contracts = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            """SELECT a.order_id, o.destination, a.harvest_week, a.grade, a.kg, a.status, o.price_fen_per_kg
            FROM allocations a JOIN orders o USING (order_id) JOIN orchards orc USING (orchard_id)
            WHERE orc.grower_id = %s AND a.alloc_run_id = (SELECT max(alloc_run_id) FROM allocation_runs)
            ORDER BY a.harvest_week, a.grade""",
-        (grower_id,),
-    ).fetchall() if q.has_table(conn, "allocations") else []
+            (grower_id,),
+        )
+        .fetchall()
+        if q.has_table(conn, "allocations")
+        else []
+    )
     return st, contracts
 
 

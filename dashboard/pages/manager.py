@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 UNSOLD_GAP_SHARE = 0.3
 
 
-
 def risk_score(risk: Any) -> float | None:
     """One number for colouring: the largest numeric value among the forecast's risk indices (0-1 scale
     as orchard_models reports them), None without a forecast."""
@@ -235,9 +234,17 @@ def _rooms(stock: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stock rows folded per cold room: capacity, kg held, fill share, kg by grade."""
     rooms: dict[str, dict[str, Any]] = {}
     for r in stock:
-        room = rooms.setdefault(r["cold_room_id"], {"cold_room_id": r["cold_room_id"], "name": r["name"],
-                                                    "capacity_kg": float(r["capacity_kg"]), "kg": 0.0, "lots": 0,
-                                                    "grades": {}})
+        room = rooms.setdefault(
+            r["cold_room_id"],
+            {
+                "cold_room_id": r["cold_room_id"],
+                "name": r["name"],
+                "capacity_kg": float(r["capacity_kg"]),
+                "kg": 0.0,
+                "lots": 0,
+                "grades": {},
+            },
+        )
         if r["grade"]:
             room["kg"] += float(r["kg"])
             room["lots"] += int(r["lots"])

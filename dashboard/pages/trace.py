@@ -28,6 +28,4 @@ def trace_page(request: Request, code: str = Query(default="", max_length=64)) -
                 result = None
         if result is None:
             status = 404
-    return render(
-        request, "trace.html", status_code=status, user=optional_principal(request), code=code, result=result
-    )
+    return render(request, "trace.html", status_code=status, user=optional_principal(request), code=code, result=result)

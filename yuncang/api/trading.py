@@ -34,8 +34,9 @@ TRADING_ERRORS: dict[int | str, dict[str, Any]] = {
 def _json(obj: Any, status_code: int = 200) -> Response:
     import json
 
-    return Response(json.dumps(trade.plain(obj), ensure_ascii=False), status_code=status_code,
-                    media_type="application/json")
+    return Response(
+        json.dumps(trade.plain(obj), ensure_ascii=False), status_code=status_code, media_type="application/json"
+    )
 
 
 def _call(request: Request, fn: Callable[..., Any], *args: Any, write: bool = False, **kw: Any) -> Any:
@@ -64,7 +65,6 @@ class OrderIn(BaseModel):
     floor_price_fen_per_kg: int | None = Field(
         default=None, ge=0, le=1_000_000, description="guaranteed floor price (保底价), fen per kg"
     )
-
 
     @field_validator("destination", "grade")
     @classmethod
@@ -171,8 +171,9 @@ def supply_offer(
 
 
 @router.get("/warehouse/stock", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-def stock(request: Request, limit: int = limit_q(), offset: int = offset_q(),
-          p: Principal = Depends(require_user)) -> Any:
+def stock(
+    request: Request, limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)
+) -> Any:
     """Cloud-warehouse stock per cold room and grade (kg, lots) with each room's capacity (kg)."""
     rows = _call(request, trade.stock, p)
     return _json({"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset})
@@ -205,6 +206,14 @@ def statements(
     over everything in scope: a grower's own, a manager's cooperative, all for admin."""
     rep = _call(request, trade.statements, p, season=season, grower_id=grower_id)
     items = rep["statements"]
-    return _json({"season": rep["season"], "items": items[offset : offset + limit], "total": len(items),
-                  "limit": limit, "offset": offset, "totals": rep["totals"],
-                  "poverty_alleviated": rep["poverty_alleviated"]})
+    return _json(
+        {
+            "season": rep["season"],
+            "items": items[offset : offset + limit],
+            "total": len(items),
+            "limit": limit,
+            "offset": offset,
+            "totals": rep["totals"],
+            "poverty_alleviated": rep["poverty_alleviated"],
+        }
+    )
