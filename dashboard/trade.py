@@ -209,3 +209,30 @@ def statements(
     else:
         raise PermissionError("statements are for growers and managers")
     return dataclasses.asdict(rep)
+
+
+def notifications(
+    conn: psycopg.Connection, p: Principal, *, unread_only: bool = False, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Allocation notices (new, changed, dropped) addressed to this buyer or grower, newest first."""
+    if p.role == "buyer" and p.buyer_id:
+        return allocation.list_notifications(
+            conn, recipient_kind="buyer", recipient_id=p.buyer_id, unread_only=unread_only, limit=limit
+        )
+    if p.role == "grower" and p.grower_id:
+        return allocation.list_notifications(
+            conn, recipient_kind="grower", recipient_id=p.grower_id, unread_only=unread_only, limit=limit
+        )
+    return []
+
+
+def mark_read(conn: psycopg.Connection, p: Principal, notification_id: int) -> None:
+    """Mark one of *your* notifications read (NotFound-like PermissionError for anyone else's)."""
+    kind, rid = ("buyer", p.buyer_id) if p.role == "buyer" else ("grower", p.grower_id)
+    row = conn.execute(
+        "SELECT 1 FROM trading_notifications WHERE notification_id = %s AND recipient_kind = %s AND recipient_id = %s",
+        (notification_id, kind, rid),
+    ).fetchone()
+    if row is None:
+        raise PermissionError("no such notification of yours")
+    allocation.mark_notification_read(conn, notification_id)

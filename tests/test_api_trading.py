@@ -74,6 +74,14 @@ def test_allocations_statements_stock_trace_scoped(client: TestClient, web_db: s
     mine = client.get("/api/v1/allocations", headers=ha).json()
     assert mine["total"] > 0 and {a["buyer_id"] for a in mine["items"]} == {"buyer-test-a"}
     assert all(a["buyer_id"] != "buyer-test-a" for a in client.get("/api/v1/allocations", headers=hb).json()["items"])
+    notes = client.get("/api/v1/notifications", headers=ha).json()
+    assert notes["total"] >= 1 and {n["recipient_id"] for n in notes["items"]} == {"buyer-test-a"}
+    nid = notes["items"][0]["notification_id"]
+    assert client.post(f"/api/v1/notifications/{nid}/read", headers=hb).status_code == 403
+    assert client.post(f"/api/v1/notifications/{nid}/read", headers=ha).status_code == 204
+    assert nid not in {
+        n["notification_id"] for n in client.get("/api/v1/notifications?unread_only=true", headers=ha).json()["items"]
+    }
     offer = client.get("/api/v1/supply/offer", headers=hb).json()
     assert offer["total"] > 0 and any(r["committed_kg"] > 0 for r in offer["items"])
 

@@ -64,6 +64,7 @@ def buyer_page(
         orders, _ = trade.list_orders(conn, p, limit=100)
         allocations, n_alloc = trade.allocations(conn, p, limit=200)
         shipments = trade.shipments(conn, p)
+        notices = trade.notifications(conn, p, limit=10)
     rows = [{k: (float(v) if isinstance(v, Decimal) else v) for k, v in r.items()} for r in supply]
     weeks = sorted({r["week_start"] for r in rows})
     today = date.today()
@@ -81,6 +82,7 @@ def buyer_page(
         allocations=allocations,
         n_alloc=n_alloc,
         shipments=shipments,
+        notices=notices,
         can_order=p.role == "buyer",
         cities=CITIES,
         idem=secrets.token_urlsafe(16),

@@ -215,6 +215,7 @@ def grower_page(
         recs = q.list_farm_records(conn, orchard, limit=10)
         statement, contracts = _statements(conn, p, o["grower_id"] if o else None)
         expected = _expected_income(conn, o, contracts) if o else None
+        notices = trade.notifications(conn, p, limit=5)
     return render(
         request,
         "grower.html",
@@ -235,6 +236,7 @@ def grower_page(
         statement=statement,
         contracts=contracts,
         expected=expected,
+        notices=notices,
     )
 
 

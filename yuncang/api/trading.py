@@ -217,3 +217,27 @@ def statements(
             "poverty_alleviated": rep["poverty_alleviated"],
         }
     )
+
+
+@router.get("/notifications", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
+def notifications(
+    request: Request,
+    unread_only: bool = Query(default=False),
+    limit: int = limit_q(50, 200),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
+    """Your allocation notices (a buyer's orders, a grower's orchards): what was allocated, changed or
+    dropped when forecasts moved, in zh and en, newest first."""
+    rows = _call(request, trade.notifications, p, unread_only=unread_only, limit=min(1000, offset + limit))
+    return _json({"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset})
+
+
+@router.post("/notifications/{notification_id}/read", status_code=204, responses=TRADING_ERRORS)
+def notification_read(request: Request, notification_id: int, p: Principal = Depends(require_user)) -> Response:
+    """Mark one of your notices read."""
+    check_csrf(request, p)
+    if not (1 <= notification_id <= 2**62):
+        raise HTTPException(status_code=404, detail="no such notification")
+    _call(request, trade.mark_read, p, notification_id, write=True)
+    return Response(status_code=204)
