@@ -222,6 +222,9 @@ class IngestService:
                 err = exc
                 continue
             try:
+                # always (re)subscribe, even when the session was resumed: Mosquitto 2.0 does not restore
+                # shared subscriptions from its persistence file after a restart (re-subscribing to the
+                # same filter just replaces the subscription)
                 for f in self.filters(proto):
                     await client.subscribe(f, qos=1)
             except aiomqtt.MqttError as exc:

@@ -100,3 +100,35 @@ async def publish_all(mqtt_url: str, messages: Iterable[tuple[str, bytes]], *, c
 
     await asyncio.gather(*(worker(k) for k in range(connections)))
     return count
+
+
+async def publish_reliably(mqtt_url: str, messages: Iterable[tuple[str, bytes]], *, chunk: int = 50,
+                           pause_s: float = 0.0, client_id: str = "yc-pub-reliable",
+                           reconnect_timeout_s: float = 60.0) -> int:
+    """Publish QoS 1 messages, surviving broker restarts: a chunk whose PUBACKs did not all arrive is
+    re-published in full after reconnecting (duplicates are harmless to ingest). Returns publishes made."""
+    t = MqttTarget.parse(mqtt_url)
+    msgs = list(messages)
+    sent = 0
+    i = 0
+    deadline = None
+    while i < len(msgs):
+        try:
+            async with aiomqtt.Client(t.host, t.port, username=t.username, password=t.password,
+                                      identifier=client_id, timeout=10) as client:
+                client.pending_calls_threshold = chunk + 1
+                deadline = None
+                while i < len(msgs):
+                    part = msgs[i:i + chunk]
+                    await asyncio.gather(*(client.publish(tp, pl, qos=1) for tp, pl in part))
+                    sent += len(part)
+                    i += len(part)
+                    if pause_s:
+                        await asyncio.sleep(pause_s)
+        except aiomqtt.MqttError:
+            loop = asyncio.get_running_loop()
+            deadline = deadline or loop.time() + reconnect_timeout_s
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    return sent

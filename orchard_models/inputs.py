@@ -70,7 +70,8 @@ def read_orchards(conn: psycopg.Connection) -> OrchardTable:
         raise ValueError("no orchards in the registry; seed or import it first")
     cols = list(zip(*rows, strict=True))
     return OrchardTable(area_mu=np.array(cols[1], dtype=np.float64), tree_count=np.array(cols[2], dtype=np.float64),
-                        planting_year=np.array(cols[3], dtype=np.int64), elevation_m=np.array(cols[4], dtype=np.float64),
+                        planting_year=np.array(cols[3], dtype=np.int64),
+                        elevation_m=np.array(cols[4], dtype=np.float64),
                         latitude_deg=np.array(cols[5], dtype=np.float64), orchard_ids=list(cols[0]))
 
 

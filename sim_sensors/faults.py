@@ -144,9 +144,10 @@ class DayFaults:
                     self._stuck_value[a, c] = vals[a, b, c]
                 vals[a, b, c] = self._stuck_value[a, c]
         # battery sag before death
+        sag_n = max(1, 7200 // self.interval_s)                  # the last two hours
         to_death = self.dead_at[:, None] - k
-        sag = (to_death > 0) & (to_death <= 24)
-        vals[:, :, BATTERY] = np.where(sag, np.minimum(vals[:, :, BATTERY], 3.3 + 0.02 * to_death),
+        sag = (to_death > 0) & (to_death <= sag_n)
+        vals[:, :, BATTERY] = np.where(sag, np.minimum(vals[:, :, BATTERY], 3.3 + 0.4 * to_death / sag_n),
                                        vals[:, :, BATTERY])
         # per-reading faults on the readings (not the health values)
         r = g.random((3, n, m, N_READ))

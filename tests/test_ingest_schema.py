@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pglast
 import psycopg
@@ -36,7 +36,7 @@ def _ins(conn: psycopg.Connection, rows: list[tuple[str, str, datetime, float]])
 
 
 def T(s: str) -> datetime:
-    return datetime.fromisoformat(s).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(s).replace(tzinfo=UTC)
 
 
 def test_rollup_tables_have_the_contract_columns(fresh: psycopg.Connection) -> None:
@@ -55,7 +55,7 @@ def test_rollup_tables_have_the_contract_columns(fresh: psycopg.Connection) -> N
 
 
 def test_duplicate_readings_are_ignored(fresh: psycopg.Connection) -> None:
-    t = datetime.now(timezone.utc).replace(microsecond=0)
+    t = datetime.now(UTC).replace(microsecond=0)
     _ins(fresh, [("gw-0001", "air_temp_c", t, 20.0)] * 3 + [("gw-0001", "air_temp_c", t, 99.0)])
     assert fresh.execute("SELECT value FROM readings").fetchall() == [(20.0,)]
 
@@ -75,12 +75,12 @@ def test_old_and_future_days_never_fail_and_get_their_partition(fresh: psycopg.C
     assert ensure_partitions(fresh, old, old + timedelta(days=1)) == 0
     fresh.commit()
     # migration created the coming week's partitions ahead
-    future = datetime.now(timezone.utc) + timedelta(days=6)
+    future = datetime.now(UTC) + timedelta(days=6)
     assert fresh.execute("SELECT to_regclass(%s)", (f"readings_p{future:%Y%m%d}",)).fetchone() != (None,)
 
 
 def test_retention_drops_old_partitions_only(fresh: psycopg.Connection) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     old = now - timedelta(days=RETENTION_DAYS + 3)
     recent = now - timedelta(days=1)
     ensure_partitions(fresh, old, old)
@@ -146,7 +146,7 @@ def test_timescaledb_migrations_parse_and_define_the_same_objects() -> None:
     for m in tsdb.values():
         assert pglast.parse_sql(m.sql)  # valid PostgreSQL syntax
     for needle in ("create_hypertable('readings'", "timescaledb.compress_segmentby = 'device_id'",
-                   "add_retention_policy('readings', INTERVAL '%d days')" % RETENTION_DAYS,
+                   f"add_retention_policy('readings', INTERVAL '{RETENTION_DAYS} days')",
                    "CREATE MATERIALIZED VIEW readings_hourly", "CREATE MATERIALIZED VIEW readings_daily",
                    "time_bucket(INTERVAL '1 day', time, 'Asia/Shanghai')", "WITH NO DATA",
                    "add_continuous_aggregate_policy('readings_hourly'",

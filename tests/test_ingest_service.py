@@ -147,7 +147,7 @@ async def test_chirpstack_and_thingsboard_end_to_end(ingest_db: str, mqtt_url: s
 
 async def test_malformed_payloads_are_dead_lettered_and_never_stop_the_stream(ingest_db: str, mqtt_url: str,
                                                                             prefix: str) -> None:
-    (dev, orchard, eui), (dev2, orchard2, _) = devices(ingest_db, 2, offset=200)
+    (dev, orchard, _), (dev2, orchard2, _) = devices(ingest_db, 2, offset=200)
     t = now_s() - 120
     good = native_payload(dev, [{"t": t, "air_temp_c": 12.0}])
     topic = native_topic(orchard, dev, prefix)

@@ -266,3 +266,30 @@ def test_write_history_to_database(db_url: str, orchards: list[dict]) -> None:
                          "WHERE device_id IN ('gw-1501', 'gw-1502', 'gw-1503')").fetchone()
         assert d and d[0] == 3 * len(h.dates[2024]) * len(DAILY_METRICS)
         assert d[1] == pytest.approx(h.rain_mm[2024].sum(), rel=1e-6)
+
+
+def test_compact_readings_roll_up_to_the_daily_rows(orchards: list[dict]) -> None:
+    """On TimescaleDB, history goes in as a few raw readings per day; their daily rollup must give the
+    same min/max/avg/sum as the daily rows written on the plain path."""
+    from collections import defaultdict
+
+    from sim_sensors.history import iter_compact_readings, iter_daily_rows
+
+    h = generate_history(orchards[:3], [2024], seed=4)
+    sh = ZoneInfo("Asia/Shanghai")
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for dev, metric, t, v in iter_compact_readings(h):
+        local = t.astimezone(sh)
+        groups[(dev, metric, dt.datetime(local.year, local.month, local.day, tzinfo=sh))].append(v)
+    daily = {(r[0], r[1], r[2]): r for r in iter_daily_rows(h)}
+    assert set(groups) == set(daily)
+    for key, vals in groups.items():
+        row = daily[key]
+        metric = key[1]
+        if metric == "air_temp_c":
+            assert min(vals) == pytest.approx(row[4]) and max(vals) == pytest.approx(row[5])
+            assert sum(vals) / len(vals) == pytest.approx(row[6], abs=1e-3)
+        elif metric == "rain_mm":
+            assert sum(vals) == pytest.approx(row[7])
+        else:
+            assert sum(vals) / len(vals) == pytest.approx(row[6], abs=1e-3)
