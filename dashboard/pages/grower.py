@@ -124,7 +124,8 @@ def _forecast_fig(f: dict[str, Any], lang: str) -> str | None:
 
 
 def _statements(conn: Any, p: Principal, grower_id: str | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """This grower's statement for the season and their open contracts (allocations to their orchard)."""
+    """This grower's statement for the season and their contracts: the latest allocation run's kg from
+    their orchards by harvest week, grade and status (committed / expected), with the contract value (fen)."""
     if grower_id is None:
         return None, []
     try:
@@ -136,10 +137,13 @@ def _statements(conn: Any, p: Principal, grower_id: str | None) -> tuple[dict[st
     contracts = (
         conn.cursor(row_factory=dict_row)
         .execute(
-            """SELECT a.order_id, o.destination, a.harvest_week, a.grade, a.kg, a.status, o.price_fen_per_kg
+            """SELECT a.harvest_week, a.grade, a.status, sum(a.kg) AS kg, count(DISTINCT a.order_id) AS orders,
+                  string_agg(DISTINCT o.destination, ', ') AS destination,
+                  round(sum(a.kg * o.price_fen_per_kg))::bigint AS revenue_fen
            FROM allocations a JOIN orders o USING (order_id) JOIN orchards orc USING (orchard_id)
            WHERE orc.grower_id = %s AND a.alloc_run_id = (SELECT max(alloc_run_id) FROM allocation_runs)
-           ORDER BY a.harvest_week, a.grade""",
+           GROUP BY a.harvest_week, a.grade, a.status
+           ORDER BY a.harvest_week, a.grade, a.status""",
             (grower_id,),
         )
         .fetchall()
@@ -160,7 +164,7 @@ def _expected_income(conn: Any, o: dict[str, Any], contracts: list[dict[str, Any
     from trading import settlement
 
     kg = sum((Decimal(c["kg"]) for c in contracts), Decimal(0))
-    revenue = int(sum(Decimal(c["kg"]) * c["price_fen_per_kg"] for c in contracts))
+    revenue = int(sum(int(c["revenue_fen"]) for c in contracts))
     try:
         rule = settlement.rule_set_for(conn, o["cooperative_id"], trade.current_season(conn))
     except trade.TradingError:
