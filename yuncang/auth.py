@@ -180,7 +180,8 @@ def issue_token(conn: psycopg.Connection, user_id: int, kind: str = "session") -
     csrf = secrets.token_urlsafe(24)
     ttl = SESSION_TTL if kind == "session" else BEARER_TTL
     conn.execute(
-        "INSERT INTO auth_tokens (token_sha256, user_id, kind, csrf_token, expires_at) VALUES (%s, %s, %s, %s, now() + %s)",
+        "INSERT INTO auth_tokens (token_sha256, user_id, kind, csrf_token, expires_at) "
+        "VALUES (%s, %s, %s, %s, now() + %s)",
         (token_sha256(token), user_id, kind, csrf, ttl),
     )
     return token, csrf
@@ -224,7 +225,8 @@ def seed_demo_users(conn: psycopg.Connection, *, buyer_ids: list[str] | None = N
         with conn.cursor() as cur:
             for username, display, grower_id, buyer_id, coop in rows:
                 cur.execute(
-                    """INSERT INTO users (username, display_name, password_hash, role, grower_id, buyer_id, cooperative_id)
+                    """INSERT INTO users (username, display_name, password_hash, role, grower_id, buyer_id,
+                                          cooperative_id)
                        VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (username) DO NOTHING""",
                     (username, display, hashes[role], role, grower_id, buyer_id, coop),
                 )
