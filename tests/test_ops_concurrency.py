@@ -90,7 +90,7 @@ def test_hundreds_of_concurrent_order_requests_create_each_order_once(live: tupl
     assert set(statuses) <= {200, 201, 409}, statuses          # never a 500, never a lost request
     ids: dict[str, set[str]] = {}
     won: dict[str, set[float]] = {}
-    for key, status, oid, kg in results:
+    for key, _status, oid, kg in results:
         if oid:
             ids.setdefault(key, set()).add(oid)
             won.setdefault(key, set()).add(kg)
