@@ -145,6 +145,9 @@ class IngestProc:
             pass
         return float("nan")
 
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.proc.pid)
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -152,6 +155,23 @@ class IngestProc:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (0 when gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def writer_backend_pid(db: str) -> int | None:
+    """The PostgreSQL backend of ingest's batch writer (same machine), for its CPU time."""
+    with psycopg.connect(db) as conn:
+        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND application_name = 'yuncang-ingest' ORDER BY backend_start LIMIT 1").fetchone()
+    return int(row[0]) if row else None
 
 
 def committed_messages(conn: psycopg.Connection) -> int:
@@ -261,7 +281,7 @@ def render_day(devices: list[dict[str, Any]], day: dt.date, prefix: str, faults:
         msgs.append((m.topic, m.payload))
         if not m.duplicate:
             invalid_distinct += m.invalid_readings
-    ledger.invalid_distinct = invalid_distinct
+    ledger.invalid_distinct = invalid_distinct  # type: ignore[attr-defined]
     return msgs, ledger
 
 
@@ -274,8 +294,8 @@ def single_reading_messages(devices: list[dict[str, Any]], n: int, prefix: str) 
     for k in range(n):
         d = devices[k % len(devices)]
         t = start + (k // len(devices)) * 60
-        body = '{"v":1,"gw":"%s","seq":%d,"sent_at":%d,"samples":[{"t":%d,"air_temp_c":%.2f}]}' % (
-            d["device_id"], k, t, t, 10 + (k % 200) / 10)
+        body = (f'{{"v":1,"gw":"{d["device_id"]}","seq":{k},"sent_at":{t},'
+                f'"samples":[{{"t":{t},"air_temp_c":{10 + (k % 200) / 10:.2f}}}]}}')
         out.append((native_topic(d["orchard_id"], d["device_id"], prefix), body.encode()))
     return out
 
@@ -336,10 +356,14 @@ def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
             stored_before = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])  # type: ignore[index]
 
         # phase 1: batched day
+        backend = writer_backend_pid(db)
+        cpu0 = ingest.cpu_s(), proc_cpu_s(backend) if backend else 0.0, time.process_time()
         t0 = time.monotonic()
         t_end = asyncio.run(publish_flow_controlled(env.mqtt_url, msgs, db, base, a.connections, a.window,
                                                     a.inflight))
         e2e_s = t_end - t0
+        cpu = (ingest.cpu_s() - cpu0[0], (proc_cpu_s(backend) if backend else 0.0) - cpu0[1],
+               time.process_time() - cpu0[2])
         with psycopg.connect(db) as conn:
             stored = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0]) - stored_before  # type: ignore[index]
             dead = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])  # type: ignore[index]
@@ -375,6 +399,8 @@ def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
             "single_reading_messages": len(single), "single_stored": stored_single,
             "single_count_exact": stored_single == len(single),
             "single_reading_messages_per_s": round(len(single) / single_s),
+            "cpu_s_ingest_process": round(cpu[0], 1), "cpu_s_db_writer_backend": round(cpu[1], 1),
+            "cpu_s_publisher": round(cpu[2], 1), "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
             "render_day_s": round(gen_s, 1), "setup_s": round(prep_s, 1), "ingest_errors": ingest_errors,
         }
     finally:
@@ -421,7 +447,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--connections", type=int, default=2, help="publisher MQTT connections")
     p.add_argument("--inflight", type=int, default=200, help="unacknowledged publishes per connection")
-    p.add_argument("--window", type=int, default=3000, help="max messages published ahead of ingest commits")
+    p.add_argument("--window", type=int, default=800, help="max messages published ahead of ingest commits")
     p.add_argument("--batch-readings", type=int, default=20_000)
     p.add_argument("--receive-maximum", type=int, default=4000)
     p.add_argument("--clean", action="store_true", help="no simulated faults")

@@ -181,7 +181,8 @@ def test_readings_keys_compare_bytewise_and_old_databases_are_converted(fresh: p
     def collations() -> set[str]:
         rows = fresh.execute(
             "SELECT c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation"
-            " WHERE a.attrelid = ANY(ARRAY['readings', 'readings_hourly', 'readings_daily', 'readings_staging']::regclass[])"
+            " WHERE a.attrelid = ANY(ARRAY['readings', 'readings_hourly', 'readings_daily',"
+            " 'readings_staging']::regclass[])"
             " AND a.attname IN ('device_id', 'metric')").fetchall()
         return {r[0] for r in rows}
 
