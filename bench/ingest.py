@@ -124,13 +124,17 @@ class IngestProc:
              "--session-expiry", "60", "--refresh-every", "0", *extra],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.errors: list[str] = []
+        self.all_lines = 0
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
+            text = line.decode(errors="replace").strip()
+            if os.environ.get("BENCH_VERBOSE"):
+                print("ingest:", text[:300], file=sys.stderr)
             if len(self.errors) < 50:
-                self.errors.append(line.decode(errors="replace").strip())
+                self.errors.append(text)
 
     def peak_rss_mb(self) -> float:
         try:
@@ -141,6 +145,9 @@ class IngestProc:
             pass
         return float("nan")
 
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.proc.pid)
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -148,6 +155,23 @@ class IngestProc:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (0 when gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def writer_backend_pid(db: str) -> int | None:
+    """The PostgreSQL backend of ingest's batch writer (same machine), for its CPU time."""
+    with psycopg.connect(db) as conn:
+        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND application_name = 'yuncang-ingest' ORDER BY backend_start LIMIT 1").fetchone()
+    return int(row[0]) if row else None
 
 
 def committed_messages(conn: psycopg.Connection) -> int:
@@ -173,7 +197,7 @@ async def wait_subscribed(mqtt_url: str, prefix: str, db: str, device: dict[str,
 
 
 async def publish_flow_controlled(mqtt_url: str, msgs: list[tuple[str, bytes]], db: str, base: int,
-                                  connections: int, window: int, inflight: int) -> float:
+                                  connections: int, window: int, inflight: int, stall_s: float = 30.0) -> float:
     """Publish everything, never more than ``window`` messages ahead of ingest's commits; returns the
     time (monotonic) when ingest had committed all of them."""
     import aiomqtt
@@ -182,14 +206,23 @@ async def publish_flow_controlled(mqtt_url: str, msgs: list[tuple[str, bytes]], 
 
     t = MqttTarget.parse(mqtt_url)
     total = len(msgs)
-    state = {"committed": 0, "next": 0}
+    state = {"committed": 0, "next": 0, "stalled": 0}
     done = asyncio.Event()
 
     def poll() -> None:
+        last, last_change = -1, time.monotonic()
         with psycopg.connect(db) as conn:
             while not done.is_set():
                 state["committed"] = committed_messages(conn) - base
                 if state["committed"] >= total:
+                    done.set()
+                    return
+                if state["committed"] != last:
+                    last, last_change = state["committed"], time.monotonic()
+                elif time.monotonic() - last_change > stall_s:
+                    # nothing committed for stall_s: messages were lost (broker queue overflow) or ingest died
+                    state["stalled"] = 1
+                    state["next"] = total  # stop publishing
                     done.set()
                     return
                 time.sleep(0.02)
@@ -227,6 +260,8 @@ async def publish_flow_controlled(mqtt_url: str, msgs: list[tuple[str, bytes]], 
 
     await asyncio.gather(*(worker(k) for k in range(connections)))
     await poller
+    if state["stalled"]:
+        print(f"ingest stalled at {state['committed']} of {total} messages committed", file=sys.stderr)
     return time.monotonic()
 
 
@@ -240,7 +275,13 @@ def render_day(devices: list[dict[str, Any]], day: dt.date, prefix: str, faults:
     stream, ledger = replay_day(devices, day, fmt="native", interval_s=300, samples_per_message=12,
                                 faults=FaultConfig() if faults else FaultConfig.none(), seed=20200824,
                                 topic_prefix=prefix)
-    msgs = [(m.topic, m.payload) for m in stream]
+    msgs = []
+    invalid_distinct = 0  # invalid readings in distinct messages: one dead letter each (re-sends dedupe)
+    for m in stream:
+        msgs.append((m.topic, m.payload))
+        if not m.duplicate:
+            invalid_distinct += m.invalid_readings
+    ledger.invalid_distinct = invalid_distinct  # type: ignore[attr-defined]
     return msgs, ledger
 
 
@@ -253,8 +294,8 @@ def single_reading_messages(devices: list[dict[str, Any]], n: int, prefix: str) 
     for k in range(n):
         d = devices[k % len(devices)]
         t = start + (k // len(devices)) * 60
-        body = '{"v":1,"gw":"%s","seq":%d,"sent_at":%d,"samples":[{"t":%d,"air_temp_c":%.2f}]}' % (
-            d["device_id"], k, t, t, 10 + (k % 200) / 10)
+        body = (f'{{"v":1,"gw":"{d["device_id"]}","seq":{k},"sent_at":{t},'
+                f'"samples":[{{"t":{t},"air_temp_c":{10 + (k % 200) / 10:.2f}}}]}}')
         out.append((native_topic(d["orchard_id"], d["device_id"], prefix), body.encode()))
     return out
 
@@ -315,10 +356,14 @@ def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
             stored_before = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])  # type: ignore[index]
 
         # phase 1: batched day
+        backend = writer_backend_pid(db)
+        cpu0 = ingest.cpu_s(), proc_cpu_s(backend) if backend else 0.0, time.process_time()
         t0 = time.monotonic()
         t_end = asyncio.run(publish_flow_controlled(env.mqtt_url, msgs, db, base, a.connections, a.window,
                                                     a.inflight))
         e2e_s = t_end - t0
+        cpu = (ingest.cpu_s() - cpu0[0], (proc_cpu_s(backend) if backend else 0.0) - cpu0[1],
+               time.process_time() - cpu0[2])
         with psycopg.connect(db) as conn:
             stored = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0]) - stored_before  # type: ignore[index]
             dead = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])  # type: ignore[index]
@@ -344,7 +389,8 @@ def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
             "messages": ledger.messages, "readings_sent": ledger.readings_sent,
             "duplicate_readings": ledger.duplicate_readings, "invalid_readings": ledger.invalid_readings,
             "expected_stored": expected, "stored": stored, "dead_letters": dead,
-            "count_exact": stored == expected and dead == ledger.invalid_readings,
+            "dead_letters_expected": ledger.invalid_distinct,
+            "count_exact": stored == expected and dead == ledger.invalid_distinct,
             "end_to_end_s": round(e2e_s, 2), "readings_per_s": round(e2e_rate),
             "messages_per_s_batched": round(ledger.messages / e2e_s),
             "raw_copy_rows": copy_rows, "raw_copy_readings_per_s": round(raw_rate),
@@ -353,6 +399,8 @@ def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
             "single_reading_messages": len(single), "single_stored": stored_single,
             "single_count_exact": stored_single == len(single),
             "single_reading_messages_per_s": round(len(single) / single_s),
+            "cpu_s_ingest_process": round(cpu[0], 1), "cpu_s_db_writer_backend": round(cpu[1], 1),
+            "cpu_s_publisher": round(cpu[2], 1), "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
             "render_day_s": round(gen_s, 1), "setup_s": round(prep_s, 1), "ingest_errors": ingest_errors,
         }
     finally:
@@ -399,7 +447,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--connections", type=int, default=2, help="publisher MQTT connections")
     p.add_argument("--inflight", type=int, default=200, help="unacknowledged publishes per connection")
-    p.add_argument("--window", type=int, default=3000, help="max messages published ahead of ingest commits")
+    p.add_argument("--window", type=int, default=800, help="max messages published ahead of ingest commits")
     p.add_argument("--batch-readings", type=int, default=20_000)
     p.add_argument("--receive-maximum", type=int, default=4000)
     p.add_argument("--clean", action="store_true", help="no simulated faults")

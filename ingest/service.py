@@ -13,6 +13,13 @@ Receive Maximum that bounds the unacknowledged messages held in memory, and a sh
 Acknowledgements from a connection that has since dropped are never sent on the new one (packet ids
 are reused); the broker redelivers those messages instead.
 
+Broker restarts: ingest reconnects with backoff (0.2 s doubling to 15 s) and always re-subscribes.
+Mosquitto 2.0 (checked with 2.0.11) restores a plain persistent subscription and the messages queued
+for it from its persistence file, but NOT a shared subscription: messages gateways publish between the
+broker coming back and ingest re-subscribing are dropped by the broker. A single ingest process that
+must survive broker restarts without any gap should run with ``--no-shared``; with several processes
+(shared group) the gap is the reconnect time.
+
 Back-pressure: at most ``max_pending_batches`` batches wait for the database; beyond that the consumer
 stops taking messages, so the broker stops sending once the Receive Maximum of unacknowledged messages
 is reached. When the database is down the current batch is retried with backoff, never dropped.

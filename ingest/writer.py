@@ -25,6 +25,7 @@ _STAGE = ("CREATE TEMP TABLE IF NOT EXISTS _ingest_stage (LIKE readings_staging)
           " readings integer, rejects integer) ON COMMIT DELETE ROWS")
 
 _COPY = "COPY _ingest_stage (device_id, metric, time, value) FROM STDIN (FORMAT BINARY)"
+_COPY_DIRECT = "COPY readings (device_id, metric, time, value) FROM STDIN (FORMAT BINARY)"
 
 _MOVE = ("INSERT INTO readings (device_id, metric, time, value)"
          " SELECT device_id, metric, time, value FROM _ingest_stage ORDER BY device_id, metric, time"
@@ -125,19 +126,50 @@ class BatchWriter:
             conn.execute("SELECT ingest_ensure_partitions(%s, %s)", (b.tmin, b.tmax))
         self._days |= days
 
-    def _move(self, conn: psycopg.Connection, cur: psycopg.Cursor[Any]) -> int:
-        """Staging -> readings; returns new rows. Skips the fast path for a while after it failed."""
-        if self._fast_skip > 0:
+    def _store(self, conn: psycopg.Connection, cur: psycopg.Cursor[Any], b: Batch) -> int:
+        """Readings of ``b`` into ``readings``; returns the new rows.
+
+        Plain PostgreSQL, fast path: binary COPY straight into ``readings`` (the statement trigger marks
+        the rollup buckets) inside a savepoint; a unique violation (a re-send, a clock jump re-stamping a
+        stored time) rolls the savepoint back and the batch goes through the staging table and
+        ON CONFLICT DO NOTHING. TimescaleDB: always through staging (ingest marks the buckets from it).
+        """
+        if self.path == "postgresql" and self._fast_skip > 0:
             self._fast_skip -= 1
-        else:
+        elif self.path == "postgresql":
             try:
-                with conn.transaction():
-                    cur.execute(_MOVE_FAST)
+                with conn.transaction(), cur.copy(_COPY_DIRECT) as cp:
+                    cp.set_types(["text", "text", "timestamptz", "float8"])
+                    for r in b.readings:
+                        cp.write_row(r)
                 self.fast_batches += 1
-                return cur.rowcount
+                return len(b.readings)
             except psycopg.errors.UniqueViolation:
                 self.slow_batches += 1
                 self._fast_skip = 4  # conflicts come in bursts (a gateway's re-sent buffer)
+        with cur.copy(_COPY) as cp:
+            cp.set_types(["text", "text", "timestamptz", "float8"])
+            for r in b.readings:
+                cp.write_row(r)
+        inserted = self._move(conn, cur)
+        if self.path == "timescaledb":
+            cur.execute(_MARK_DIRTY)
+        return inserted
+
+    def _move(self, conn: psycopg.Connection, cur: psycopg.Cursor[Any]) -> int:
+        """Staging -> readings (TimescaleDB, or a plain-path batch that conflicted); returns new rows."""
+        if self.path == "timescaledb":
+            if self._fast_skip > 0:
+                self._fast_skip -= 1
+            else:
+                try:
+                    with conn.transaction():
+                        cur.execute(_MOVE_FAST)
+                    self.fast_batches += 1
+                    return cur.rowcount
+                except psycopg.errors.UniqueViolation:
+                    self.slow_batches += 1
+                    self._fast_skip = 4
         cur.execute(_MOVE)
         return cur.rowcount
 
@@ -148,13 +180,7 @@ class BatchWriter:
         inserted = 0
         with conn.transaction(), conn.cursor() as cur:
             if b.readings:
-                with cur.copy(_COPY) as cp:
-                    cp.set_types(["text", "text", "timestamptz", "float8"])
-                    for r in b.readings:
-                        cp.write_row(r)
-                inserted = self._move(conn, cur)
-                if self.path == "timescaledb":
-                    cur.execute(_MARK_DIRTY)
+                inserted = self._store(conn, cur, b)
             if b.dead:
                 cur.executemany(_DEAD, b.dead)
             if b.devices:
