@@ -49,7 +49,8 @@ FEATURES: tuple[str, ...] = (
     *(f"c_{t}" for t in COUNTY_TERMS), *(f"d_{t}" for t in RISK_TERMS),
     "log_flower_density", "flower_missing", "log_fruit_set", "fruit_set_missing", "elev_100m", "prev_season_dev",
 )
-#: prior means: full bearing 1,200 kg/mu; age 3 and 4 at 30 % and 70 % of it; yield ~ sqrt(density);
+#: prior means: full bearing 1,200 kg/mu (SD 0.5 on the log scale: DOMAIN.md's 1,000-1,500 kg/mu with
+#: room to spare); age 3 and 4 at 30 % and 70 % of it; yield ~ sqrt(density);
 #: yield proportional to flowers surviving frost and to the FAO-33 water factor 1 - Ky * stress (Ky = 1,
 #: Doorenbos & Kassam 1979); small losses per heat kilo-degree-hour, per 10 brown-rot infection days
 #: and per rainy day at bloom (pollination); observations elastic 0.7; alternate bearing: a crop
@@ -60,7 +61,7 @@ _RISK_PRIOR = {"log_frost_survival": (1.0, 0.2, 1), "log_water_factor": (1.0, 0.
 PRIOR_MEAN = np.array([np.log(1200.0), np.log(0.3), np.log(0.7), 0.5,
                        *(_RISK_PRIOR[t][0] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][0] for t in RISK_TERMS),
                        0.7, 0.0, 0.7, 0.0, 0.0, -0.2])
-PRIOR_SD = np.array([2.0, 0.6, 0.4, 0.5, *(_RISK_PRIOR[t][1] for t in COUNTY_TERMS),
+PRIOR_SD = np.array([0.5, 0.6, 0.4, 0.5, *(_RISK_PRIOR[t][1] for t in COUNTY_TERMS),
                      *(_RISK_PRIOR[t][1] for t in RISK_TERMS), 0.6, 0.5, 0.6, 0.5, 0.3, 0.3])
 #: agronomic signs the fit must respect (+1: >= 0, -1: <= 0, 0: free)
 SIGN = np.array([0, 0, 0, 1, *(_RISK_PRIOR[t][2] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][2] for t in RISK_TERMS),
@@ -108,24 +109,14 @@ def design(age: np.ndarray, trees_per_mu: np.ndarray, elevation_m: np.ndarray, f
     bearing = np.asarray(age) >= 3
     ref_rows = bearing if bearing.any() else np.ones(n, dtype=bool)
     kc = len(COUNTY_TERMS)
-    fs_arr = np.asarray(fruit_set, dtype=np.float64)
-    own_fs = np.isfinite(fs_arr) & (fruit_set_ref > 0)
-    county_fs = int(own_fs.sum()) >= MIN_OBS_FOR_COUNTY_MEAN
     for j, t in enumerate(RISK_TERMS):
         c = float(np.mean(raw[t][ref_rows])) if n else 0.0
-        dev = raw[t] - c
-        if t == "log_frost_survival":
-            # a fruit-set count (taken after the frost-sensitive stages) already measures the flowers and
-            # fruitlets that frost killed: frost then adds nothing for that orchard (its own count) or
-            # at county level (the season's mean count stands in for orchards without one)
-            dev = np.where(own_fs, 0.0, dev)
-            c = 0.0 if county_fs else c
         if t in COUNTY_TERMS:
             x[:, 4 + COUNTY_TERMS.index(t)] = c
-        x[:, 4 + kc + j] = dev
+        x[:, 4 + kc + j] = raw[t] - c
     o = 4 + kc + len(RISK_TERMS)
     x[:, o], x[:, o + 1] = _obs_feature(np.asarray(flower_density, dtype=np.float64), REF_FLOWER_DENSITY, 0.05, 1.7)
-    x[:, o + 2], x[:, o + 3] = _obs_feature(fs_arr, fruit_set_ref, 0.05, 20.0)
+    x[:, o + 2], x[:, o + 3] = _obs_feature(np.asarray(fruit_set, dtype=np.float64), fruit_set_ref, 0.05, 20.0)
     x[:, o + 4] = (np.asarray(elevation_m, dtype=np.float64) - 600.0) / 100.0
     if prev_season_dev is not None:
         x[:, o + 5] = np.nan_to_num(np.asarray(prev_season_dev, dtype=np.float64), nan=0.0)
