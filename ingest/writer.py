@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
+from typing import Any
 
 import psycopg
 
@@ -28,6 +29,12 @@ _COPY = "COPY _ingest_stage (device_id, metric, time, value) FROM STDIN (FORMAT 
 _MOVE = ("INSERT INTO readings (device_id, metric, time, value)"
          " SELECT device_id, metric, time, value FROM _ingest_stage ORDER BY device_id, metric, time"
          " ON CONFLICT DO NOTHING")
+
+# Fast path: a plain INSERT is ~1.5-2x faster than ON CONFLICT's speculative insertion; it is tried in a
+# savepoint and, on any unique violation (a re-send, a clock jump re-stamping a stored time), the
+# savepoint is rolled back and the batch goes through _MOVE instead. Same rows stored either way.
+_MOVE_FAST = ("INSERT INTO readings (device_id, metric, time, value)"
+              " SELECT device_id, metric, time, value FROM _ingest_stage")
 
 # TimescaleDB: no statement trigger on hypertables, so ingest marks the rollup buckets itself
 _MARK_DIRTY = ("INSERT INTO readings_dirty (device_id, hour)"
@@ -82,6 +89,9 @@ class BatchWriter:
         self.conn: psycopg.Connection | None = None
         self.path: StoragePath = "postgresql"
         self._days: set[date] = set()
+        self._fast_skip = 0
+        self.fast_batches = 0      #: batches stored by the plain INSERT
+        self.slow_batches = 0      #: batches that hit a unique violation and used ON CONFLICT
 
     def connect(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed or self.conn.broken:
@@ -115,6 +125,22 @@ class BatchWriter:
             conn.execute("SELECT ingest_ensure_partitions(%s, %s)", (b.tmin, b.tmax))
         self._days |= days
 
+    def _move(self, conn: psycopg.Connection, cur: psycopg.Cursor[Any]) -> int:
+        """Staging -> readings; returns new rows. Skips the fast path for a while after it failed."""
+        if self._fast_skip > 0:
+            self._fast_skip -= 1
+        else:
+            try:
+                with conn.transaction():
+                    cur.execute(_MOVE_FAST)
+                self.fast_batches += 1
+                return cur.rowcount
+            except psycopg.errors.UniqueViolation:
+                self.slow_batches += 1
+                self._fast_skip = 4  # conflicts come in bursts (a gateway's re-sent buffer)
+        cur.execute(_MOVE)
+        return cur.rowcount
+
     def write(self, b: Batch) -> int:
         """Write ``b`` in one transaction; returns the readings that were new rows. Raises psycopg errors."""
         conn = self.connect()
@@ -126,8 +152,7 @@ class BatchWriter:
                     cp.set_types(["text", "text", "timestamptz", "float8"])
                     for r in b.readings:
                         cp.write_row(r)
-                cur.execute(_MOVE)
-                inserted = cur.rowcount
+                inserted = self._move(conn, cur)
                 if self.path == "timescaledb":
                     cur.execute(_MARK_DIRTY)
             if b.dead:

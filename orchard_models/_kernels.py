@@ -65,14 +65,15 @@ def thermal_kernel(tmin: np.ndarray, tmax: np.ndarray, rise_e: np.ndarray, set_e
                    dl_e: np.ndarray, hourly_obs: np.ndarray, has_obs: bool, chill_lo: int, chill_hi: int,
                    thresholds: np.ndarray, heat_c: float, table: np.ndarray, t_lo: float, t_step: float,
                    cp: np.ndarray, ut: np.ndarray, gd: np.ndarray, fr: np.ndarray, hd: np.ndarray,
-                   tmn: np.ndarray) -> None:
+                   tmn: np.ndarray, d_lo: int, d_hi: int) -> None:
     """Fill the output arrays (orchard, day[, threshold]) in place.
 
     ``rise_e``/``set_e``/``dl_e`` are sunrise, sunset and day length for days -1 .. n_d (shape
     (o, n_d + 2)); ``hourly_obs`` (o, d, 24) is used where not NaN when ``has_obs``. ``table``
     (k, 5) holds xs, exp(-k1), xi (Dynamic model) and the GDH weight tabulated at temperatures
     ``t_lo + i * t_step`` (see :func:`response_table`); values between grid points are interpolated
-    linearly (the functions are smooth: relative error < 1e-6 at a 0.01 °C step).
+    linearly (the functions are smooth: relative error < 1e-6 at a 0.01 °C step). Only days
+    ``d_lo <= d < d_hi`` are computed (the outputs keep their initial values elsewhere).
     """
     n_t = table.shape[0]
     n_o, n_d = tmin.shape
@@ -81,7 +82,7 @@ def thermal_kernel(tmin: np.ndarray, tmax: np.ndarray, rise_e: np.ndarray, set_e
         e_prev = 0.0
         xi_prev = 0.0
         first = True
-        for d in range(n_d):
+        for d in range(d_lo, d_hi):
             tn = tmin[o, d]
             tx = tmax[o, d]
             rise = rise_e[o, d + 1]
@@ -99,6 +100,12 @@ def thermal_kernel(tmin: np.ndarray, tmax: np.ndarray, rise_e: np.ndarray, set_e
             morn_den = math.log(max(1.0, 24.0 - (prev_set - rise)))
             eve_den = math.log(24.0 - (sset - next_rise) + 1.0)
             own_ok = not (math.isnan(tn) or math.isnan(tx))
+            step = math.pi / (dl + 4.0)
+            sin_step = math.sin(step)
+            cos_step = math.cos(step)
+            day_started = False
+            s_day = 0.0
+            c_day = 1.0
             day_min = math.inf
             s_ut = 0.0
             s_gd = 0.0
@@ -113,7 +120,18 @@ def thermal_kernel(tmin: np.ndarray, tmax: np.ndarray, rise_e: np.ndarray, set_e
                     else:
                         v = prev_t_sunset - (prev_t_sunset - tn) / morn_den * math.log(fh + 24.0 - prev_set + 1.0)
                 elif fh <= sset:
-                    v = tn + (tx - tn) * math.sin(math.pi * (fh - rise) / (dl + 4.0))
+                    # sin(pi (h - sunrise) / (daylength + 4)) stepped hour by hour with the angle-addition
+                    # recurrence (one sin/cos pair per day instead of one sin per hour)
+                    if not day_started:
+                        ang = math.pi * (fh - rise) / (dl + 4.0)
+                        s_day = math.sin(ang)
+                        c_day = math.cos(ang)
+                        day_started = True
+                    else:
+                        s_new = s_day * cos_step + c_day * sin_step
+                        c_day = c_day * cos_step - s_day * sin_step
+                        s_day = s_new
+                    v = tn + (tx - tn) * s_day
                 if fh >= sset:
                     if d == n_d - 1:
                         v = tn

@@ -164,6 +164,11 @@ def _pad(a: np.ndarray, n: int = N_DAYS_MAX) -> np.ndarray:
     return np.concatenate([a, np.full((a.shape[0], n - a.shape[1]), np.nan)], axis=1)
 
 
+def _thermal_days(season: int, n_days: int) -> tuple[int, int]:
+    """Days whose hourly temperature the models use: 1 November (chill start) to 30 September."""
+    return chill_start_day(season), n_days
+
+
 def _chill_window(season: int) -> tuple[int, int]:
     end = (date(season, *CHILL_END_MONTH_DAY) - season_start(season)).days
     return chill_start_day(season), end
@@ -270,7 +275,7 @@ class Forecaster:
         if key not in self._clim_thermal:
             self._clim_thermal[key] = daily_thermal(
                 self.clim_tmin[:, :n_days], self.clim_tmax[:, :n_days], self.orchards.latitude_deg,
-                day_of_year(season, n_days), chill_days=_chill_window(season))
+                day_of_year(season, n_days), chill_days=_chill_window(season), days=_thermal_days(season, n_days))
         return self._clim_thermal[key]
 
     def _prepare(self, w: SeasonWeather, tmin_f: np.ndarray, tmax_f: np.ndarray, hourly: np.ndarray | None,
@@ -279,7 +284,7 @@ class Forecaster:
         n_d = w.n_days
         th = daily_thermal(tmin_f, tmax_f, tab.latitude_deg, day_of_year(w.season, n_d),
                            hourly_obs_c=hourly if hourly is not None else w.hourly_temp_c,
-                           chill_days=_chill_window(w.season))
+                           chill_days=_chill_window(w.season), days=_thermal_days(w.season, n_d))
         tmean = (tmin_f + tmax_f) / 2.0
         soil = _fill_observed(w.soil_vwc)
         leaf = _fill_observed(w.leaf_wet_h)
@@ -344,10 +349,37 @@ class Forecaster:
                             field_capacity=fc, root_stress=prep.root)
         return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk}
 
-    def _x(self, st: dict, age: np.ndarray, fs_ref: float, tab: OrchardTable) -> np.ndarray:
+    def _x(self, st: dict, age: np.ndarray, fs_ref: float, tab: OrchardTable, prev_dev: np.ndarray | None = None
+           ) -> np.ndarray:
         r: RiskIndices = st["risk"]
         return design(age, tab.trees_per_mu(), tab.elevation_m, r.frost_kill, r.root_zone_stress, r.heat_dh,
-                      r.rot_days, st["fd"], st["fs"], fs_ref, r.bloom_rain_days)
+                      r.rot_days, st["fd"], st["fs"], fs_ref, r.bloom_rain_days, prev_dev)
+
+    def prev_season_dev(self, season: int) -> np.ndarray:
+        """Per history orchard: log kg/mu of ``season - 1`` minus the mean of seasons ``season - 4 .. - 2``,
+        full-bearing seasons (age >= 5) with a recorded harvest only; NaN where either is unknown."""
+        area = np.asarray(self.orchards.area_mu, dtype=np.float64)
+        py = np.asarray(self.orchards.planting_year, dtype=np.int64)
+        logs: dict[int, np.ndarray] = {}
+        for r in self.history:
+            kg = r.total_kg if r.total_kg is not None else (
+                r.week_grade_kg.sum(axis=(1, 2)) if r.week_grade_kg is not None else None)
+            if kg is None:
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = np.log(np.asarray(kg, dtype=np.float64) / area)
+            logs[r.season] = np.where((r.season - py >= 5) & np.isfinite(v), v, np.nan)
+        n = self.orchards.n
+        prev = logs.get(season - 1, np.full(n, np.nan))
+        refs = [logs[s] for s in (season - 2, season - 3, season - 4) if s in logs]
+        if not refs:
+            return np.full(n, np.nan)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanmean(np.stack(refs), axis=0)
+        return prev - ref
 
     def fit(self, as_of_day: int) -> tuple[YieldFit, GradeModel, float]:
         """Fit the yield and grade models on the history at ``as_of_day`` (cached per day)."""
@@ -363,7 +395,7 @@ class Forecaster:
                 continue
             kg = rec.total_kg if rec.total_kg is not None else rec.week_grade_kg.sum(axis=(1, 2))  # type: ignore[union-attr]
             st = self._state(prep, rec.observations, as_of_day)
-            xs.append(self._x(st, prep.age, fs_ref, tab))
+            xs.append(self._x(st, prep.age, fs_ref, tab, self.prev_season_dev(rec.season)))
             kgs.append(np.asarray(kg, dtype=np.float64))
             ages.append(prep.age)
             states.append((rec, st, prep))
@@ -424,7 +456,8 @@ class Forecaster:
         tab = orchards or self.orchards
         age = weather.season - np.asarray(tab.planting_year, dtype=np.int64)
         st = {"risk": risk, "fd": out["fd"], "fs": out["fs"]}
-        x = self._x(st, age, fs_ref, tab)
+        pdev = self.prev_season_dev(weather.season)
+        x = self._x(st, age, fs_ref, tab, pdev if ref is None else pdev[ref])
         area = np.asarray(tab.area_mu, dtype=np.float64)
         out["p10"], out["p50"], out["p90"] = predict_yield(yfit, x, age, area,
                                                            orch_idx=np.arange(n) if ref is None else None)

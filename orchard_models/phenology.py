@@ -44,6 +44,9 @@ class HarvestParams:
     dd_req: float = float("nan")        #: degree-days (daily mean - base) from bloom to the harvest centroid
 
 
+MIN_BLOOM_RECORDS = 20   #: fewer recorded bloom dates than this: keep the default requirements
+
+
 def _first_reach(cum: np.ndarray, target: np.ndarray, after: np.ndarray | None = None) -> np.ndarray:
     """Per row, first day index where ``cum >= target`` (and > ``after``); -1 when never."""
     ok = cum >= target[:, None]
@@ -69,8 +72,8 @@ def calibrate_bloom(chill_daily: list[np.ndarray], gdh_daily: list[np.ndarray], 
                     cr_grid: np.ndarray | None = None, default: BloomParams | None = None) -> BloomParams:
     """Fit CR and HR to recorded bloom day indices (NaN or < 0 = not recorded), several seasons."""
     default = default or BloomParams()
-    cps = [c for c, b in zip(chill_daily, bloom_obs, strict=True) if np.any(np.isfinite(b) & (b >= 0))]
-    if not cps:
+    n_rec = sum(int(np.sum(np.isfinite(b) & (b >= 0))) for b in bloom_obs)
+    if n_rec < MIN_BLOOM_RECORDS:
         return default
     grid = np.arange(15.0, 90.1, 2.5) if cr_grid is None else cr_grid
     best: tuple[float, float, float] | None = None

@@ -162,9 +162,10 @@ def _table() -> np.ndarray:
 
 def daily_thermal(tmin_c: np.ndarray, tmax_c: np.ndarray, latitude_deg: np.ndarray, doy: np.ndarray,
                   *, hourly_obs_c: np.ndarray | None = None,
-                  chill_days: tuple[int, int] = (0, 10**6)) -> DailyThermal:
+                  chill_days: tuple[int, int] = (0, 10**6), days: tuple[int, int] | None = None) -> DailyThermal:
     """Same result as :func:`daily_thermal_reference`, computed by the compiled kernel
-    (:mod:`orchard_models._kernels`) in one pass over orchards x hours (memory: the (o, d) outputs)."""
+    (:mod:`orchard_models._kernels`) in one pass over orchards x hours (memory: the (o, d) outputs).
+    ``days``: compute only days ``lo <= d < hi`` (others stay 0, ``tmin_hourly`` NaN)."""
     from orchard_models._kernels import thermal_kernel
     from orchard_models.hourly import daylength
 
@@ -180,14 +181,14 @@ def daily_thermal(tmin_c: np.ndarray, tmax_c: np.ndarray, latitude_deg: np.ndarr
     gd = np.zeros((n_o, n_d), dtype=np.float64)
     fr = np.zeros((n_o, n_d, len(FROST_THRESHOLDS_C)), dtype=np.float32)
     hd = np.zeros((n_o, n_d), dtype=np.float64)
-    tmn = np.zeros((n_o, n_d), dtype=np.float64)
+    tmn = np.full((n_o, n_d), np.nan, dtype=np.float64)
     has_obs = hourly_obs_c is not None
     obs = (np.ascontiguousarray(hourly_obs_c, dtype=np.float64) if has_obs
            else np.empty((1, 1, 24), dtype=np.float64))
     c_lo, c_hi = max(0, chill_days[0]), min(n_d, chill_days[1])
     thermal_kernel(tmin, tmax, rise, sset, dl, obs, has_obs, c_lo, c_hi,
                    np.asarray(FROST_THRESHOLDS_C, dtype=np.float64), HEAT_THRESHOLD_C, _table(), _T_LO, _T_STEP,
-                   cp, ut, gd, fr, hd, tmn)
+                   cp, ut, gd, fr, hd, tmn, *(days if days is not None else (0, n_d)))
     f4 = np.float32
     return DailyThermal(cp.astype(f4), ut.astype(f4), gd.astype(f4), fr, hd.astype(f4), tmn.astype(f4))
 

@@ -35,30 +35,36 @@ __all__ = ["FEATURES", "YieldFit", "design", "fit_yield", "predict_yield"]
 
 Z90 = 1.2815515655446004  # standard normal 90 % quantile
 
-#: Risk indices enter twice (Mundlak 1978 within/between decomposition): the county mean of the season
-#: ("c_") and the orchard's deviation from it ("d_"). Season-wide shocks (a drought, a frost night over
-#: the whole county) are then learnt from season-to-season differences and orchard differences from
-#: orchard-to-orchard ones; with few seasons the county terms stay close to the agronomic prior.
+#: Risk indices enter as the orchard's deviation from the season's county mean ("d_") and, for frost
+#: and water, also as the county mean itself ("c_") (Mundlak 1978 within/between decomposition).
+#: Season-wide shocks (a drought, a frost night over the whole county) are then learnt from
+#: season-to-season differences and orchard differences from orchard-to-orchard ones; with few
+#: seasons the county terms stay close to the agronomic prior.
 RISK_TERMS: tuple[str, ...] = ("log_frost_survival", "log_water_factor", "heat_kdh", "rot_days_10", "bloom_rain_days")
+#: county (between-season) terms: only the two with a strong agronomic prior -- with a handful of
+#: seasons every extra season-level term would explain season noise (e.g. "dry years have less rot")
+COUNTY_TERMS: tuple[str, ...] = ("log_frost_survival", "log_water_factor")
 FEATURES: tuple[str, ...] = (
     "intercept", "age3", "age4", "log_density",
-    *(f"c_{t}" for t in RISK_TERMS), *(f"d_{t}" for t in RISK_TERMS),
-    "log_flower_density", "flower_missing", "log_fruit_set", "fruit_set_missing", "elev_100m",
+    *(f"c_{t}" for t in COUNTY_TERMS), *(f"d_{t}" for t in RISK_TERMS),
+    "log_flower_density", "flower_missing", "log_fruit_set", "fruit_set_missing", "elev_100m", "prev_season_dev",
 )
 #: prior means: full bearing 1,200 kg/mu; age 3 and 4 at 30 % and 70 % of it; yield ~ sqrt(density);
 #: yield proportional to flowers surviving frost and to the FAO-33 water factor 1 - Ky * stress (Ky = 1,
 #: Doorenbos & Kassam 1979); small losses per heat kilo-degree-hour, per 10 brown-rot infection days
-#: and per rainy day at bloom (pollination); observations elastic 0.7.
+#: and per rainy day at bloom (pollination); observations elastic 0.7; alternate bearing: a crop
+#: heavier than the orchard's own recent level last season lowers this one (-0.2, Monselise &
+#: Goldschmidt 1982 on alternate bearing in fruit trees).
 _RISK_PRIOR = {"log_frost_survival": (1.0, 0.2, 1), "log_water_factor": (1.0, 0.4, 1), "heat_kdh": (-0.1, 0.3, -1),
                "rot_days_10": (-0.05, 0.2, -1), "bloom_rain_days": (-0.02, 0.05, -1)}
 PRIOR_MEAN = np.array([np.log(1200.0), np.log(0.3), np.log(0.7), 0.5,
-                       *(_RISK_PRIOR[t][0] for t in RISK_TERMS), *(_RISK_PRIOR[t][0] for t in RISK_TERMS),
-                       0.7, 0.0, 0.7, 0.0, 0.0])
-PRIOR_SD = np.array([2.0, 0.6, 0.4, 0.5, *(_RISK_PRIOR[t][1] for t in RISK_TERMS),
-                     *(_RISK_PRIOR[t][1] for t in RISK_TERMS), 0.6, 0.5, 0.6, 0.5, 0.3])
+                       *(_RISK_PRIOR[t][0] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][0] for t in RISK_TERMS),
+                       0.7, 0.0, 0.7, 0.0, 0.0, -0.2])
+PRIOR_SD = np.array([2.0, 0.6, 0.4, 0.5, *(_RISK_PRIOR[t][1] for t in COUNTY_TERMS),
+                     *(_RISK_PRIOR[t][1] for t in RISK_TERMS), 0.6, 0.5, 0.6, 0.5, 0.3, 0.3])
 #: agronomic signs the fit must respect (+1: >= 0, -1: <= 0, 0: free)
-SIGN = np.array([0, 0, 0, 1, *(_RISK_PRIOR[t][2] for t in RISK_TERMS), *(_RISK_PRIOR[t][2] for t in RISK_TERMS),
-                 1, 0, 1, 0, 0])
+SIGN = np.array([0, 0, 0, 1, *(_RISK_PRIOR[t][2] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][2] for t in RISK_TERMS),
+                 1, 0, 1, 0, 0, 0])
 REF_DENSITY_PER_MU = 45.0
 REF_FLOWER_DENSITY = 0.6
 KY_WATER = 1.0          #: FAO-33 yield response factor over the fruit-growth period (assumption)
@@ -80,10 +86,12 @@ def _obs_feature(v: np.ndarray, ref: float, lo: float, hi: float) -> tuple[np.nd
 
 def design(age: np.ndarray, trees_per_mu: np.ndarray, elevation_m: np.ndarray, frost_kill: np.ndarray,
            water_stress: np.ndarray, heat_dh: np.ndarray, rot_days: np.ndarray, flower_density: np.ndarray,
-           fruit_set: np.ndarray, fruit_set_ref: float, bloom_rain_days: np.ndarray | None = None) -> np.ndarray:
+           fruit_set: np.ndarray, fruit_set_ref: float, bloom_rain_days: np.ndarray | None = None,
+           prev_season_dev: np.ndarray | None = None) -> np.ndarray:
     """Design matrix (orchard, len(FEATURES)) for ONE season's orchards (county means are taken over
     its bearing orchards). ``water_stress``: stress index (0-1) of the fruit-growth period so far;
-    observations NaN where not recorded."""
+    observations NaN where not recorded; ``prev_season_dev``: last season's log kg/mu minus the
+    orchard's own mean of the three seasons before (full-bearing seasons only; NaN/0 unknown)."""
     n = np.asarray(age).shape[0]
     x = np.zeros((n, len(FEATURES)))
     x[:, 0] = 1.0
@@ -99,15 +107,28 @@ def design(age: np.ndarray, trees_per_mu: np.ndarray, elevation_m: np.ndarray, f
     }
     bearing = np.asarray(age) >= 3
     ref_rows = bearing if bearing.any() else np.ones(n, dtype=bool)
-    k = len(RISK_TERMS)
+    kc = len(COUNTY_TERMS)
+    fs_arr = np.asarray(fruit_set, dtype=np.float64)
+    own_fs = np.isfinite(fs_arr) & (fruit_set_ref > 0)
+    county_fs = int(own_fs.sum()) >= MIN_OBS_FOR_COUNTY_MEAN
     for j, t in enumerate(RISK_TERMS):
         c = float(np.mean(raw[t][ref_rows])) if n else 0.0
-        x[:, 4 + j] = c
-        x[:, 4 + k + j] = raw[t] - c
-    o = 4 + 2 * k
+        dev = raw[t] - c
+        if t == "log_frost_survival":
+            # a fruit-set count (taken after the frost-sensitive stages) already measures the flowers and
+            # fruitlets that frost killed: frost then adds nothing for that orchard (its own count) or
+            # at county level (the season's mean count stands in for orchards without one)
+            dev = np.where(own_fs, 0.0, dev)
+            c = 0.0 if county_fs else c
+        if t in COUNTY_TERMS:
+            x[:, 4 + COUNTY_TERMS.index(t)] = c
+        x[:, 4 + kc + j] = dev
+    o = 4 + kc + len(RISK_TERMS)
     x[:, o], x[:, o + 1] = _obs_feature(np.asarray(flower_density, dtype=np.float64), REF_FLOWER_DENSITY, 0.05, 1.7)
-    x[:, o + 2], x[:, o + 3] = _obs_feature(np.asarray(fruit_set, dtype=np.float64), fruit_set_ref, 0.05, 20.0)
+    x[:, o + 2], x[:, o + 3] = _obs_feature(fs_arr, fruit_set_ref, 0.05, 20.0)
     x[:, o + 4] = (np.asarray(elevation_m, dtype=np.float64) - 600.0) / 100.0
+    if prev_season_dev is not None:
+        x[:, o + 5] = np.nan_to_num(np.asarray(prev_season_dev, dtype=np.float64), nan=0.0)
     return x
 
 

@@ -214,3 +214,18 @@ def test_week_shares_sum_to_one(centroid: float, sd: float) -> None:
     w = week_shares(np.array([centroid]), sd, weeks)
     assert w.sum() == pytest.approx(1.0)
     assert np.all(w >= 0)
+
+
+def test_models_never_import_the_simulator() -> None:
+    """The backtest is honest only if the models cannot see the simulator's yield process."""
+    import ast
+    from pathlib import Path
+
+    import orchard_models
+
+    for path in Path(orchard_models.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] == "sim_sensors" for n in names), f"{path.name} imports sim_sensors"

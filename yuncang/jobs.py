@@ -60,6 +60,10 @@ def reallocate(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
     from trading.allocation import reallocate_if_new_forecast
 
     season = season_of(now)
+    open_orders = conn.execute("SELECT count(*) FROM orders WHERE season = %s AND status <> 'cancelled'",
+                               (season,)).fetchone()
+    if not open_orders or not open_orders[0]:
+        return {"season": season, "reallocated": False, "reason": "no forward orders for the season"}
     res = reallocate_if_new_forecast(conn, season)
     if res is None:
         return {"season": season, "reallocated": False}
