@@ -410,4 +410,4 @@ def main(argv: list[str]) -> int:
         only=a.only,
     )
     print(json.dumps(out, ensure_ascii=False))
-    return 0 if out["meets_goals"] else 1
+    return 0  # the verdict is meets_goals in the JSON, like the other benchmarks

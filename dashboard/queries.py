@@ -159,6 +159,7 @@ def latest_conditions(conn: psycopg.Connection, orchard_id: str, devices: list[s
                                         ORDER BY {tcol} DESC LIMIT 1) r""",
                 {"d": devices, "m": list(METRICS)},
             ).fetchall()
+            conn.execute("SET LOCAL plan_cache_mode = auto")  # the caller's later statements plan as usual
             if rows:
                 out["rain_24h_mm"] = rows[0][3]
         if not rows:

@@ -141,6 +141,8 @@ def test_manager_sees_all_orchards(browser: Any, live_url: str) -> None:
     )
     assert n_points == 1546
     page.screenshot(path=str(ARTIFACTS / "manager.png"), full_page=True)
+    ids = page.evaluate("() => document.getElementById('overview-chart').data[0].customdata.slice(0, 1)")
+    assert ids and ids[0].startswith("WS-")
     page.goto(f"{live_url}/manager?colour=risk")
     _plots_drawn(page)
     page.screenshot(path=str(ARTIFACTS / "manager-risk.png"), full_page=True)

@@ -184,6 +184,11 @@ def issue_token(conn: psycopg.Connection, user_id: int, kind: str = "session") -
         "VALUES (%s, %s, %s, %s, now() + %s)",
         (token_sha256(token), user_id, kind, csrf, ttl),
     )
+    # the user's dead tokens (expired, or revoked over a day ago) go, so the table does not grow forever
+    conn.execute(
+        "DELETE FROM auth_tokens WHERE user_id = %s AND (expires_at < now() OR revoked_at < now() - interval '1 day')",
+        (user_id,),
+    )
     return token, csrf
 
 
