@@ -159,6 +159,7 @@ def latest_conditions(conn: psycopg.Connection, orchard_id: str, devices: list[s
                                         ORDER BY {tcol} DESC LIMIT 1) r""",
                 {"d": devices, "m": list(METRICS)},
             ).fetchall()
+            conn.execute("SET LOCAL plan_cache_mode = auto")  # the caller's later statements plan as usual
             if rows:
                 out["rain_24h_mm"] = rows[0][3]
         if not rows:
@@ -341,17 +342,26 @@ def sensor_series_json(
         if used:
             got = dict(conn.execute(sql, (devices, metrics, start, end)).fetchall())
     head = json.dumps(
-        {"orchard_id": orchard_id, "start": start.isoformat(), "end": end.isoformat(), "resolution": res,
-         "source": used},
+        {
+            "orchard_id": orchard_id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "resolution": res,
+            "source": used,
+        },
         ensure_ascii=False,
     )
     parts = []
     for m in metrics:
         meta = METRICS[m]
         parts.append(
-            json.dumps({"metric": m, "unit": meta.unit, "label_zh": meta.label_zh, "label_en": meta.label_en},
-                       ensure_ascii=False)[:-1]
-            + ',"points":' + got.get(m, "[]") + "}"
+            json.dumps(
+                {"metric": m, "unit": meta.unit, "label_zh": meta.label_zh, "label_en": meta.label_en},
+                ensure_ascii=False,
+            )[:-1]
+            + ',"points":'
+            + got.get(m, "[]")
+            + "}"
         )
     return head[:-1] + ',"series":[' + ",".join(parts) + "]}"
 
@@ -466,7 +476,8 @@ def orchard_overview(conn: psycopg.Connection, *, scope: tuple[str, list[Any]]) 
         conn.cursor(row_factory=dict_row)
         .execute(
             f"""SELECT o.orchard_id, o.name, o.elevation_m, o.lat, o.lon, o.area_mu::float8 AS area_mu,
-                   (SELECT count(*) FROM alerts a WHERE a.orchard_id = o.orchard_id AND a.resolved_at IS NULL) AS open_alerts
+                   (SELECT count(*) FROM alerts a
+                     WHERE a.orchard_id = o.orchard_id AND a.resolved_at IS NULL) AS open_alerts
             FROM orchards o WHERE {where} ORDER BY o.orchard_id""",
             params,
         )
@@ -541,7 +552,8 @@ def add_farm_record(
         .execute(
             """INSERT INTO farm_records (orchard_id, observed_on, kind, value, note, recorded_by)
            VALUES (%s, %s, %s, %s, %s, %s)
-           RETURNING record_id, orchard_id, recorded_at, observed_on, kind, value::float8 AS value, note, recorded_by""",
+           RETURNING record_id, orchard_id, recorded_at, observed_on, kind, value::float8 AS value, note,
+                     recorded_by""",
             (orchard_id, observed_on, kind, value, note, recorded_by),
         )
         .fetchone()

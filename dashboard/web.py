@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-from typing import Any
 from urllib.parse import quote
 
 import plotly.graph_objects as go
@@ -35,11 +33,3 @@ def fig_json(fig: go.Figure) -> str:
         legend={"orientation": "h", "y": -0.2},
     )
     return json.dumps(fig.to_plotly_json(), cls=PlotlyJSONEncoder).replace("</", "<\\/")
-
-
-def trading_module(name: str) -> Any | None:
-    """``trading.<name>`` when the trading package provides it, else None (pages show an empty state)."""
-    try:
-        return importlib.import_module(f"trading.{name}")
-    except ImportError:
-        return None

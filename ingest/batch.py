@@ -91,7 +91,7 @@ class Batch:
             t.messages += 1
             t.readings += n_ok
             t.rejects += n_bad
-            if n_ok:
+            if n_ok and rs:
                 newest = hi if single is not None else max(r[2] for r in rs if r[0] == dev)
                 if t.last_reading_at is None or newest > t.last_reading_at:
                     t.last_reading_at = newest

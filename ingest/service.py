@@ -13,6 +13,13 @@ Receive Maximum that bounds the unacknowledged messages held in memory, and a sh
 Acknowledgements from a connection that has since dropped are never sent on the new one (packet ids
 are reused); the broker redelivers those messages instead.
 
+Broker restarts: ingest reconnects with backoff (0.2 s doubling to 15 s) and always re-subscribes.
+Mosquitto 2.0 (checked with 2.0.11) restores a plain persistent subscription and the messages queued
+for it from its persistence file, but NOT a shared subscription: messages gateways publish between the
+broker coming back and ingest re-subscribing are dropped by the broker. A single ingest process that
+must survive broker restarts without any gap should run with ``--no-shared``; with several processes
+(shared group) the gap is the reconnect time.
+
 Back-pressure: at most ``max_pending_batches`` batches wait for the database; beyond that the consumer
 stops taking messages, so the broker stops sending once the Receive Maximum of unacknowledged messages
 is reached. When the database is down the current batch is retried with backoff, never dropped.
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import socket
 import time
@@ -76,6 +84,8 @@ class IngestConfig:
     reconnect_min_s: float = 0.2
     reconnect_max_s: float = 15.0
     db_retry_max_s: float = 10.0
+    #: remember this many recent messages (128-bit digests) to drop identical re-sends early (0: off)
+    resend_cache: int = 50_000
 
 
 @dataclass
@@ -107,6 +117,7 @@ class Stats:
     not_acked_stale: int = 0    #: committed but left for redelivery (their connection had dropped)
     db_retries: int = 0
     reconnects: int = 0
+    resent_skipped: int = 0     #: readings of identical re-sent messages skipped before the database
 
 
 class IngestService:
@@ -123,6 +134,7 @@ class IngestService:
         self._batch = Batch()
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=max(1, cfg.max_pending_batches))
         self._buffered = 0
+        self._seen: dict[bytes, None] = {}
         self.ready = asyncio.Event()   #: set once subscribed (tests wait for it)
 
     # ----------------------------------------------------------------------------------------- running
@@ -327,8 +339,31 @@ class IngestService:
         payload = m.payload if isinstance(m.payload, bytes | bytearray) else str(m.payload).encode()
         p = Pending(m.topic.value, bytes(payload), time.time(), self._gen, m.mid, m.qos)
         dec = self.decode(p.topic, p.payload)
+        if dec.readings and self.cfg.resend_cache:
+            # an identical message seen recently (a gateway re-send, a broker redelivery): its readings are
+            # stored or about to be; skipping them spares the database a batch full of conflicts
+            key = hashlib.blake2b(p.topic.encode() + b"\x00" + p.payload, digest_size=16).digest()
+            seen = self._seen
+            if key in seen:
+                self.stats.resent_skipped += len(dec.readings)
+                M.DUPLICATES.inc(len(dec.readings))
+                dec.readings = []
+            else:
+                seen[key] = None
+                if len(seen) > self.cfg.resend_cache:
+                    del seen[next(iter(seen))]
         b = self._batch
-        b.add(p, dec)
+        n_readings, n_dead = len(b.readings), len(b.dead)
+        try:
+            b.add(p, dec)
+        except Exception as exc:  # a bug must not stop the stream: keep the raw message as a dead letter
+            log.exception("could not batch a message; dead-lettering it", extra={"topic": p.topic})
+            b.pending[:] = [q for q in b.pending if q is not p]
+            del b.readings[n_readings:]
+            del b.dead[n_dead:]
+            failed = Decoded(fmt=dec.fmt)
+            failed.reject("decoder_error", f"{type(exc).__name__}: {exc}"[:500])
+            b.add(p, failed)
         self._buffered += 1
         M.QUEUE_DEPTH.set(self._buffered)
         if len(b.readings) >= self.cfg.batch_max_readings or len(b.pending) >= self.cfg.batch_max_messages:
@@ -394,6 +429,8 @@ class IngestService:
             except psycopg.Error as exc:
                 log.error("message refused by the database; dead-lettered", extra={"topic": p.topic,
                                                                                   "error": str(exc)[:300]})
+                self._seen.pop(hashlib.blake2b(p.topic.encode() + b"\x00" + p.payload, digest_size=16).digest(),
+                               None)
                 dead = Batch()
                 d = Decoded()
                 d.reject("storage_error", f"database refused the message: {exc}"[:500])

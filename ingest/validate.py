@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from ingest.model import Decoded, Health, Reading
+from ingest.model import Decoded, Health
 from ingest.storage import MAX_FUTURE_S, RETENTION_DAYS
 from registry.metrics import HEALTH_METRICS, METRICS
 
@@ -168,20 +168,30 @@ def take_sample(dec: Decoded, v: Validator, device_id: str, t: float, values: di
     ``values`` may hold other keys (ignored). ``None`` values mean "no value" and are skipped.
     ``label``/``idx`` locate the sample in reject details (``samples[3] ...``).
     """
-    where = f"{label}[{idx}] " if idx >= 0 else (label + " " if label else "")
-    reason, detail = v.check_time(t, lo, hi)
-    if reason:
-        dec.reject(reason, where + detail, device_id, None, _safe_dt(t))
+    if not lo <= t <= hi:
+        reason, detail = v.check_time(t, lo, hi)
+        dec.reject(reason, _where(label, idx) + detail, device_id, None, _safe_dt(t))
         return
     ts = to_datetime(t)
-    readings = dec.readings
+    append = dec.readings.append
     bounds = BOUNDS
     battery = rssi = None
     for metric, raw in values.items():
         b = bounds.get(metric)
-        if b is None or raw is None:
+        if b is None:
             continue
+        # fast path (nearly every value): a reading metric, a JSON number inside its physical range
         tp = type(raw)
+        if tp is float:
+            if b[0] <= raw <= b[1] and not b[2]:  # type: ignore[operator]
+                append((device_id, metric, ts, raw))  # type: ignore[arg-type]
+                continue
+        elif tp is int and b[0] <= raw <= b[1] and not b[2]:  # type: ignore[operator]
+            append((device_id, metric, ts, float(raw)))  # type: ignore[arg-type]
+            continue
+        if raw is None:
+            continue
+        where = _where(label, idx)
         if tp is float or tp is int:
             if tp is int and abs(raw) > 10**300:  # type: ignore[arg-type]
                 dec.reject("out_of_range", f"{where}{metric}: integer too large", device_id, metric, ts)
@@ -205,9 +215,13 @@ def take_sample(dec: Decoded, v: Validator, device_id: str, t: float, values: di
             else:
                 rssi = x
         else:
-            readings.append(Reading(device_id, metric, ts, x))
+            append((device_id, metric, ts, float(x)))
     if battery is not None or rssi is not None:
         dec.health.append(Health(device_id, ts, battery, rssi))
+
+
+def _where(label: str, idx: int) -> str:
+    return f"{label}[{idx}] " if idx >= 0 else (label + " " if label else "")
 
 
 def _safe_dt(t: float) -> datetime | None:

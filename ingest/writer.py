@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
+from typing import Any
 
 import psycopg
 
@@ -24,10 +25,17 @@ _STAGE = ("CREATE TEMP TABLE IF NOT EXISTS _ingest_stage (LIKE readings_staging)
           " readings integer, rejects integer) ON COMMIT DELETE ROWS")
 
 _COPY = "COPY _ingest_stage (device_id, metric, time, value) FROM STDIN (FORMAT BINARY)"
+_COPY_DIRECT = "COPY readings (device_id, metric, time, value) FROM STDIN (FORMAT BINARY)"
 
 _MOVE = ("INSERT INTO readings (device_id, metric, time, value)"
          " SELECT device_id, metric, time, value FROM _ingest_stage ORDER BY device_id, metric, time"
          " ON CONFLICT DO NOTHING")
+
+# Fast path: a plain INSERT is ~1.5-2x faster than ON CONFLICT's speculative insertion; it is tried in a
+# savepoint and, on any unique violation (a re-send, a clock jump re-stamping a stored time), the
+# savepoint is rolled back and the batch goes through _MOVE instead. Same rows stored either way.
+_MOVE_FAST = ("INSERT INTO readings (device_id, metric, time, value)"
+              " SELECT device_id, metric, time, value FROM _ingest_stage")
 
 # TimescaleDB: no statement trigger on hypertables, so ingest marks the rollup buckets itself
 _MARK_DIRTY = ("INSERT INTO readings_dirty (device_id, hour)"
@@ -82,6 +90,9 @@ class BatchWriter:
         self.conn: psycopg.Connection | None = None
         self.path: StoragePath = "postgresql"
         self._days: set[date] = set()
+        self._fast_skip = 0
+        self.fast_batches = 0      #: batches stored by the plain INSERT
+        self.slow_batches = 0      #: batches that hit a unique violation and used ON CONFLICT
 
     def connect(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed or self.conn.broken:
@@ -115,6 +126,53 @@ class BatchWriter:
             conn.execute("SELECT ingest_ensure_partitions(%s, %s)", (b.tmin, b.tmax))
         self._days |= days
 
+    def _store(self, conn: psycopg.Connection, cur: psycopg.Cursor[Any], b: Batch) -> int:
+        """Readings of ``b`` into ``readings``; returns the new rows.
+
+        Plain PostgreSQL, fast path: binary COPY straight into ``readings`` (the statement trigger marks
+        the rollup buckets) inside a savepoint; a unique violation (a re-send, a clock jump re-stamping a
+        stored time) rolls the savepoint back and the batch goes through the staging table and
+        ON CONFLICT DO NOTHING. TimescaleDB: always through staging (ingest marks the buckets from it).
+        """
+        if self.path == "postgresql" and self._fast_skip > 0:
+            self._fast_skip -= 1
+        elif self.path == "postgresql":
+            try:
+                with conn.transaction(), cur.copy(_COPY_DIRECT) as cp:
+                    cp.set_types(["text", "text", "timestamptz", "float8"])
+                    for r in b.readings:
+                        cp.write_row(r)
+                self.fast_batches += 1
+                return len(b.readings)
+            except psycopg.errors.UniqueViolation:
+                self.slow_batches += 1
+                self._fast_skip = 4  # conflicts come in bursts (a gateway's re-sent buffer)
+        with cur.copy(_COPY) as cp:
+            cp.set_types(["text", "text", "timestamptz", "float8"])
+            for r in b.readings:
+                cp.write_row(r)
+        inserted = self._move(conn, cur)
+        if self.path == "timescaledb":
+            cur.execute(_MARK_DIRTY)
+        return inserted
+
+    def _move(self, conn: psycopg.Connection, cur: psycopg.Cursor[Any]) -> int:
+        """Staging -> readings (TimescaleDB, or a plain-path batch that conflicted); returns new rows."""
+        if self.path == "timescaledb":
+            if self._fast_skip > 0:
+                self._fast_skip -= 1
+            else:
+                try:
+                    with conn.transaction():
+                        cur.execute(_MOVE_FAST)
+                    self.fast_batches += 1
+                    return cur.rowcount
+                except psycopg.errors.UniqueViolation:
+                    self.slow_batches += 1
+                    self._fast_skip = 4
+        cur.execute(_MOVE)
+        return cur.rowcount
+
     def write(self, b: Batch) -> int:
         """Write ``b`` in one transaction; returns the readings that were new rows. Raises psycopg errors."""
         conn = self.connect()
@@ -122,14 +180,7 @@ class BatchWriter:
         inserted = 0
         with conn.transaction(), conn.cursor() as cur:
             if b.readings:
-                with cur.copy(_COPY) as cp:
-                    cp.set_types(["text", "text", "timestamptz", "float8"])
-                    for r in b.readings:
-                        cp.write_row(r)
-                cur.execute(_MOVE)
-                inserted = cur.rowcount
-                if self.path == "timescaledb":
-                    cur.execute(_MARK_DIRTY)
+                inserted = self._store(conn, cur, b)
             if b.dead:
                 cur.executemany(_DEAD, b.dead)
             if b.devices:

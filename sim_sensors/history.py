@@ -529,7 +529,8 @@ def _local_midnight(d: np.datetime64) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
 
 
-def iter_daily_rows(history: History, device_ids: dict[str, str] | None = None) -> Iterator[tuple[Any, ...]]:
+def iter_daily_rows(history: History, device_ids: dict[str, str] | None = None,
+                    bucket_text: bool = False) -> Iterator[tuple[Any, ...]]:
     """Rows ``(device_id, metric, bucket, n, min, max, avg, sum)`` of ``readings_daily``, streamed.
 
     Each row is what an hourly-then-daily rollup of 288 five-minute readings would give:
@@ -537,11 +538,14 @@ def iter_daily_rows(history: History, device_ids: dict[str, str] | None = None) 
     sensor as 0 (dry) or about 100 (wet) per sample, so ``avg = 100 x wet hours / 24`` and
     wet hours = ``24 x avg / 100``. Rain: ``sum`` is the day's total in mm.
     ``device_ids`` maps orchard_id -> device_id (default ``gw-NNNN`` for ``WS-NNNN``).
+    ``bucket_text``: buckets as PostgreSQL text (for COPY) instead of datetimes.
     """
     n = SAMPLES_PER_DAY
     devs = [(device_ids or {}).get(oid) or default_device_id(oid) for oid in history.orchard_ids]
     for s in history.seasons:
-        buckets = [_local_midnight(d) for d in history.dates[s]]
+        buckets: list[Any] = [_local_midnight(d) for d in history.dates[s]]
+        if bucket_text:
+            buckets = [b.isoformat() for b in buckets]
         tmin, tmax, rain = history.tmin_c[s], history.tmax_c[s], history.rain_mm[s]
         vwc, rh, lw = history.soil_vwc[s], history.rh_pct[s], history.leaf_wet_h[s]
         for i, dev in enumerate(devs):
@@ -608,12 +612,40 @@ def iter_compact_readings(history: History, device_ids: dict[str, str] | None = 
                 yield (dev, "rain_mm", b + h2355, rn[j])
 
 
+def _copy_daily_text(cp: Any, history: History, devmap: dict[str, str]) -> None:
+    """Stream the daily rows to a COPY in text format, in chunks (much faster than ``write_row``)."""
+    buf: list[str] = []
+    for row in iter_daily_rows(history, devmap, bucket_text=True):
+        buf.append("\t".join(map(str, row)) + "\n")          # str(float) round-trips exactly
+        if len(buf) >= 20000:
+            cp.write("".join(buf))
+            buf.clear()
+    if buf:
+        cp.write("".join(buf))
+
+
 def _relkind(conn: Any, name: str) -> str | None:
     row = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)", (name,)).fetchone()
     return None if row is None else (row[0].decode() if isinstance(row[0], bytes) else str(row[0]))
 
 
-def write_history(conn: Any, history: History, *, source: str = "sim", daily: bool = True) -> None:
+def iter_observation_rows(history: History) -> Iterator[tuple[str, dt.date, str, float]]:
+    """Grower observations as ``farm_records`` rows ``(orchard_id, observed_on, kind, value)``: the
+    flower-density score two days after full bloom and the fruit-set count 30 days after (where the
+    grower recorded one)."""
+    for s in history.seasons:
+        bloom = history.bloom_date[s]
+        for i, oid in enumerate(history.orchard_ids):
+            fd = float(history.flower_density[s][i])
+            if fd == fd:                                             # not NaN
+                yield (oid, (bloom[i] + np.timedelta64(2, "D")).astype(dt.date), "flower_density", fd)
+            fs = float(history.fruit_set_per_m[s][i])
+            if fs == fs:
+                yield (oid, (bloom[i] + np.timedelta64(30, "D")).astype(dt.date), "fruit_set", fs)
+
+
+def write_history(conn: Any, history: History, *, source: str = "sim", daily: bool = True,
+                  observations: bool = False) -> None:
     """Write past yields into ``yield_history`` and daily weather into ``readings_daily``.
 
     Yields upsert by (orchard, season). Daily rows upsert by (device, metric, bucket) where
@@ -622,14 +654,16 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
     of :func:`iter_compact_readings` go into ``readings`` and the aggregate is refreshed over the
     history's range; that refresh cannot run in a transaction, so on that path this function commits.
     Devices come from the registry ``devices`` table (first active device of each orchard; ``gw-NNNN``
-    if none).
+    if none). ``observations``: also write the growers' flower-density and fruit-set records into
+    ``farm_records`` (``recorded_by = 'sim-history'``; earlier such rows of these orchards and
+    seasons are replaced).
     """
     devmap: dict[str, str] = {}
     for oid, did in conn.execute(
             "SELECT DISTINCT ON (orchard_id) orchard_id, device_id FROM devices "
             "WHERE orchard_id = ANY(%s) ORDER BY orchard_id, active DESC, device_id", (history.orchard_ids,)):
         devmap[oid] = did
-    kind = _relkind(conn, "readings_daily") if daily else None
+    kind: str | None = _relkind(conn, "readings_daily") if daily else None
     if daily and kind is None:
         raise RuntimeError("readings_daily does not exist: apply the ingest migrations first")
     with conn.transaction():
@@ -644,15 +678,34 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
                      "ON CONFLICT (orchard_id, season) DO UPDATE SET harvested_kg = EXCLUDED.harvested_kg, "
                      "source = EXCLUDED.source")
         conn.execute("DROP TABLE _hist_yield")
+        if observations:
+            first = min(history.dates[s][0] for s in history.seasons).astype(dt.date)
+            last = max(history.dates[s][-1] for s in history.seasons).astype(dt.date)
+            conn.execute("DELETE FROM farm_records WHERE recorded_by = 'sim-history' AND orchard_id = ANY(%s) "
+                         "AND observed_on BETWEEN %s AND %s", (history.orchard_ids, first, last))
+            with conn.cursor().copy("COPY farm_records (orchard_id, observed_on, kind, value, recorded_by, "
+                                    "recorded_at) FROM STDIN") as cp:
+                for oid, day, obs_kind, value in iter_observation_rows(history):
+                    cp.write_row((oid, day, obs_kind, value, "sim-history",
+                                  dt.datetime(day.year, day.month, day.day, 19, tzinfo=LOCAL_TZ)))
         if not daily:
             return
         if kind in ("r", "p"):
+            devs = [devmap.get(o) or default_device_id(o) for o in history.orchard_ids]
+            lo = _local_midnight(min(history.dates[s][0] for s in history.seasons))
+            hi = _local_midnight(max(history.dates[s][-1] for s in history.seasons))
+            clash = conn.execute("SELECT 1 FROM readings_daily WHERE device_id = ANY(%s) AND bucket BETWEEN %s "
+                                 "AND %s LIMIT 1", (devs, lo, hi)).fetchone()
+            if clash is None:       # nothing there yet (first seed): COPY straight in, no upsert pass
+                with conn.cursor().copy("COPY readings_daily (device_id, metric, bucket, n, min, max, avg, sum) "
+                                        "FROM STDIN") as cp:
+                    _copy_daily_text(cp, history, devmap)
+                return
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS _hist_daily (LIKE readings_daily)")
             conn.execute("TRUNCATE _hist_daily")
             with conn.cursor().copy("COPY _hist_daily (device_id, metric, bucket, n, min, max, avg, sum) "
                                     "FROM STDIN") as cp:
-                for row in iter_daily_rows(history, devmap):
-                    cp.write_row(row)
+                _copy_daily_text(cp, history, devmap)
             conn.execute("INSERT INTO readings_daily (device_id, metric, bucket, n, min, max, avg, sum) "
                          "SELECT device_id, metric, bucket, n, min, max, avg, sum FROM _hist_daily "
                          "ON CONFLICT (device_id, metric, bucket) DO UPDATE SET n = EXCLUDED.n, "

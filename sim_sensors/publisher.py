@@ -69,20 +69,31 @@ def make_client(addr: BrokerAddress, protocol: str, *, identifier: str | None = 
                           max_inflight_messages=window, timeout=30, logger=_client_log, **kw)
 
 
+#: protocol that worked per (host, port), so only the first connection probes MQTT 5
+_KNOWN_PROTOCOL: dict[tuple[str, int], str] = {}
+#: an MQTT 3.1.1-only broker (amqtt) does not answer an MQTT 5 CONNECT: give up on the probe quickly
+PROBE_TIMEOUT_S = 3.0
+
+
 async def connect(url: str, *, identifier: str | None = None,
                   window: int = 256) -> tuple[aiomqtt.Client, str]:
     """A connected client (caller must ``await client.__aexit__(None, None, None)``) and its protocol."""
     addr = parse_mqtt_url(url)
+    known = _KNOWN_PROTOCOL.get((addr.host, addr.port))
     tries = ["5", "3.1.1"] if addr.protocol == "auto" else [addr.protocol]
+    if addr.protocol == "auto" and known:
+        tries = [known]
     last: Exception | None = None
     for proto in tries:
         client = make_client(addr, proto, identifier=identifier, window=window)
+        timeout = PROBE_TIMEOUT_S if (proto == "5" and len(tries) > 1) else 15.0
         try:
-            await asyncio.wait_for(client.__aenter__(), timeout=10)
+            await asyncio.wait_for(client.__aenter__(), timeout=timeout)
+            _KNOWN_PROTOCOL[(addr.host, addr.port)] = proto
             return client, proto
         except (TimeoutError, aiomqtt.MqttError, OSError) as exc:
             last = exc
-            log.info("mqtt connect failed", extra={"protocol": proto, "error": str(exc)})
+            log.info("mqtt connect failed", extra={"protocol": proto, "error": str(exc) or type(exc).__name__})
     raise aiomqtt.MqttError(f"cannot connect to {addr.host}:{addr.port}: {last}")
 
 
@@ -204,12 +215,15 @@ LOCAL = dt.timezone(dt.timedelta(hours=8))
 
 async def run_fleet(catch_up: Replayer, url: str, *, start: dt.date, time_scale: float, stop: asyncio.Event,
                     live: Replayer | None = None, ledger: Ledger | None = None, window: int = 64,
-                    identifier: str | None = None, begin: float | None = None) -> PublishStats:
+                    identifier: str | None = None, begin: float | None = None,
+                    today: Replayer | None = None) -> PublishStats:
     """Run the fleet from local midnight of ``start`` on a :class:`SimClock` until ``stop`` is set.
 
     Days before today come from ``catch_up`` (e.g. a coarse interval, so catching up stays gentle).
     From today on, ``live`` (default: ``catch_up``) takes over: today's messages sent before the
-    moment the simulator reaches today come from ``catch_up``, later ones from ``live``.
+    moment the simulator reaches today come from ``today`` (default ``catch_up``; give one that sends
+    each sample soon after measuring, so the hours before the switch are not held back until the
+    evening), later ones from ``live``.
     ``begin`` (Unix s, default local midnight of ``start``): messages due earlier are skipped (e.g.
     ``begin=time.time()`` runs live from now on).
     """
@@ -218,6 +232,7 @@ async def run_fleet(catch_up: Replayer, url: str, *, start: dt.date, time_scale:
     clock = SimClock(t0, time_scale)
     led = ledger if ledger is not None else Ledger()
     live_rep = live or catch_up
+    today_rep = today
 
     async def pace(m: Message) -> None:
         while not stop.is_set():
@@ -240,7 +255,7 @@ async def run_fleet(catch_up: Replayer, url: str, *, start: dt.date, time_scale:
                 cut = time.time()
                 log.info("simulator reached today; switching to the live interval",
                          extra={"day": day.isoformat(), "interval_s": live_rep.interval_s})
-                parts = [(catch_up.day(day), t0, cut)] if day == today else []
+                parts = [((today_rep or catch_up).day(day), t0, cut)] if day == today else []
                 parts.append((live_rep.day(day), cut, float("inf")))
             for stream, lo, hi in parts:
                 for m in stream:

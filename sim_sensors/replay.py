@@ -181,7 +181,7 @@ class Replayer:
         model = DayModel(self.cache, day, self.interval_s)
         S = model.samples
         plan = DayFaults(f, day.toordinal(), S, self.interval_s, self.faults, self.seed)
-        # a clock jump re-stamps at most 12 intervals back, never across midnight: track one day at a time
+        # a clock jump re-stamps at most an hour back and never across midnight: track one day at a time
         self.state.stored = {i: set() for i in plan.jumped.tolist()}
         ordinal = day.toordinal()
         n_slots = -(-S // self.spm)

@@ -141,7 +141,8 @@ def test_refresh_since_recomputes_everything_from_that_time(fresh: psycopg.Conne
 def test_timescaledb_migrations_parse_and_define_the_same_objects() -> None:
     tsdb = {m.key: m for m in discover("timescaledb", ("ingest",))}
     pg = {m.key: m for m in discover("postgresql", ("ingest",))}
-    assert list(tsdb) == list(pg) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups"]
+    assert list(tsdb) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups"]
+    assert list(pg) == [*tsdb, "ingest/004_c_collation"]
     text = "\n".join(m.sql for m in tsdb.values())
     for m in tsdb.values():
         assert pglast.parse_sql(m.sql)  # valid PostgreSQL syntax
@@ -174,3 +175,28 @@ def _cagg_columns(sql: str) -> dict[str, list[str]]:
                     names.append(target.val.fields[-1].sval)
             out[stmt.into.rel.relname] = names
     return out
+
+
+def test_readings_keys_compare_bytewise_and_old_databases_are_converted(fresh: psycopg.Connection) -> None:
+    def collations() -> set[str]:
+        rows = fresh.execute(
+            "SELECT c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation"
+            " WHERE a.attrelid = ANY(ARRAY['readings', 'readings_hourly', 'readings_daily',"
+            " 'readings_staging']::regclass[])"
+            " AND a.attname IN ('device_id', 'metric')").fetchall()
+        return {r[0] for r in rows}
+
+    assert collations() == {"C"}
+    # a database migrated before the columns were declared COLLATE "C"
+    for t in ("readings", "readings_hourly", "readings_daily", "readings_staging"):
+        fresh.execute(f'ALTER TABLE {t} ALTER COLUMN device_id TYPE text COLLATE "default",'
+                      ' ALTER COLUMN metric TYPE text COLLATE "default"')
+    assert collations() == {"default"}
+    fix = next(m for m in discover("postgresql", ("ingest",)) if m.name == "c_collation")
+    fresh.execute(fix.sql.encode())  # type: ignore[call-overload]
+    assert collations() == {"C"}
+    # joins with the registry's default-collation ids still work
+    fresh.execute("INSERT INTO readings VALUES ('gw-0001', 'rain_mm', now(), 1)")
+    assert fresh.execute("SELECT count(*) FROM readings r JOIN (VALUES ('gw-0001'::text)) v(device_id)"
+                         " ON v.device_id = r.device_id").fetchone() == (1,)
+    fresh.rollback()

@@ -116,7 +116,7 @@ async def test_demo_component_catches_up_then_runs(db_url: str, mqtt_url: str, t
     try:
         async with collector(mqtt_url, f"{prefix}#") as got:
             task = asyncio.create_task(simulator.run(rt, stop))
-            await asyncio.sleep(7.0)
+            await asyncio.sleep(10.0)
             stop.set()
             await asyncio.wait_for(task, timeout=20)
     finally:
@@ -131,6 +131,7 @@ async def test_demo_component_catches_up_then_runs(db_url: str, mqtt_url: str, t
     now = dt.datetime.now(dt.UTC).timestamp()
     assert min(times) < now - 86400, "the backfill covers past days"
     assert max(times) <= now + 600, "never from the future"
+    assert max(times) > now - 3600, "today's hours up to now are filled in before running live"
     assert {json.loads(p)["deviceInfo"]["deviceName"] for _, p in got} == {"gw-0001", "gw-0002", "gw-0003",
                                                                           "gw-0004"}
 
@@ -141,3 +142,26 @@ def test_catch_up_interval_budget() -> None:
     assert catch_up_interval(1546, 3600, 4000) == 14400
     assert catch_up_interval(10, 1, 4000) == 300
     assert 86400 % catch_up_interval(1546, 86400, 100) == 0
+
+
+def test_sim_clock_accelerates_but_never_passes_now() -> None:
+    import time
+
+    from sim_sensors.publisher import SimClock
+
+    now = time.time()
+    clock = SimClock(start=now - 3600, scale=3600)
+    assert clock.wall_delay(now - 3600) == 0.0
+    assert 0.3 < clock.wall_delay(now - 1800) < 0.6, "half an hour of the past takes half a second"
+    assert 9.0 < clock.wall_delay(now + 10) < 10.5, "the future arrives in real time"
+    assert clock.now() <= time.time()
+
+
+def test_parse_mqtt_url() -> None:
+    a = parse_mqtt_url("mqtt://u%40x:p%2Fw@broker.example:1884")
+    assert (a.host, a.port, a.username, a.password, a.protocol) == ("broker.example", 1884, "u@x", "p/w", "auto")
+    assert parse_mqtt_url("mqtt5://h").protocol == "5"
+    assert parse_mqtt_url("mqtt://h?protocol=4").protocol == "3.1.1"
+    assert parse_mqtt_url("mqtt://h").port == 1883
+    with pytest.raises(ValueError, match="scheme"):
+        parse_mqtt_url("http://h")

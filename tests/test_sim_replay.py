@@ -177,3 +177,18 @@ def test_bad_arguments() -> None:
         replay_day([], DAY, fmt="xml")
     with pytest.raises(ValueError, match="divide a day"):
         list(replay_day([{"device_id": "gw-1", "orchard_id": "WS-1", "dev_eui": "00"}], DAY, interval_s=7)[0])
+
+
+def test_coarse_interval_keeps_faults_in_time(devices: list[dict[str, Any]]) -> None:
+    """At the demo's coarse catch-up interval, faults are sized in time, not samples: clock jumps stay
+    within an hour, and the ledger stays exact."""
+    eui = {d["dev_eui"]: d["device_id"] for d in devices}
+    msgs, ledger = replay_day(devices, DAY, interval_s=14400, samples_per_message=6, faults=HARSH, seed=9)
+    midnight = int(dt.datetime(2026, 7, 21, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp())
+    stored = set()
+    for m in msgs:
+        for dev, k, t, v in decode(m, eui):
+            assert midnight - 3600 - 240 <= t < midnight + 86400 + 240
+            if valid(k, v):
+                stored.add((dev, k, t))
+    assert ledger.expected_stored == len(stored)

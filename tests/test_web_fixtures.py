@@ -26,16 +26,15 @@ TEST_PASSWORD = "correct horse battery"
 
 
 def _ensure_buyers(conn: psycopg.Connection) -> None:
-    """Trading buyers for the two test accounts, through trading's own API when it is installed."""
-    try:
-        from trading import buyers as tb  # type: ignore[import-not-found]
-    except ImportError:
-        return
-    if hasattr(tb, "ensure_buyer"):
-        for b in TEST_BUYERS:
-            tb.ensure_buyer(conn, buyer_id=b, name=b)
-    elif hasattr(tb, "seed_buyers"):
-        tb.seed_buyers(conn)
+    """Trading's demo buyers, warehouse, and the two test buyers (through trading's own API)."""
+    from trading.buyers import create_buyer, seed_buyers
+    from trading.warehouse import seed_warehouse
+
+    seed_buyers(conn)
+    seed_warehouse(conn)
+    for b in TEST_BUYERS:
+        create_buyer(conn, buyer_id=b, name=f"测试采购商 {b}", kind="supermarket", city_name="yantai")
+    conn.commit()
 
 
 @pytest.fixture(scope="session")

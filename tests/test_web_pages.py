@@ -134,3 +134,37 @@ def test_buyer_page_and_trace_page(web_app: Any, sample: dict[str, Any]) -> None
 def test_plotly_served_locally(client: TestClient) -> None:
     r = client.get("/static/plotly.min.js")
     assert r.status_code == 200 and len(r.content) > 1_000_000 and b"plotly" in r.content[:2000].lower()
+
+
+def test_buyer_places_and_cancels_order_through_forms(web_app: Any, web_db: str, sample: dict[str, Any]) -> None:
+    c = _login(web_app, "buyer-test-b-user", TEST_PASSWORD)
+    page = c.get("/buyer").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    idem = re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    week = re.search(r'<select id="week_from" name="week_from"><option>([0-9-]+)</option>', page).group(1)  # type: ignore[union-attr]
+    form = {
+        "grade": "XL",
+        "quantity_kg": "321",
+        "week_from": week,
+        "week_to": week,
+        "destination": "chongqing",
+        "price_yuan": "15.20",
+        "floor_price_yuan": "",
+        "idempotency_key": idem,
+        "csrf_token": csrf,
+    }
+    r1 = c.post("/buyer/orders", data=form)
+    r2 = c.post("/buyer/orders", data=form)  # double submit of the same rendered form
+    assert 'id="order-placed"' in r1.text and 'id="order-placed"' in r2.text
+    with psycopg.connect(web_db) as conn:
+        rows = conn.execute(
+            "SELECT order_id, price_fen_per_kg, status FROM orders WHERE buyer_id = 'buyer-test-b' "
+            "AND idempotency_key = %s",
+            (idem,),
+        ).fetchall()
+    assert len(rows) == 1 and rows[0][1] == 1520 and rows[0][2] == "open"
+    c.post(f"/buyer/orders/{rows[0][0]}/cancel", data={"csrf_token": csrf})
+    with psycopg.connect(web_db) as conn:
+        assert conn.execute("SELECT status FROM orders WHERE order_id = %s", (rows[0][0],)).fetchone()[0] == "cancelled"
+    other = _login(web_app, "buyer-test-a-user", TEST_PASSWORD)
+    assert rows[0][0] not in other.get("/buyer").text

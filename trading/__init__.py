@@ -18,7 +18,8 @@ Monday (``date``), seasons are years.
 
 Buyers — :mod:`trading.buyers`
     ``create_buyer(conn, *, buyer_id, name, kind, city_name='', contact='', phone=None,
-    emergency_channel=None) -> Buyer``; ``get_buyer(conn, buyer_id) -> Buyer``;
+    emergency_channel=None) -> Buyer``; ``ensure_buyer(conn, *, buyer_id, name, kind='supermarket', ...)``
+    (idempotent); ``get_buyer(conn, buyer_id) -> Buyer``;
     ``list_buyers(conn, *, kind=None, limit=100, offset=0) -> (list[Buyer], total)``;
     ``seed_buyers(conn) -> int`` (the demo's 16 buyers; idempotent). Kinds: ``BUYER_KINDS``.
 

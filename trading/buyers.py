@@ -73,6 +73,20 @@ def create_buyer(conn: psycopg.Connection, *, buyer_id: str, name: str, kind: st
     return get_buyer(conn, buyer_id)
 
 
+def ensure_buyer(conn: psycopg.Connection, *, buyer_id: str, name: str, kind: str = "supermarket",
+                 city_name: str = "", contact: str = "") -> Buyer:
+    """The buyer ``buyer_id``, created with these fields when it does not exist yet (idempotent; an
+    existing buyer is returned unchanged)."""
+    try:
+        return get_buyer(conn, buyer_id)
+    except NotFound:
+        pass
+    try:
+        return create_buyer(conn, buyer_id=buyer_id, name=name, kind=kind, city_name=city_name, contact=contact)
+    except Conflict:          # created concurrently
+        return get_buyer(conn, buyer_id)
+
+
 def get_buyer(conn: psycopg.Connection, buyer_id: str) -> Buyer:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(f"SELECT {_COLS} FROM buyers WHERE buyer_id = %s", (buyer_id,)).fetchone()

@@ -330,7 +330,6 @@ def _solve(lp: _LP, v0: np.ndarray | None, move_penalty: float) -> tuple[np.ndar
         b_eq = b_eq - a_eq @ full_v0
         b_ub = b_ub - a_ub @ full_v0
         p_ub = np.where(full_v0 > 0, np.maximum(0.0, ub - full_v0), ub)
-        m_lb = np.maximum(0.0, ub[m_cols] - 0.0)  # placeholder replaced below
         m_lb = np.maximum(0.0, full_v0[m_cols] - ub[m_cols])
         m_ub = full_v0[m_cols]
         a_eq = sp.hstack([a_eq, -a_eq[:, m_cols]], format="csc")

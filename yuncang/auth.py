@@ -180,8 +180,14 @@ def issue_token(conn: psycopg.Connection, user_id: int, kind: str = "session") -
     csrf = secrets.token_urlsafe(24)
     ttl = SESSION_TTL if kind == "session" else BEARER_TTL
     conn.execute(
-        "INSERT INTO auth_tokens (token_sha256, user_id, kind, csrf_token, expires_at) VALUES (%s, %s, %s, %s, now() + %s)",
+        "INSERT INTO auth_tokens (token_sha256, user_id, kind, csrf_token, expires_at) "
+        "VALUES (%s, %s, %s, %s, now() + %s)",
         (token_sha256(token), user_id, kind, csrf, ttl),
+    )
+    # the user's dead tokens (expired, or revoked over a day ago) go, so the table does not grow forever
+    conn.execute(
+        "DELETE FROM auth_tokens WHERE user_id = %s AND (expires_at < now() OR revoked_at < now() - interval '1 day')",
+        (user_id,),
     )
     return token, csrf
 
@@ -224,7 +230,8 @@ def seed_demo_users(conn: psycopg.Connection, *, buyer_ids: list[str] | None = N
         with conn.cursor() as cur:
             for username, display, grower_id, buyer_id, coop in rows:
                 cur.execute(
-                    """INSERT INTO users (username, display_name, password_hash, role, grower_id, buyer_id, cooperative_id)
+                    """INSERT INTO users (username, display_name, password_hash, role, grower_id, buyer_id,
+                                          cooperative_id)
                        VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (username) DO NOTHING""",
                     (username, display, hashes[role], role, grower_id, buyer_id, coop),
                 )

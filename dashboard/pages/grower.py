@@ -10,11 +10,13 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from plotly.subplots import make_subplots
+from psycopg.rows import dict_row
 
 from dashboard import queries as q
+from dashboard import trade
 from dashboard.access import Principal, check_csrf, orchard_scope, require_orchard
 from dashboard.render import render
-from dashboard.web import fig_json, page_user, trading_module
+from dashboard.web import fig_json, page_user
 from registry.grades import BY_CODE
 
 router = APIRouter(include_in_schema=False)
@@ -121,24 +123,62 @@ def _forecast_fig(f: dict[str, Any], lang: str) -> str | None:
     return fig_json(fig)
 
 
-def _statements(conn: Any, grower_id: str | None) -> tuple[bool, list[dict[str, Any]]]:
-    settlement = trading_module("settlement")
-    if settlement is None or grower_id is None:
-        return False, []
+def _statements(conn: Any, p: Principal, grower_id: str | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """This grower's statement for the season and their contracts: the latest allocation run's kg from
+    their orchards by harvest week, grade and status (committed / expected), with the contract value (fen)."""
+    if grower_id is None:
+        return None, []
     try:
-        season = (
-            conn.execute(
-                "SELECT coalesce(max(season), extract(year FROM now())::int) FROM latest_forecast_runs"
-            ).fetchone()[0]
-            if q.has_table(conn, "latest_forecast_runs")
-            else datetime.now(UTC).year
-        )
-        rows = settlement.statements(conn, season=int(season), grower_id=grower_id)
-    except Exception:
-        log.exception("statements failed", extra={"grower_id": grower_id})
+        rep = trade.statements(conn, p if p.role == "grower" else _as_admin(p), grower_id=grower_id)
+    except (trade.TradingError, PermissionError):
         conn.rollback()
-        return True, []
-    return True, [r if isinstance(r, dict) else getattr(r, "__dict__", {"value": r}) for r in rows]
+        return None, []
+    st = rep["statements"][0] if rep["statements"] else None
+    contracts = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            """SELECT a.harvest_week, a.grade, a.status, sum(a.kg) AS kg, count(DISTINCT a.order_id) AS orders,
+                  string_agg(DISTINCT o.destination, ', ') AS destination,
+                  round(sum(a.kg * o.price_fen_per_kg))::bigint AS revenue_fen
+           FROM allocations a JOIN orders o USING (order_id) JOIN orchards orc USING (orchard_id)
+           WHERE orc.grower_id = %s AND a.alloc_run_id = (SELECT max(alloc_run_id) FROM allocation_runs)
+           GROUP BY a.harvest_week, a.grade, a.status
+           ORDER BY a.harvest_week, a.grade, a.status""",
+            (grower_id,),
+        )
+        .fetchall()
+        if q.has_table(conn, "allocations")
+        else []
+    )
+    return st, contracts
+
+
+def _expected_income(conn: Any, o: dict[str, Any], contracts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the contracted kg would pay the grower under the cooperative's settlement rules
+    (trading.settlement.compute_statement: management fee per plant, picking fee per jin, dividend on
+    the contracts' revenue), in fen. None without contracts or rules."""
+    if not contracts:
+        return None
+    from decimal import Decimal
+
+    from trading import settlement
+
+    kg = sum((Decimal(c["kg"]) for c in contracts), Decimal(0))
+    revenue = int(sum(int(c["revenue_fen"]) for c in contracts))
+    try:
+        rule = settlement.rule_set_for(conn, o["cooperative_id"], trade.current_season(conn))
+    except trade.TradingError:
+        conn.rollback()
+        return None
+    out = settlement.compute_statement(rule, plants=int(o["tree_count"]), picked_kg=kg, revenue_fen=revenue)
+    return {**out, "kg": kg, "revenue_fen": revenue}
+
+
+def _as_admin(p: Principal) -> Principal:
+    """Managers reading a grower page they may see (scope already checked by require_orchard)."""
+    from dataclasses import replace
+
+    return replace(p, role="admin")
 
 
 @router.get("/grower", response_class=HTMLResponse)
@@ -177,7 +217,9 @@ def grower_page(
         season = q.sensor_series(conn, orchard, metrics, season_start, end, "day")
         fc = q.orchard_forecast(conn, orchard)
         recs = q.list_farm_records(conn, orchard, limit=10)
-        has_trading, statements = _statements(conn, o["grower_id"] if o else None)
+        statement, contracts = _statements(conn, p, o["grower_id"] if o else None)
+        expected = _expected_income(conn, o, contracts) if o else None
+        notices = trade.notifications(conn, p, limit=5)
     return render(
         request,
         "grower.html",
@@ -195,8 +237,10 @@ def grower_page(
         today=date.today().isoformat(),
         saved=saved,
         error=error,
-        has_trading=has_trading,
-        statements=statements,
+        statement=statement,
+        contracts=contracts,
+        expected=expected,
+        notices=notices,
     )
 
 

@@ -9,8 +9,8 @@
 -- normally empty: it is the column contract of the COPY stream, and a place an operator can COPY
 -- into by hand (e.g. a CSV backfill) before running the same INSERT ... SELECT.
 CREATE UNLOGGED TABLE readings_staging (
-    device_id  text             NOT NULL,   -- registry devices.device_id ('gw-0001')
-    metric     text             NOT NULL,   -- registry.metrics.METRICS name ('air_temp_c')
+    device_id  text COLLATE "C"             NOT NULL,   -- registry devices.device_id ('gw-0001')
+    metric     text COLLATE "C"             NOT NULL,   -- registry.metrics.METRICS name ('air_temp_c')
     time       timestamptz      NOT NULL,   -- measurement time, UTC
     value      double precision NOT NULL    -- in the metric's unit (°C, %, m³/m³, mm, W/m², m/s)
 );
@@ -76,7 +76,7 @@ CREATE INDEX device_traffic_hour_idx ON device_traffic_hourly (hour);
 -- yesterday's hours). Filled on the plain path by a statement trigger on readings (so any writer is
 -- tracked), on TimescaleDB by ingest; drained by ingest.rollups.refresh().
 CREATE TABLE readings_dirty (
-    device_id  text        NOT NULL,
+    device_id  text COLLATE "C"        NOT NULL,
     hour       timestamptz NOT NULL,
     marked_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (device_id, hour)

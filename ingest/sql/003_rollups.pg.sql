@@ -8,8 +8,8 @@
 -- ON CONFLICT (device_id, metric, bucket) DO UPDATE; a refresh overwrites a bucket only when raw
 -- readings for it arrived.
 CREATE TABLE readings_hourly (
-    device_id  text             NOT NULL,
-    metric     text             NOT NULL,
+    device_id  text COLLATE "C"             NOT NULL,
+    metric     text COLLATE "C"             NOT NULL,
     bucket     timestamptz      NOT NULL,
     n          integer          NOT NULL,
     min        double precision,
@@ -21,8 +21,8 @@ CREATE TABLE readings_hourly (
 CREATE INDEX readings_hourly_bucket_idx ON readings_hourly (bucket);
 
 CREATE TABLE readings_daily (
-    device_id  text             NOT NULL,
-    metric     text             NOT NULL,
+    device_id  text COLLATE "C"             NOT NULL,
+    metric     text COLLATE "C"             NOT NULL,
     bucket     timestamptz      NOT NULL,
     n          integer          NOT NULL,
     min        double precision,

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from dashboard import queries as q
 from dashboard.access import Principal, require_orchard, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, fast_json, limit_q, offset_q, reject_nul
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(reject_nul)])
 
@@ -32,7 +32,7 @@ class AlertOut(BaseModel):
     resolved_at: datetime | None
 
 
-@router.get("/alerts", response_model=Page[AlertOut], responses={**AUTH_ERRORS, **NOT_FOUND})
+@router.get("/alerts", response_model=None, responses={200: {"model": Page[AlertOut]}, **AUTH_ERRORS, **NOT_FOUND})
 def alerts(
     request: Request,
     orchard_id: str | None = Query(default=None, max_length=64),
@@ -58,4 +58,4 @@ def alerts(
             limit=limit,
             offset=offset,
         )
-    return {"items": rows, "total": total, "limit": limit, "offset": offset}
+    return fast_json({"items": rows, "total": total, "limit": limit, "offset": offset})

@@ -36,7 +36,6 @@ class Credentials(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 
-
     @field_validator("username", "password")
     @classmethod
     def _no_nul(cls, v: str) -> str:

@@ -49,7 +49,8 @@ def health(
     offset: int = offset_q(),
     p: Principal = Depends(require_user),
 ) -> Any:
-    """Gateways in your scope with their newest reading time, battery (V) and signal (dBm); ``online_rate`` (0-1) is the share heard within
+    """Gateways in your scope with their newest reading time, battery (V) and signal (dBm);
+    ``online_rate`` (0-1) is the share heard within
     ``silent_after_h`` hours of the newest data anywhere. Silent gateways are listed first."""
     require_roles(p, "manager", "admin", "grower")
     with request.app.state.yc.pool.connection() as conn:

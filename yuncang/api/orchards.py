@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -14,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from dashboard import queries as q
 from dashboard.access import Principal, check_orchard, orchard_scope, require_orchard, require_roles, require_user
 from registry.metrics import METRICS
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, limit_q, offset_q, reject_nul
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, fast_json, limit_q, offset_q, reject_nul
 
 router = APIRouter(prefix="/api/v1", tags=["orchards"], dependencies=[Depends(reject_nul)])
 
@@ -84,7 +83,7 @@ def _orchard_reader(p: Principal) -> None:
     require_roles(p, "grower", "manager", "admin")
 
 
-@router.get("/orchards", response_model=Page[Orchard], responses=AUTH_ERRORS)
+@router.get("/orchards", response_model=None, responses={200: {"model": Page[Orchard]}, **AUTH_ERRORS})
 def orchards(
     request: Request,
     township: str | None = Query(default=None, max_length=64),
@@ -96,7 +95,7 @@ def orchards(
     _orchard_reader(p)
     with request.app.state.yc.pool.connection() as conn:
         rows, total = q.list_orchards(conn, scope=orchard_scope(p), township=township, limit=limit, offset=offset)
-    return {"items": rows, "total": total, "limit": limit, "offset": offset}
+    return fast_json({"items": rows, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get("/orchards/{orchard_id}", response_model=Orchard, responses={**AUTH_ERRORS, **NOT_FOUND})
@@ -105,20 +104,6 @@ def orchard(request: Request, orchard_id: str, p: Principal = Depends(require_us
     with request.app.state.yc.pool.connection() as conn:
         require_orchard(conn, p, orchard_id)
         return q.get_orchard(conn, orchard_id)
-
-
-def fast_json(obj: Any) -> Response:
-    """JSON without a second pydantic pass (the hot read paths build plain dicts already shaped like
-    their documented models); datetimes and dates as ISO 8601."""
-    return Response(
-        json.dumps(obj, default=_iso, ensure_ascii=False, separators=(",", ":")), media_type="application/json"
-    )
-
-
-def _iso(o: Any) -> str:
-    if isinstance(o, datetime | date):
-        return o.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def _orchard_for_read(conn: Any, p: Principal, orchard_id: str) -> tuple[list[str], int]:

@@ -103,7 +103,8 @@ def _write_history(conn: Any, a: argparse.Namespace) -> int:
     seasons = _seasons(a.write_history)
     orchards = load_orchards(conn, a.orchards)
     h = generate_history(orchards, seasons, seed=a.seed)
-    write_history(conn, h)
+    has_records = conn.execute("SELECT to_regclass('farm_records') IS NOT NULL").fetchone()[0]
+    write_history(conn, h, observations=bool(has_records))
     conn.commit()
     totals = {s: round(float(h.yield_kg[s].sum()) / 1000.0, 1) for s in seasons}
     print(json.dumps({"orchards": len(orchards), "seasons": seasons, "scenarios": h.scenarios,
@@ -142,7 +143,13 @@ async def _live(devices: list[dict[str, Any]], a: argparse.Namespace, faults: An
     if a.seconds is not None:
         loop.call_later(a.seconds, stop.set)
     fleet = make_fleet(devices, a.seed)
-    rep = Replayer(fleet, fmt=a.format, interval_s=a.interval, samples_per_message=a.samples_per_message or 1,
+    spm = a.samples_per_message or 1
+    rate = fleet.n * max(a.speed, 1.0) / (a.interval * spm)
+    if a.start and rate > 3000:
+        log.warning("catching up needs more messages per second than one MQTT client sends (~3,000-5,000); "
+                    "raise --interval or --samples-per-message, or lower --speed",
+                    extra={"messages_per_s_needed": round(rate)})
+    rep = Replayer(fleet, fmt=a.format, interval_s=a.interval, samples_per_message=spm,
                    faults=faults, seed=a.seed, topic_prefix=prefix, devices_per_message=a.devices_per_message)
     ledger = Ledger()
     now = dt.datetime.now(dt.timezone(dt.timedelta(hours=8)))

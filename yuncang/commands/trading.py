@@ -77,7 +77,8 @@ def _allocate(conn: psycopg.Connection, a: argparse.Namespace) -> Any:
     from trading.matching import MatchParams
 
     r = allocate(conn, season=a.season, run_id=a.run_id, confidence=a.confidence,
-                 params=MatchParams(poverty_min_share=a.poverty_share, move_penalty_fen_per_kg=a.move_penalty))
+                 params=MatchParams(poverty_min_share=a.poverty_share, move_penalty_fen_per_kg=a.move_penalty,
+                                    crate_kg=a.crate_kg, max_storage_weeks=a.max_storage_weeks))
     d = r.to_dict()
     d["orders_short"] = [o for o in d.pop("orders") if o["shortfall_kg"] > 0][:50]
     d["changes"] = len(d["changes"])
@@ -121,6 +122,8 @@ def register(sub: Any) -> None:
     s.add_argument("--confidence", choices=("p10", "p50", "p90"), default="p10")
     s.add_argument("--poverty-share", type=float, default=0.25)
     s.add_argument("--move-penalty", type=float, default=20.0, help="fen per kg moved on re-allocation")
+    s.add_argument("--crate-kg", type=float, default=10.0, help="orders are filled in whole crates of this many kg")
+    s.add_argument("--max-storage-weeks", type=int, default=2, help="longest cold-storage hold, weeks")
     s.set_defaults(func=_wrap(_allocate))
 
     s = tsub.add_parser("offer", help="supply by week and grade: forecast, committed, still offered")

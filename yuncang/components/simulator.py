@@ -76,6 +76,9 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
     prefix = rt.settings.mqtt_topic_prefix
     catch_up = Replayer(fleet, fmt=fmt, interval_s=coarse, samples_per_message=86400 // coarse, faults=faults,
                         seed=seed, topic_prefix=prefix)
+    # today's hours before the switch to real time: same coarse interval, one sample per message
+    today = Replayer(fleet, fmt=fmt, interval_s=coarse, samples_per_message=1, faults=faults, seed=seed,
+                     topic_prefix=prefix)
     live = Replayer(fleet, fmt=fmt, interval_s=300, samples_per_message=1, faults=faults, seed=seed,
                     topic_prefix=prefix)
     start = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(days=backfill)
@@ -87,7 +90,7 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             stats = await run_fleet(catch_up, rt.mqtt_url, start=start, time_scale=scale, stop=stop,
-                                    live=live, ledger=ledger, window=32)
+                                    live=live, today=today, ledger=ledger, window=32)
             log.info("simulator stopped",
                      extra={"messages": stats.messages, "readings": ledger.readings_sent})
             return

@@ -1,0 +1,465 @@
+"""``python -m bench ingest``: one simulated day of the whole fleet through the real broker into the database.
+
+Setup: a fresh database (on ``YUNCANG_DATABASE_URL``'s server, else an embedded PostgreSQL) migrated and
+seeded with the 1,546-orchard registry; the broker at ``YUNCANG_MQTT_URL`` (else an embedded amqtt
+broker); a topic prefix of this run alone.
+
+Phase 1, batched (the realistic load): ``sim_sensors.replay.replay_day`` renders one local day
+(Asia/Shanghai, a week ago) of every gateway in the native format, 12 samples (one hour) per message,
+with the simulator's realistic faults (offline gateways uploading late, re-sent messages, stuck and
+spiking sensors, NaN), about 4.5 million readings. The messages are rendered before the clock starts;
+then they are published over ``--connections`` MQTT connections and ingested by ``yuncang ingest``
+running as a **separate process** (as in production; both share the machine's 2 cores with PostgreSQL
+and Mosquitto). The clock stops when ingest has committed every message. Flow control: each publish
+waits for its PUBACK, and the publisher keeps at most ``--window`` messages ahead of what ingest has
+committed (read from ``device_health``), because a Mosquitto with its default ``max_queued_messages``
+(1000) drops messages for a subscriber that falls behind; the exact row count below would expose any
+such loss.
+
+Exact count: rows in ``readings`` must equal ``sent - duplicates - invalid`` of the simulator's ledger,
+and dead letters must equal the invalid readings.
+
+Raw COPY baseline: the same rows (decoded again from the same messages, untimed) are written with
+psycopg binary COPY into a scratch table without indexes, timing only the COPY; ratio = end-to-end /
+raw. Peak RSS is the ingest process's ``VmHWM`` (MB). Phase 2 publishes ``--single`` messages with one
+reading each and reports messages/s. ``--runs`` repeats everything; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+GOALS = {"readings_per_s": 100_000.0, "ratio_to_raw_copy": 0.25, "peak_rss_mb": 300.0,
+         "single_reading_messages_per_s": 3_000.0}
+
+
+# ------------------------------------------------------------------------------------------ services
+
+
+class Env:
+    """Database server and broker: the configured ones, or embedded ones started here."""
+
+    def __init__(self) -> None:
+        self.stack: list[Any] = []
+        db = os.environ.get("YUNCANG_DATABASE_URL")
+        mq = os.environ.get("YUNCANG_MQTT_URL")
+        if not db:
+            from yuncang.embedded import EmbeddedPostgres
+
+            tmp = Path(tempfile.mkdtemp(prefix="yc-bench-pg-"))
+            os.chmod(tmp, 0o777)
+            pg = EmbeddedPostgres(tmp / "pg", dbname="postgres")
+            db = pg.start()
+            self.stack.append(pg)
+        if not mq:
+            from yuncang.embedded import EmbeddedBroker
+
+            b = EmbeddedBroker()
+            b.start()
+            self.stack.append(b)
+            mq = b.url
+        self.admin_url: str = db
+        self.mqtt_url: str = mq
+        self.real = bool(os.environ.get("YUNCANG_DATABASE_URL")) and bool(os.environ.get("YUNCANG_MQTT_URL"))
+
+    def new_database(self) -> str:
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        name = f"yc_bench_ingest_{secrets.token_hex(3)}"
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        params = conninfo_to_dict(self.admin_url)
+        params["dbname"] = name
+        return make_conninfo("", **params)
+
+    def drop_database(self, url: str) -> None:
+        from psycopg.conninfo import conninfo_to_dict
+
+        name = conninfo_to_dict(url)["dbname"]
+        with psycopg.connect(self.admin_url, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        for s in reversed(self.stack):
+            s.stop()
+
+
+def prepare_db(url: str, orchards: int) -> list[dict[str, Any]]:
+    from registry.seed import SeedParams, seed
+    from yuncang.migrations import migrate
+
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        seed(conn, SeedParams(orchard_count=orchards, total_area_mu=176_000.0 * orchards / 1546))
+        rows = conn.execute("SELECT d.device_id, d.orchard_id, d.dev_eui, o.elevation_m, o.lat, o.lon"
+                            " FROM devices d JOIN orchards o USING (orchard_id) ORDER BY d.device_id").fetchall()
+    cols = ("device_id", "orchard_id", "dev_eui", "elevation_m", "lat", "lon")
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+class IngestProc:
+    """``python -m yuncang ingest`` in a child process; peak RSS from /proc (VmHWM)."""
+
+    def __init__(self, db: str, mqtt: str, prefix: str, extra: list[str]):
+        env = {**os.environ, "YUNCANG_DATABASE_URL": db, "YUNCANG_MQTT_URL": mqtt,
+               "YUNCANG_MQTT_TOPIC_PREFIX": prefix, "YUNCANG_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+        self.client_id = f"yc-bench-ingest-{secrets.token_hex(3)}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "yuncang", "ingest", "--no-migrate", "--client-id", self.client_id,
+             "--session-expiry", "60", "--refresh-every", "0", *extra],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.errors: list[str] = []
+        self.all_lines = 0
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            text = line.decode(errors="replace").strip()
+            if os.environ.get("BENCH_VERBOSE"):
+                print("ingest:", text[:300], file=sys.stderr)
+            if len(self.errors) < 50:
+                self.errors.append(text)
+
+    def peak_rss_mb(self) -> float:
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+        return float("nan")
+
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (0 when gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def writer_backend_pid(db: str) -> int | None:
+    """The PostgreSQL backend of ingest's batch writer (same machine), for its CPU time."""
+    with psycopg.connect(db) as conn:
+        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND application_name = 'yuncang-ingest' ORDER BY backend_start LIMIT 1").fetchone()
+    return int(row[0]) if row else None
+
+
+def committed_messages(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT COALESCE(sum(messages), 0) FROM device_health").fetchone()
+    conn.commit()
+    return int(row[0]) if row else 0
+
+
+async def wait_subscribed(mqtt_url: str, prefix: str, db: str, device: dict[str, Any], timeout: float = 60) -> None:
+    """Publish a probe until ingest has committed it (the subscription is live)."""
+    from ingest.testing import native_payload, native_topic, publish_all
+
+    t = int(time.time()) - 3600
+    probe = [(native_topic(device["orchard_id"], device["device_id"], prefix),
+              native_payload(device["device_id"], [{"t": t}], seq=0))]
+    t0 = time.monotonic()
+    with psycopg.connect(db) as conn:
+        while committed_messages(conn) == 0:
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError("ingest did not start consuming")
+            await publish_all(mqtt_url, probe, client_prefix=f"yc-bench-probe-{secrets.token_hex(2)}")
+            await asyncio.sleep(0.5)
+
+
+async def publish_flow_controlled(mqtt_url: str, msgs: list[tuple[str, bytes]], db: str, base: int,
+                                  connections: int, window: int, inflight: int, stall_s: float = 30.0) -> float:
+    """Publish everything, never more than ``window`` messages ahead of ingest's commits; returns the
+    time (monotonic) when ingest had committed all of them."""
+    import aiomqtt
+
+    from ingest.service import MqttTarget
+
+    t = MqttTarget.parse(mqtt_url)
+    total = len(msgs)
+    state = {"committed": 0, "next": 0, "stalled": 0}
+    done = asyncio.Event()
+
+    def poll() -> None:
+        last, last_change = -1, time.monotonic()
+        with psycopg.connect(db) as conn:
+            while not done.is_set():
+                state["committed"] = committed_messages(conn) - base
+                if state["committed"] >= total:
+                    done.set()
+                    return
+                if state["committed"] != last:
+                    last, last_change = state["committed"], time.monotonic()
+                elif time.monotonic() - last_change > stall_s:
+                    # nothing committed for stall_s: messages were lost (broker queue overflow) or ingest died
+                    state["stalled"] = 1
+                    state["next"] = total  # stop publishing
+                    done.set()
+                    return
+                time.sleep(0.02)
+
+    poller = asyncio.create_task(asyncio.to_thread(poll))
+
+    async def worker(k: int) -> None:
+        async with aiomqtt.Client(t.host, t.port, username=t.username, password=t.password,
+                                  identifier=f"yc-bench-pub-{secrets.token_hex(3)}-{k}",
+                                  max_inflight_messages=inflight, timeout=120) as client:
+            client.pending_calls_threshold = inflight + 10
+            sem = asyncio.Semaphore(inflight)
+            pending: set[asyncio.Task[None]] = set()
+
+            async def one(topic: str, payload: bytes) -> None:
+                try:
+                    await client.publish(topic, payload, qos=1)
+                finally:
+                    sem.release()
+
+            while state["next"] < total:
+                while state["next"] - state["committed"] >= window:
+                    await asyncio.sleep(0.005)
+                await sem.acquire()
+                i = state["next"]
+                if i >= total:
+                    sem.release()
+                    break
+                state["next"] = i + 1
+                task = asyncio.create_task(one(*msgs[i]))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            if pending:
+                await asyncio.gather(*pending)
+
+    await asyncio.gather(*(worker(k) for k in range(connections)))
+    await poller
+    if state["stalled"]:
+        print(f"ingest stalled at {state['committed']} of {total} messages committed", file=sys.stderr)
+    return time.monotonic()
+
+
+# --------------------------------------------------------------------------------------------- phases
+
+
+def render_day(devices: list[dict[str, Any]], day: dt.date, prefix: str, faults: bool) -> tuple[list[Any], Any]:
+    from sim_sensors.faults import FaultConfig
+    from sim_sensors.replay import replay_day
+
+    stream, ledger = replay_day(devices, day, fmt="native", interval_s=300, samples_per_message=12,
+                                faults=FaultConfig() if faults else FaultConfig.none(), seed=20200824,
+                                topic_prefix=prefix)
+    msgs = []
+    invalid_distinct = 0  # invalid readings in distinct messages: one dead letter each (re-sends dedupe)
+    for m in stream:
+        msgs.append((m.topic, m.payload))
+        if not m.duplicate:
+            invalid_distinct += m.invalid_readings
+    ledger.invalid_distinct = invalid_distinct  # type: ignore[attr-defined]
+    return msgs, ledger
+
+
+def single_reading_messages(devices: list[dict[str, Any]], n: int, prefix: str) -> list[tuple[str, bytes]]:
+    """``n`` native messages with one reading each, round-robin over the fleet, distinct times."""
+    from ingest.testing import native_topic
+
+    start = int(time.time()) // 60 * 60 - 2 * 86400
+    out = []
+    for k in range(n):
+        d = devices[k % len(devices)]
+        t = start + (k // len(devices)) * 60
+        body = (f'{{"v":1,"gw":"{d["device_id"]}","seq":{k},"sent_at":{t},'
+                f'"samples":[{{"t":{t},"air_temp_c":{10 + (k % 200) / 10:.2f}}}]}}')
+        out.append((native_topic(d["orchard_id"], d["device_id"], prefix), body.encode()))
+    return out
+
+
+def raw_copy_seconds(db: str, msgs: list[tuple[str, bytes]], devices: list[dict[str, Any]], prefix: str) -> tuple[
+        float, int]:
+    """Time binary COPY of the rows ingest accepted from ``msgs`` into an index-free scratch table."""
+    from ingest.decode import decode_message
+    from ingest.validate import DeviceCache, Validator
+
+    cache = DeviceCache({d["device_id"]: d["orchard_id"] for d in devices},
+                        {d["dev_eui"]: d["device_id"] for d in devices if d["dev_eui"]})
+    v = Validator(cache)
+    seconds = 0.0
+    rows = 0
+    with psycopg.connect(db) as conn:
+        conn.execute("CREATE TABLE bench_raw_copy (device_id text NOT NULL, metric text NOT NULL,"
+                     " time timestamptz NOT NULL, value double precision NOT NULL)")
+        conn.commit()
+        chunk = 400
+        for i in range(0, len(msgs), chunk):
+            readings = []
+            for topic, payload in msgs[i:i + chunk]:
+                readings.extend(decode_message(topic, payload, v, prefix).readings)
+            t0 = time.perf_counter()
+            with conn.cursor() as cur, cur.copy(
+                    "COPY bench_raw_copy (device_id, metric, time, value) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["text", "text", "timestamptz", "float8"])
+                for r in readings:
+                    cp.write_row(r)
+            conn.commit()
+            seconds += time.perf_counter() - t0
+            rows += len(readings)
+        conn.execute("DROP TABLE bench_raw_copy")
+        conn.commit()
+    return seconds, rows
+
+
+def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
+    db = env.new_database()
+    ingest: IngestProc | None = None
+    try:
+        t_prep = time.perf_counter()
+        devices = prepare_db(db, a.orchards)
+        prefix = f"ycbench-{secrets.token_hex(3)}/"
+        day = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date() - dt.timedelta(days=7)
+        t_gen = time.perf_counter()
+        msgs, ledger = render_day(devices, day, prefix, faults=not a.clean)
+        gen_s = time.perf_counter() - t_gen
+        single = single_reading_messages(devices, a.single, prefix)
+        prep_s = time.perf_counter() - t_prep
+
+        ingest = IngestProc(db, env.mqtt_url, prefix, ["--batch-readings", str(a.batch_readings),
+                                                      "--receive-maximum", str(a.receive_maximum)])
+        asyncio.run(wait_subscribed(env.mqtt_url, prefix, db, devices[0]))
+        with psycopg.connect(db) as conn:
+            base = committed_messages(conn)
+            stored_before = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])  # type: ignore[index]
+
+        # phase 1: batched day
+        backend = writer_backend_pid(db)
+        cpu0 = ingest.cpu_s(), proc_cpu_s(backend) if backend else 0.0, time.process_time()
+        t0 = time.monotonic()
+        t_end = asyncio.run(publish_flow_controlled(env.mqtt_url, msgs, db, base, a.connections, a.window,
+                                                    a.inflight))
+        e2e_s = t_end - t0
+        cpu = (ingest.cpu_s() - cpu0[0], (proc_cpu_s(backend) if backend else 0.0) - cpu0[1],
+               time.process_time() - cpu0[2])
+        with psycopg.connect(db) as conn:
+            stored = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0]) - stored_before  # type: ignore[index]
+            dead = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])  # type: ignore[index]
+            base2 = committed_messages(conn)
+
+        # phase 2: one reading per message
+        t1 = time.monotonic()
+        t1_end = asyncio.run(publish_flow_controlled(env.mqtt_url, single, db, base2, a.connections, a.window,
+                                                     a.inflight))
+        single_s = t1_end - t1
+        with psycopg.connect(db) as conn:
+            stored_single = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0]) - stored_before - stored  # type: ignore[index]
+        rss = ingest.peak_rss_mb()
+        ingest.stop()
+        ingest_errors = [e for e in ingest.errors if '"level": "error"' in e][:5]
+        ingest = None
+
+        copy_s, copy_rows = raw_copy_seconds(db, msgs, devices, prefix)
+        expected = ledger.expected_stored
+        e2e_rate = stored / e2e_s
+        raw_rate = copy_rows / copy_s
+        return {
+            "messages": ledger.messages, "readings_sent": ledger.readings_sent,
+            "duplicate_readings": ledger.duplicate_readings, "invalid_readings": ledger.invalid_readings,
+            "expected_stored": expected, "stored": stored, "dead_letters": dead,
+            "dead_letters_expected": ledger.invalid_distinct,
+            "count_exact": stored == expected and dead == ledger.invalid_distinct,
+            "end_to_end_s": round(e2e_s, 2), "readings_per_s": round(e2e_rate),
+            "messages_per_s_batched": round(ledger.messages / e2e_s),
+            "raw_copy_rows": copy_rows, "raw_copy_readings_per_s": round(raw_rate),
+            "ratio_to_raw_copy": round(e2e_rate / raw_rate, 3),
+            "peak_rss_mb": round(rss, 1),
+            "single_reading_messages": len(single), "single_stored": stored_single,
+            "single_count_exact": stored_single == len(single),
+            "single_reading_messages_per_s": round(len(single) / single_s),
+            "cpu_s_ingest_process": round(cpu[0], 1), "cpu_s_db_writer_backend": round(cpu[1], 1),
+            "cpu_s_publisher": round(cpu[2], 1), "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
+            "render_day_s": round(gen_s, 1), "setup_s": round(prep_s, 1), "ingest_errors": ingest_errors,
+        }
+    finally:
+        if ingest is not None:
+            ingest.stop()
+        env.drop_database(db)
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    env = Env()
+    try:
+        runs = [one_run(env, a) for _ in range(a.runs)]
+    finally:
+        env.close()
+    med = {k: statistics.median(r[k] for r in runs) for k in
+           ("readings_per_s", "ratio_to_raw_copy", "peak_rss_mb", "single_reading_messages_per_s",
+            "raw_copy_readings_per_s", "end_to_end_s", "messages_per_s_batched")}
+    exact = all(r["count_exact"] and r["single_count_exact"] for r in runs)
+    meets = (exact and med["readings_per_s"] >= GOALS["readings_per_s"]
+             and med["ratio_to_raw_copy"] >= GOALS["ratio_to_raw_copy"]
+             and med["peak_rss_mb"] < GOALS["peak_rss_mb"]
+             and med["single_reading_messages_per_s"] >= GOALS["single_reading_messages_per_s"])
+    return {
+        "benchmark": "ingest", "orchards": a.orchards, "runs": a.runs,
+        "services": "real PostgreSQL + Mosquitto" if env.real else "embedded",
+        "readings_per_s": med["readings_per_s"], "ratio_to_raw_copy": med["ratio_to_raw_copy"],
+        "raw_copy_readings_per_s": med["raw_copy_readings_per_s"], "peak_rss_mb": med["peak_rss_mb"],
+        "single_reading_messages_per_s": med["single_reading_messages_per_s"],
+        "end_to_end_s": med["end_to_end_s"], "messages_per_s_batched": med["messages_per_s_batched"],
+        "readings_stored": runs[0]["stored"], "count_exact": exact,
+        "goals": {"readings_per_s_min": GOALS["readings_per_s"], "ratio_to_raw_copy_min": GOALS["ratio_to_raw_copy"],
+                  "peak_rss_mb_max": GOALS["peak_rss_mb"],
+                  "single_reading_messages_per_s_min": GOALS["single_reading_messages_per_s"],
+                  "count_exact": True},
+        "meets_goals": meets,
+        "per_run": runs,
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench ingest", description=__doc__.split("\n")[0])
+    p.add_argument("--orchards", type=int, default=1546)
+    p.add_argument("--single", type=int, default=30_000, help="messages in the one-reading-per-message phase")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--connections", type=int, default=2, help="publisher MQTT connections")
+    p.add_argument("--inflight", type=int, default=200, help="unacknowledged publishes per connection")
+    p.add_argument("--window", type=int, default=800, help="max messages published ahead of ingest commits")
+    p.add_argument("--batch-readings", type=int, default=20_000)
+    p.add_argument("--receive-maximum", type=int, default=4000)
+    p.add_argument("--clean", action="store_true", help="no simulated faults")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    result = run(a)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
