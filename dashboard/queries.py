@@ -626,3 +626,16 @@ def device_health(
         "total": int(total_q),
         "source": "device_health",
     }
+
+
+def recent_job_runs(conn: psycopg.Connection, *, job: str | None = None, limit: int = 50,
+                    offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Scheduled job runs (table ``job_runs``), newest first, for managers."""
+    where, params = ("WHERE job = %s", [job]) if job else ("", [])
+    rows = conn.cursor(row_factory=dict_row).execute(
+        f"SELECT run_id, job, scheduled_for, started_at, finished_at, outcome, error, detail, host, pid "
+        f"FROM job_runs {where} ORDER BY started_at DESC, run_id DESC LIMIT %s OFFSET %s",
+        [*params, limit, offset]).fetchall()
+    row = conn.execute(f"SELECT count(*) FROM job_runs {where}", params).fetchone()
+    total = int(row[0]) if row else 0
+    return rows, total

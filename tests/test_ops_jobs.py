@@ -70,3 +70,37 @@ def test_nightly_forecast_then_reallocation_then_digest(small_db: str) -> None:
     assert [r[1] for r in runs] == ["ok"] * 4, runs
     assert runs[1][2]["reallocated"] is True and runs[2][2]["reallocated"] is False  # nothing new the 2nd time
     assert allocs == 1
+
+
+def test_job_runs_visible_to_managers_not_growers(small_db: str) -> None:
+    """Every run is recorded and shown to managers (API and manager page); growers may not see them."""
+    from fastapi.testclient import TestClient
+
+    from yuncang.app import create_app
+    from yuncang.auth import create_user
+    from yuncang.settings import Settings
+
+    pool = make_pool(small_db, max_size=4)
+    leader = Leadership(small_db, key=996)
+    try:
+        jobs = {j.name: j for j in default_jobs()}
+        run_job(pool, jobs["device_alerts"], leader)
+        with pool.connection() as c:
+            create_user(c, username="ops-admin", password="ops-admin-pw", role="admin")
+            create_user(c, username="ops-grower", password="ops-grower-pw", role="grower", grower_id="G-00001")
+        with TestClient(create_app(Settings(database_url=small_db), pool)) as client:
+            def bearer(u: str, pw: str) -> dict[str, str]:
+                tok = client.post("/api/v1/auth/token", json={"username": u, "password": pw}).json()["token"]
+                return {"Authorization": f"Bearer {tok}"}
+
+            admin, grower = bearer("ops-admin", "ops-admin-pw"), bearer("ops-grower", "ops-grower-pw")
+            body = client.get("/api/v1/jobs/runs", headers=admin).json()
+            assert body["total"] == 1 and body["items"][0]["job"] == "device_alerts"
+            assert body["items"][0]["outcome"] == "ok" and body["items"][0]["finished_at"]
+            assert client.get("/api/v1/jobs/runs", headers=grower).status_code == 403
+            assert client.get("/api/v1/jobs/runs", params={"job": "DROP TABLE"}, headers=admin).status_code == 422
+            page = client.get("/manager", headers=admin).text
+            assert 'id="job-runs"' in page and "device_alerts" in page and "成功" in page
+    finally:
+        leader.release()
+        pool.close()

@@ -11,9 +11,10 @@ import pytest
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from dashboard.queries import recent_job_runs
 from yuncang.db import make_pool
 from yuncang.migrations import migrate
-from yuncang.scheduler import JobSpec, Leadership, build_scheduler, recent_runs, run_job
+from yuncang.scheduler import JobSpec, Leadership, build_scheduler, run_job
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_only_the_leader_runs_and_leadership_passes_on(sched_db: str) -> None:
         assert b.is_leader()
         assert run_job(pool, spec, b) is not None
         with pool.connection() as c:
-            rows, total = recent_runs(c, job="probe")
+            rows, total = recent_job_runs(c, job="probe")
         assert total == 2 and all(r["outcome"] == "ok" and r["detail"]["answer"] == 42 for r in rows)
     finally:
         a.release()
@@ -58,7 +59,7 @@ def test_failures_are_recorded_and_do_not_stop_other_jobs(sched_db: str) -> None
         run_job(pool, JobSpec("broken", IntervalTrigger(hours=1), _boom), leader)
         run_job(pool, JobSpec("fine", IntervalTrigger(hours=1), _ok), leader)
         with pool.connection() as c:
-            rows, _ = recent_runs(c)
+            rows, _ = recent_job_runs(c)
         by_job = {r["job"]: r for r in rows}
         assert by_job["broken"]["outcome"] == "error" and "rollup table missing" in by_job["broken"]["error"]
         assert by_job["broken"]["finished_at"] is not None

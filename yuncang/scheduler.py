@@ -137,18 +137,3 @@ def build_scheduler(pool: ConnectionPool, jobs: list[JobSpec], leader: Leadershi
         sched.add_job(run_job, spec.trigger, args=(pool, spec, leader), id=spec.name, name=spec.name,
                       misfire_grace_time=spec.misfire_grace_s, replace_existing=True)
     return sched
-
-
-def recent_runs(conn: psycopg.Connection, *, job: str | None = None, limit: int = 50,
-                offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Job runs, newest first, for managers."""
-    from psycopg.rows import dict_row
-
-    where, params = ("WHERE job = %s", [job]) if job else ("", [])
-    rows = conn.cursor(row_factory=dict_row).execute(
-        f"SELECT run_id, job, scheduled_for, started_at, finished_at, outcome, error, detail, host, pid "
-        f"FROM job_runs {where} ORDER BY started_at DESC, run_id DESC LIMIT %s OFFSET %s",
-        [*params, limit, offset]).fetchall()
-    row = conn.execute(f"SELECT count(*) FROM job_runs {where}", params).fetchone()
-    total = int(row[0]) if row else 0
-    return rows, total

@@ -8,6 +8,7 @@ import logging
 from collections import defaultdict
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 from fastapi import APIRouter, Query, Request
@@ -194,6 +195,7 @@ def manager_page(
         except (trade.TradingError, PermissionError):
             conn.rollback()
             rep = None
+        runs, _ = q.recent_job_runs(conn, limit=12)
     weeks = supply_demand(sd_rows)
     return render(
         request,
@@ -212,7 +214,15 @@ def manager_page(
         rooms=_rooms(stock),
         report=rep,
         season=season,
+        job_runs=[_job_row(r) for r in runs],
     )
+
+
+def _job_row(r: dict[str, Any]) -> dict[str, Any]:
+    """A job run for the page: local (Asia/Shanghai) start time and duration in s."""
+    seconds = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] else None
+    local = r["started_at"].astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M:%S")
+    return {**r, "seconds": seconds, "started_local": local}
 
 
 def _first_harvest_week(rows: list[dict[str, Any]]) -> date:
