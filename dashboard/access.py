@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 SESSION_COOKIE = "yc_session"
 
@@ -44,11 +45,18 @@ class Principal:
         return {"grower": "/grower", "buyer": "/buyer", "manager": "/manager", "admin": "/manager"}[self.role]
 
 
-
 # A few seconds of in-process memory for token lookups: the hot read paths (an orchard's conditions,
 # a chart) then cost one query instead of two. Revocation takes effect within CACHE_TTL_S.
 CACHE_TTL_S = 5.0
 _CACHE: dict[bytes, tuple[float, Principal | None]] = {}
+
+
+def _cached(key: bytes, via: str, now: float) -> tuple[bool, Principal | None]:
+    """(found, principal) from the in-process cache; found is False when the lookup must go to the DB."""
+    hit = _CACHE.get(key)
+    if hit and now - hit[0] < CACHE_TTL_S:
+        return True, (hit[1] if hit[1] is None or hit[1].via == via else None)
+    return False, None
 
 
 def principal_for_token(conn: psycopg.Connection, token: str, via: str) -> Principal | None:
@@ -56,10 +64,10 @@ def principal_for_token(conn: psycopg.Connection, token: str, via: str) -> Princ
     if not token or len(token) > 200:
         return None
     key = token_sha256(token)
-    hit = _CACHE.get(key)
     now = time.monotonic()
-    if hit and now - hit[0] < CACHE_TTL_S:
-        return hit[1] if hit[1] is None or hit[1].via == via else None
+    found, cached = _cached(key, via, now)
+    if found:
+        return cached
     row = conn.execute(
         """SELECT u.user_id, u.username, u.display_name, u.role, u.grower_id, u.buyer_id, u.cooperative_id,
                   t.csrf_token, t.kind, t.last_seen_at < now() - interval '5 minutes'
@@ -79,7 +87,6 @@ def principal_for_token(conn: psycopg.Connection, token: str, via: str) -> Princ
         _CACHE.clear()
     _CACHE[key] = (now, p)
     return p
-
 
 
 # ----------------------------------------------------------------------------- request helpers
@@ -106,25 +113,48 @@ def optional_principal(request: Request) -> Principal | None:
         return cached
     found = _token_from(request)
     p = None
-    if found:
-        with request.app.state.yc.pool.connection() as conn:
-            p = principal_for_token(conn, found[0], found[1])
+    if found and 0 < len(found[0]) <= 200:
+        known, cached = _cached(token_sha256(found[0]), found[1], time.monotonic())
+        if known:
+            p = cached
+        else:
+            with request.app.state.yc.pool.connection() as conn:
+                p = principal_for_token(conn, found[0], found[1])
     request.state.principal = p
     return p
 
 
-def require_user(request: Request) -> Principal:
-    """FastAPI dependency: 401 without a valid session cookie or bearer token."""
-    p = optional_principal(request)
+async def require_user(request: Request) -> Principal:
+    """FastAPI dependency: 401 without a valid session cookie or bearer token.
+
+    Async so that a cached token costs no thread hop; a cache miss looks the token up in a worker thread.
+    """
+    p: Principal | None
+    if hasattr(request.state, "principal"):
+        p = request.state.principal
+    else:
+        found = _token_from(request)
+        known, p = (False, None)
+        if found and len(found[0]) <= 200:
+            known, p = _cached(token_sha256(found[0]), found[1], time.monotonic())
+        if known or not found:
+            request.state.principal = p
+        else:
+            p = await run_in_threadpool(optional_principal, request)
     if p is None:
-        raise HTTPException(status_code=401, detail="sign in first (session cookie or Authorization: Bearer <token>)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status_code=401,
+            detail="sign in first (session cookie or Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return p
 
 
 def require_roles(p: Principal, *roles: str) -> None:
     if p.role not in roles:
-        raise HTTPException(status_code=403, detail=f"role {p.role!r} may not do this (needs one of {', '.join(roles)})")
+        raise HTTPException(
+            status_code=403, detail=f"role {p.role!r} may not do this (needs one of {', '.join(roles)})"
+        )
 
 
 def check_csrf(request: Request, p: Principal, submitted: str | None = None) -> None:
@@ -147,19 +177,26 @@ def orchard_scope(p: Principal, alias: str = "o") -> tuple[str, list[Any]]:
     return "FALSE", []
 
 
-def require_orchard(conn: psycopg.Connection, p: Principal, orchard_id: str) -> dict[str, Any]:
-    """The orchard's registry row when ``p`` may see it: 404 if there is none, 403 if it is not theirs."""
-    row = conn.execute("SELECT orchard_id, grower_id, cooperative_id FROM orchards WHERE orchard_id = %s",
-                       (orchard_id,)).fetchone()
-    if row is None:
-        raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
-    allowed = (p.role == "admin" or (p.role == "manager" and row[2] == p.cooperative_id)
-               or (p.role == "grower" and row[1] == p.grower_id))
+def check_orchard(p: Principal, orchard_id: str, grower_id: str, cooperative_id: str | None) -> None:
+    """403 unless ``p`` may see the orchard with these owners."""
+    allowed = (
+        p.role == "admin"
+        or (p.role == "manager" and cooperative_id == p.cooperative_id)
+        or (p.role == "grower" and grower_id == p.grower_id)
+    )
     if not allowed:
         raise HTTPException(status_code=403, detail=f"orchard {orchard_id!r} is not yours to see")
+
+
+def require_orchard(conn: psycopg.Connection, p: Principal, orchard_id: str) -> dict[str, Any]:
+    """The orchard's registry row when ``p`` may see it: 404 if there is none, 403 if it is not theirs."""
+    row = conn.execute(
+        "SELECT orchard_id, grower_id, cooperative_id FROM orchards WHERE orchard_id = %s", (orchard_id,)
+    ).fetchone()
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
+    check_orchard(p, orchard_id, row[1], row[2])
     return {"orchard_id": row[0], "grower_id": row[1], "cooperative_id": row[2]}
-
-
 
 
 def forget_token(token: str) -> None:

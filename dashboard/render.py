@@ -42,8 +42,9 @@ _env.filters["num"] = num
 
 def render(request: Request, template: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
     lang = lang_of(request)
-    html = _env.get_template(template).render(lang=lang, t=lambda k: t(k, lang), request=request,
-                                              path=request.url.path, **ctx)
+    html = _env.get_template(template).render(
+        lang=lang, t=lambda k: t(k, lang), request=request, path=request.url.path, **ctx
+    )
     resp = HTMLResponse(html, status_code=status_code)
     if request.query_params.get("lang") == lang:
         resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-from typing import Any
 from urllib.parse import quote
 
 import plotly.graph_objects as go
@@ -28,14 +26,10 @@ def page_user(request: Request, *roles: str) -> Principal | RedirectResponse:
 
 def fig_json(fig: go.Figure) -> str:
     """A Plotly figure serialised for ``Plotly.newPlot`` (safe to embed in a <script> block)."""
-    fig.update_layout(margin={"l": 40, "r": 10, "t": 30, "b": 40}, height=300, template="plotly_white",
-                      legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        height=300,
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.2},
+    )
     return json.dumps(fig.to_plotly_json(), cls=PlotlyJSONEncoder).replace("</", "<\\/")
-
-
-def trading_module(name: str) -> Any | None:
-    """``trading.<name>`` when the trading package provides it, else None (pages show an empty state)."""
-    try:
-        return importlib.import_module(f"trading.{name}")
-    except ImportError:
-        return None

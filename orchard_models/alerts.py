@@ -6,7 +6,7 @@ Conditions look at the last days up to the as-of day (the same thresholds as :mo
   temperature + 1.5 °C while buds, flowers or fruitlets are sensitive -- warning; at or below the
   10 % kill temperature -- critical;
 * water_stress: mean soil water (10 cm) of the last 5 days below the stress onset θc during fruit
-  growth -- warning; below (θc + θw) / 2 -- critical;
+  growth -- warning; below (θc + θw) / 2 -- critical (θc, θw per orchard, :func:`orchard_models.risk.soil_thresholds`);
 * brown_rot: infection days (wetness hours >= the temperature's requirement) in the last 3 days
   from bloom - 7 d to harvest -- warning for one, critical for two or more;
 * heat: daily maximum >= 35 °C in the last 3 days during fruit growth -- warning; >= 38 °C critical.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orchard_models.risk import RiskParams, wetness_required_h
+from orchard_models.risk import RiskParams, soil_thresholds, wetness_required_h
 from registry.alerts import Alert
 
 __all__ = ["ALERT_KINDS", "build_alerts"]
@@ -45,10 +45,12 @@ def _nanmax(a: np.ndarray) -> np.ndarray:
 
 def build_alerts(*, orchard_ids: list[str], season: int, as_of_day: int, bloom_day: np.ndarray,
                  harvest_end_day: np.ndarray, tmin_c: np.ndarray, tmax_c: np.ndarray, soil_vwc: np.ndarray,
-                 leaf_wet_h: np.ndarray, p: RiskParams | None = None) -> list[Alert]:
+                 leaf_wet_h: np.ndarray, p: RiskParams | None = None,
+                 field_capacity: np.ndarray | None = None) -> list[Alert]:
     """Alerts for conditions in the days up to ``as_of_day`` (arrays (orchard, day) of the season)."""
     p = p or RiskParams()
     out: list[Alert] = []
+    onset, wilt = soil_thresholds(np.full(len(orchard_ids), np.nan) if field_capacity is None else field_capacity, p)
     if as_of_day < 0:
         return out
     d1 = as_of_day + 1
@@ -90,8 +92,8 @@ def build_alerts(*, orchard_ids: list[str], season: int, as_of_day: int, bloom_d
                         detail={"season": season, "stage": st.name, "min_temp_c": t, "t10_c": st.t10_c,
                                 "t90_c": st.t90_c, "as_of_day": as_of_day}))
                     break
-        if growth[i] and np.isfinite(soil5[i]) and soil5[i] < p.vwc_stress_onset:
-            crit = soil5[i] < (p.vwc_stress_onset + p.vwc_wilting) / 2.0
+        if growth[i] and np.isfinite(soil5[i]) and soil5[i] < onset[i]:
+            crit = soil5[i] < (onset[i] + wilt[i]) / 2.0
             v = round(float(soil5[i]), 3)
             out.append(Alert(
                 dedupe_key=f"water_stress:{oid}:{date_key}", kind="water_stress",
@@ -103,14 +105,16 @@ def build_alerts(*, orchard_ids: list[str], season: int, as_of_day: int, bloom_d
                 advice_en=("Water shortage during fruit growth cuts yield and fruit size: irrigate soon (drip or "
                            "basin, little and often) and mulch the tree rows; after a long drought avoid one heavy "
                            "flood irrigation, which splits fruit."),
-                detail={"season": season, "soil_vwc_5d": v, "onset": p.vwc_stress_onset, "as_of_day": as_of_day}))
+                detail={"season": season, "soil_vwc_5d": v, "onset": round(float(onset[i]), 3),
+                        "as_of_day": as_of_day}))
         if rot_window[i] and infect[i] >= 1:
             crit = infect[i] >= 2
             out.append(Alert(
                 dedupe_key=f"brown_rot:{oid}:{date_key}", kind="brown_rot", severity="critical" if crit else "warning",
                 orchard_id=oid,
                 title_zh=f"褐腐病侵染{'高' if crit else ''}风险：近3天 {int(infect[i])} 个侵染日",
-                title_en=f"{'High ' if crit else ''}brown rot infection risk: {int(infect[i])} infection day(s) in 3 days",
+                title_en=(f"{'High ' if crit else ''}brown rot infection risk: "
+                          f"{int(infect[i])} infection day(s) in 3 days"),
                 advice_zh=("雨后叶面湿润时间长、温度适宜，褐腐病易侵染：天晴后及时喷施登记用于李褐腐病的杀菌剂，"
                            "遵守标签用量和采前安全间隔期；摘除病果、僵果，疏枝通风。"),
                 advice_en=("Long leaf wetness at mild temperature favours brown rot: spray a fungicide registered for "

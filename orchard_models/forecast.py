@@ -22,6 +22,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -31,13 +32,14 @@ from orchard_models.phenology import (
     HarvestParams,
     calibrate_bloom,
     calibrate_harvest,
+    degree_day_centroid,
     gdh_after,
     predict_bloom,
 )
-from orchard_models.risk import RiskIndices, RiskParams, risk_indices
+from orchard_models.risk import RiskIndices, RiskParams, estimate_field_capacity, risk_indices, root_zone_stress
 from orchard_models.thermal import DailyThermal, daily_thermal
 from orchard_models.weather import SeasonWeather, chill_start_day, day_of_year, default_climate, fill_gaps, season_start
-from orchard_models.yield_model import YieldFit, design, fit_yield, predict_yield
+from orchard_models.yield_model import FEATURES, YieldFit, design, fit_yield, predict_yield
 
 __all__ = ["MODEL_VERSION", "Forecaster", "Observations", "OrchardTable", "SeasonForecast", "SeasonRecord"]
 
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 
 MODEL_VERSION = "om-1.0 (dynamic-cp+asymcur bloom, EB-pooled log yield, ALR grades)"
 N_DAYS_MAX = 366
+_FS = FEATURES.index("log_fruit_set")
+_EL = FEATURES.index("elev_100m")
 CHILL_END_MONTH_DAY = (6, 1)   #: chill is not needed after 1 June
 
 
@@ -160,6 +164,11 @@ def _pad(a: np.ndarray, n: int = N_DAYS_MAX) -> np.ndarray:
     return np.concatenate([a, np.full((a.shape[0], n - a.shape[1]), np.nan)], axis=1)
 
 
+def _thermal_days(season: int, n_days: int) -> tuple[int, int]:
+    """Days whose hourly temperature the models use: 1 November (chill start) to 30 September."""
+    return chill_start_day(season), n_days
+
+
 def _chill_window(season: int) -> tuple[int, int]:
     end = (date(season, *CHILL_END_MONTH_DAY) - season_start(season)).days
     return chill_start_day(season), end
@@ -173,6 +182,8 @@ class _Prepared:
     soil: np.ndarray
     leaf: np.ndarray
     age: np.ndarray
+    rain: np.ndarray
+    root: np.ndarray
 
 
 def _splice(obs: DailyThermal, clim: DailyThermal, as_of_day: int) -> DailyThermal:
@@ -193,7 +204,10 @@ class Forecaster:
 
     def __init__(self, orchards: OrchardTable, history: list[SeasonRecord], *,
                  bloom: BloomParams | None = None, harvest: HarvestParams | None = None,
-                 risk: RiskParams | None = None, min_week_share: float = 0.01) -> None:
+                 risk: RiskParams | None = None, min_week_share: float = 0.01,
+                 cache: dict[int, _Prepared] | None = None) -> None:
+        """``cache``: prepared past seasons to reuse across forecasters over the same orchards (a
+        backtest); a season is cached only when its weather had no gap left after gap filling."""
         t0 = time.perf_counter()
         self.orchards = orchards
         self.history = sorted(history, key=lambda r: r.season)
@@ -221,12 +235,23 @@ class Forecaster:
             self.clim_tmin, self.clim_tmax = dc["tmin_c"], dc["tmax_c"]
         self.clim_source = "history" if filled else "default"
         # seasons (or orchards) without stored weather get the climatology, so bloom is still predicted
+        raw_filled = filled
         filled = [(np.where(np.isnan(a), _pad(self.clim_tmin, a.shape[1]), a),
                    np.where(np.isnan(b), _pad(self.clim_tmax, b.shape[1]), b)) for a, b in filled]
         self._clim_thermal: dict[int, DailyThermal] = {}
         self.prepared: list[_Prepared] = []
-        for rec, (tn, tx) in zip(self.history, filled, strict=True):
-            self.prepared.append(self._prepare(rec.weather, tn, tx, None))
+        for rec, raw, (tn, tx) in zip(self.history, raw_filled, filled, strict=True):
+            complete = not (np.isnan(raw[0]).any() or np.isnan(raw[1]).any())
+            if cache is not None and complete and rec.season in cache:
+                self.prepared.append(cache[rec.season])
+                continue
+            prep = self._prepare(rec.weather, tn, tx, None)
+            if cache is not None and complete:
+                cache[rec.season] = prep
+            self.prepared.append(prep)
+        # each orchard's field capacity from its soil-water record (history; else filled per forecast)
+        self.field_capacity = (estimate_field_capacity([r.weather.soil_vwc for r in self.history]) if self.history
+                               else np.full(n, np.nan))
         self.timings_s: dict[str, float] = {"prepare_history": time.perf_counter() - t0}
 
         t1 = time.perf_counter()
@@ -236,6 +261,11 @@ class Forecaster:
         self.bloom_params = bloom or (calibrate_bloom([h[0] for h in have], [h[1] for h in have],
                                                       [h[2] for h in have]) if have else BloomParams())
         self.harvest_params = harvest or self._calibrate_harvest()
+        if harvest is None:
+            # the in-sample centroid error knows the true bloom and weather; a forecast does not
+            bl = self.bloom_params.rmse_days if np.isfinite(self.bloom_params.rmse_days) else 4.0
+            self.harvest_params.centroid_err_sd_days = float(max(np.hypot(self.harvest_params.centroid_err_sd_days,
+                                                                          bl), 2.0))
         self.timings_s["calibrate_phenology"] = time.perf_counter() - t1
         self._fits: dict[int, tuple[YieldFit, GradeModel, float]] = {}
 
@@ -245,7 +275,7 @@ class Forecaster:
         if key not in self._clim_thermal:
             self._clim_thermal[key] = daily_thermal(
                 self.clim_tmin[:, :n_days], self.clim_tmax[:, :n_days], self.orchards.latitude_deg,
-                day_of_year(season, n_days), chill_days=_chill_window(season))
+                day_of_year(season, n_days), chill_days=_chill_window(season), days=_thermal_days(season, n_days))
         return self._clim_thermal[key]
 
     def _prepare(self, w: SeasonWeather, tmin_f: np.ndarray, tmax_f: np.ndarray, hourly: np.ndarray | None,
@@ -254,15 +284,19 @@ class Forecaster:
         n_d = w.n_days
         th = daily_thermal(tmin_f, tmax_f, tab.latitude_deg, day_of_year(w.season, n_d),
                            hourly_obs_c=hourly if hourly is not None else w.hourly_temp_c,
-                           chill_days=_chill_window(w.season))
+                           chill_days=_chill_window(w.season), days=_thermal_days(w.season, n_d))
         tmean = (tmin_f + tmax_f) / 2.0
-        soil = fill_gaps(w.soil_vwc)
-        leaf = fill_gaps(w.leaf_wet_h)
+        soil = _fill_observed(w.soil_vwc)
+        leaf = _fill_observed(w.leaf_wet_h)
         age = w.season - np.asarray(tab.planting_year, dtype=np.int64)
-        return _Prepared(w.season, th, tmean, soil, leaf, age)
+        rain = np.asarray(w.rain_mm, dtype=np.float64)
+        jan1 = (date(w.season, 1, 1) - season_start(w.season)).days
+        root = root_zone_stress(tmin_f, tmax_f, _fill_observed(rain), tab.latitude_deg, day_of_year(w.season, n_d),
+                                start_day=jan1)
+        return _Prepared(w.season, th, tmean, soil, leaf, age, rain, root)
 
     def _calibrate_harvest(self) -> HarvestParams:
-        blooms, g30, cents, spreads = [], [], [], []
+        blooms, g30, cents, spreads, tmeans = [], [], [], [], []
         for rec, prep in zip(self.history, self.prepared, strict=True):
             if rec.week_grade_kg is None or rec.week_starts is None:
                 continue
@@ -275,11 +309,12 @@ class Forecaster:
             g30.append(gdh_after(prep.thermal.gdh, b))
             cents.append(c)
             spreads.append(s)
-        return calibrate_harvest(blooms, g30, cents, spreads) if blooms else HarvestParams()
+            tmeans.append(prep.tmean)
+        return calibrate_harvest(blooms, g30, cents, spreads, tmean_c=tmeans) if blooms else HarvestParams()
 
     # -- features at an as-of day ---------------------------------------------------------------
     def _state(self, prep: _Prepared, obs: Observations | None, as_of_day: int, idx: np.ndarray | None = None
-               ) -> dict[str, np.ndarray]:
+               ) -> dict[str, Any]:
         n_d = prep.thermal.chill_portions.shape[1]
         clim = self._clim(prep.season, n_d)
         if idx is not None:
@@ -293,20 +328,58 @@ class Forecaster:
             fd = fs = np.full(n_o, np.nan)
             b_obs = np.full(n_o, -1, dtype=np.int64)
         bloom = np.where(b_obs >= 0, b_obs, bloom_pred)
+        fc = self.field_capacity if idx is None else self.field_capacity[idx]
+        if np.isnan(fc).any():  # orchards without a soil record: their season so far
+            fc = np.where(np.isnan(fc), estimate_field_capacity([prep.soil]), fc)
         hp = self.harvest_params
-        g30 = gdh_after(th.gdh, bloom)
-        centroid = bloom + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
-        centroid = np.where(bloom >= 0, centroid, np.nan)
+        if hp.model == "degree_days":
+            clim_tmean = (self.clim_tmin + self.clim_tmax) / 2.0
+            clim_tmean = _pad(clim_tmean if idx is None else clim_tmean[idx], n_d)
+            tmean = prep.tmean.copy()
+            tmean[:, as_of_day + 1:] = clim_tmean[:, as_of_day + 1:]
+            centroid = degree_day_centroid(tmean, bloom, hp.dd_base_c, hp.dd_req)
+        else:
+            g30 = gdh_after(th.gdh, bloom)
+            centroid = bloom + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
+            centroid = np.where(bloom >= 0, centroid, np.nan)
         hv = np.where(np.isfinite(centroid), np.round(centroid + 1.645 * hp.spread_sd_days), -1).astype(np.int64)
         risk = risk_indices(tmin_hourly=th.tmin_hourly, frost_hours=th.frost_hours, heat_dh=th.heat_degree_hours,
                             soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom,
-                            harvest_day=hv, as_of_day=as_of_day, p=self.risk_params)
-        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk}  # type: ignore[dict-item]
+                            harvest_day=hv, as_of_day=as_of_day, rain_mm=prep.rain, p=self.risk_params,
+                            field_capacity=fc, root_stress=prep.root)
+        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk}
 
-    def _x(self, st: dict, age: np.ndarray, fs_ref: float, tab: OrchardTable) -> np.ndarray:
+    def _x(self, st: dict, age: np.ndarray, fs_ref: float, tab: OrchardTable, prev_dev: np.ndarray | None = None
+           ) -> np.ndarray:
         r: RiskIndices = st["risk"]
-        return design(age, tab.trees_per_mu(), tab.elevation_m, r.frost_kill, r.water_stress, r.heat_dh,
-                      r.rot_days, st["fd"], st["fs"], fs_ref)
+        return design(age, tab.trees_per_mu(), tab.elevation_m, r.frost_kill, r.root_zone_stress, r.heat_dh,
+                      r.rot_days, st["fd"], st["fs"], fs_ref, r.bloom_rain_days, prev_dev)
+
+    def prev_season_dev(self, season: int) -> np.ndarray:
+        """Per history orchard: log kg/mu of ``season - 1`` minus the mean of seasons ``season - 4 .. - 2``,
+        full-bearing seasons (age >= 5) with a recorded harvest only; NaN where either is unknown."""
+        area = np.asarray(self.orchards.area_mu, dtype=np.float64)
+        py = np.asarray(self.orchards.planting_year, dtype=np.int64)
+        logs: dict[int, np.ndarray] = {}
+        for r in self.history:
+            kg = r.total_kg if r.total_kg is not None else (
+                r.week_grade_kg.sum(axis=(1, 2)) if r.week_grade_kg is not None else None)
+            if kg is None:
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = np.log(np.asarray(kg, dtype=np.float64) / area)
+            logs[r.season] = np.where((r.season - py >= 5) & np.isfinite(v), v, np.nan)
+        n = self.orchards.n
+        prev = logs.get(season - 1, np.full(n, np.nan))
+        refs = [logs[s] for s in (season - 2, season - 3, season - 4) if s in logs]
+        if not refs:
+            return np.full(n, np.nan)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = np.nanmean(np.stack(refs), axis=0)
+        return prev - ref
 
     def fit(self, as_of_day: int) -> tuple[YieldFit, GradeModel, float]:
         """Fit the yield and grade models on the history at ``as_of_day`` (cached per day)."""
@@ -322,7 +395,7 @@ class Forecaster:
                 continue
             kg = rec.total_kg if rec.total_kg is not None else rec.week_grade_kg.sum(axis=(1, 2))  # type: ignore[union-attr]
             st = self._state(prep, rec.observations, as_of_day)
-            xs.append(self._x(st, prep.age, fs_ref, tab))
+            xs.append(self._x(st, prep.age, fs_ref, tab, self.prev_season_dev(rec.season)))
             kgs.append(np.asarray(kg, dtype=np.float64))
             ages.append(prep.age)
             states.append((rec, st, prep))
@@ -337,9 +410,9 @@ class Forecaster:
             ok = (tot > 0) & (prep.age >= 3)
             rows_s.append(g[ok] / tot[ok, None])
             rows_load.append(np.log(tot[ok] / tab.area_mu[ok]))
-            rows_w.append(st["risk"].water_stress[ok])
-            rows_fs.append(x[ok, 10])
-            rows_el.append(x[ok, 12])
+            rows_w.append(st["risk"].root_zone_stress[ok])
+            rows_fs.append(x[ok, _FS])
+            rows_el.append(x[ok, _EL])
         gm = (fit_grades(np.concatenate(rows_s), np.concatenate(rows_load), np.concatenate(rows_w),
                          np.concatenate(rows_fs), np.concatenate(rows_el)) if rows_s else GradeModel())
         self._fits[as_of_day] = (yfit, gm, fs_ref)
@@ -375,11 +448,21 @@ class Forecaster:
         parts = []
         for a in range(0, n, chunk):
             idx = np.arange(a, min(n, a + chunk))
-            parts.append(self._forecast_chunk(weather, as_of_day, observations, idx, yfit, gm, fs_ref, cut,
-                                              orchards, ref))
+            parts.append(self._forecast_chunk(weather, as_of_day, observations, idx, cut, orchards, ref))
         out: dict[str, np.ndarray] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "risk"}
         risks = [p["risk"] for p in parts]
         risk = RiskIndices(*(np.concatenate([getattr(r, f) for r in risks]) for f in RiskIndices.__dataclass_fields__))
+        # the yield model over the whole season at once (county means span every orchard)
+        tab = orchards or self.orchards
+        age = weather.season - np.asarray(tab.planting_year, dtype=np.int64)
+        st = {"risk": risk, "fd": out["fd"], "fs": out["fs"]}
+        pdev = self.prev_season_dev(weather.season)
+        x = self._x(st, age, fs_ref, tab, pdev if ref is None else pdev[ref])
+        area = np.asarray(tab.area_mu, dtype=np.float64)
+        out["p10"], out["p50"], out["p90"] = predict_yield(yfit, x, age, area,
+                                                           orch_idx=np.arange(n) if ref is None else None)
+        log_load = np.log(np.maximum(out["p50"], 1e-9) / area)
+        out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, x[:, _FS], x[:, _EL])
         # weeks
         hp = self.harvest_params
         cen = out["centroid"]
@@ -410,8 +493,8 @@ class Forecaster:
         return fc
 
     def _forecast_chunk(self, weather: SeasonWeather, as_of_day: int, observations: Observations | None,
-                        idx: np.ndarray, yfit: YieldFit, gm: GradeModel, fs_ref: float, cut: int,
-                        orchards: OrchardTable | None, ref: np.ndarray | None) -> dict:
+                        idx: np.ndarray, cut: int, orchards: OrchardTable | None, ref: np.ndarray | None) -> dict:
+        """Phenology and risk for orchards ``idx`` (the heavy, per-orchard part)."""
         tab = (orchards or self.orchards).subset(idx)
         cidx = idx if ref is None else ref[idx]
         w = weather.subset(idx)
@@ -422,10 +505,11 @@ class Forecaster:
         tx[:, cut:] = np.nan
         clim_n = _pad(self.clim_tmin[cidx], n_d)
         clim_x = _pad(self.clim_tmax[cidx], n_d)
-        tn_f = fill_gaps(tn)
-        tx_f = fill_gaps(tx)
-        tn_f[:, cut:] = clim_n[:, cut:]
-        tx_f[:, cut:] = clim_x[:, cut:]
+        tn_f = clim_n.copy()
+        tx_f = clim_x.copy()
+        if cut > 0:
+            tn_f[:, :cut] = fill_gaps(tn[:, :cut])
+            tx_f[:, :cut] = fill_gaps(tx[:, :cut])
         tn_f = np.where(np.isnan(tn_f), clim_n, tn_f)
         tx_f = np.where(np.isnan(tx_f), clim_x, tx_f)
         hourly = None
@@ -437,13 +521,19 @@ class Forecaster:
         prep = self._prepare(cut_w, tn_f, tx_f, hourly, tab)
         obs = observations.subset(idx) if observations is not None else None
         st = self._state(prep, obs, as_of_day, idx=cidx)
-        x = self._x(st, prep.age, fs_ref, tab)
-        p10, p50, p90 = predict_yield(yfit, x, prep.age, np.asarray(tab.area_mu, dtype=np.float64),
-                                      orch_idx=idx if ref is None else None)
-        log_load = np.log(np.maximum(p50, 1e-9) / tab.area_mu)
-        grades = predict_grades(gm, log_load, st["risk"].water_stress, x[:, 10], x[:, 12])
-        return {"bloom": st["bloom"], "centroid": st["centroid"], "p10": p10, "p50": p50, "p90": p90,
-                "grades": grades, "risk": st["risk"]}
+        return {"bloom": st["bloom"], "centroid": st["centroid"], "fd": st["fd"], "fs": st["fs"], "risk": st["risk"]}
+
+
+def _fill_observed(a: np.ndarray) -> np.ndarray:
+    """Gap-fill the days up to the last day any orchard reported; later days stay NaN."""
+    a = np.asarray(a, dtype=np.float64)
+    has = ~np.isnan(a).all(axis=0)
+    if not has.any():
+        return a.copy()
+    last = int(np.nonzero(has)[0][-1]) + 1
+    out = np.full(a.shape, np.nan)
+    out[:, :last] = fill_gaps(a[:, :last])
+    return out
 
 
 def _cut(a: np.ndarray, cut: int) -> np.ndarray:

@@ -70,7 +70,8 @@ def read_orchards(conn: psycopg.Connection) -> OrchardTable:
         raise ValueError("no orchards in the registry; seed or import it first")
     cols = list(zip(*rows, strict=True))
     return OrchardTable(area_mu=np.array(cols[1], dtype=np.float64), tree_count=np.array(cols[2], dtype=np.float64),
-                        planting_year=np.array(cols[3], dtype=np.int64), elevation_m=np.array(cols[4], dtype=np.float64),
+                        planting_year=np.array(cols[3], dtype=np.int64),
+                        elevation_m=np.array(cols[4], dtype=np.float64),
                         latitude_deg=np.array(cols[5], dtype=np.float64), orchard_ids=list(cols[0]))
 
 
@@ -93,31 +94,35 @@ def read_season_weather(conn: psycopg.Connection, index: dict[str, int], season:
     arr = {k: _empty(n_o, n_d) for k in ("tmin", "tmax", "rain", "soil", "leafpct", "rh")}
     if t1 <= t0:
         return SeasonWeather(season, arr["tmin"], arr["tmax"], arr["rain"], arr["soil"], arr["leafpct"], arr["rh"])
-    cur = conn.execute(
+    ids = [""] * n_o
+    for oid, i in index.items():
+        ids[i] = oid
+    # one row per (orchard, local day), metrics pivoted in SQL, NaN for missing: converted to numpy in one go
+    rows = conn.execute(
         """
-        SELECT d.orchard_id, r.metric, ((r.bucket AT TIME ZONE 'Asia/Shanghai')::date - %(s0)s::date) AS day,
-               avg(r.min), avg(r.max), avg(r.avg), avg(r.sum)
-          FROM readings_daily r JOIN devices d ON d.device_id = r.device_id AND d.active
+        WITH o AS (SELECT oid, (i - 1)::int AS i FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS t(oid, i))
+        SELECT o.i, ((r.bucket AT TIME ZONE 'Asia/Shanghai')::date - %(s0)s::date) AS day,
+               coalesce(avg(r.min) FILTER (WHERE r.metric = 'air_temp_c'), 'NaN'),
+               coalesce(avg(r.max) FILTER (WHERE r.metric = 'air_temp_c'), 'NaN'),
+               coalesce(avg(r.sum) FILTER (WHERE r.metric = 'rain_mm'), 'NaN'),
+               coalesce(avg(r.avg) FILTER (WHERE r.metric = 'soil_vwc_10cm'), 'NaN'),
+               coalesce(avg(r.avg) FILTER (WHERE r.metric = 'leaf_wetness_pct'), 'NaN'),
+               coalesce(avg(r.avg) FILTER (WHERE r.metric = 'air_rh_pct'), 'NaN')
+          FROM readings_daily r
+          JOIN devices d ON d.device_id = r.device_id AND d.active
+          JOIN o ON o.oid = d.orchard_id
          WHERE r.metric = ANY(%(metrics)s) AND r.bucket >= %(t0)s AND r.bucket < %(t1)s
-         GROUP BY 1, 2, 3
+         GROUP BY 1, 2
         """,
-        {"s0": s0, "t0": t0, "t1": t1,
-         "metrics": ["air_temp_c", "rain_mm", "soil_vwc_10cm", "leaf_wetness_pct", "air_rh_pct"]})
-    for oid, metric, day, mn, mx, av, sm in cur:
-        o = index.get(oid)
-        if o is None or not (0 <= day < n_d):
-            continue
-        if metric == "air_temp_c":
-            arr["tmin"][o, day] = mn if mn is not None else np.nan
-            arr["tmax"][o, day] = mx if mx is not None else np.nan
-        elif metric == "rain_mm":
-            arr["rain"][o, day] = sm if sm is not None else np.nan
-        elif metric == "soil_vwc_10cm":
-            arr["soil"][o, day] = av if av is not None else np.nan
-        elif metric == "leaf_wetness_pct":
-            arr["leafpct"][o, day] = av if av is not None else np.nan
-        elif metric == "air_rh_pct":
-            arr["rh"][o, day] = av if av is not None else np.nan
+        {"ids": ids, "s0": s0, "t0": t0, "t1": t1,
+         "metrics": ["air_temp_c", "rain_mm", "soil_vwc_10cm", "leaf_wetness_pct", "air_rh_pct"]}).fetchall()
+    if rows:
+        m = np.array(rows, dtype=np.float64)
+        oi = m[:, 0].astype(np.int64)
+        di = m[:, 1].astype(np.int64)
+        ok = (di >= 0) & (di < n_d)
+        for col, key in enumerate(("tmin", "tmax", "rain", "soil", "leafpct", "rh"), start=2):
+            arr[key][oi[ok], di[ok]] = m[ok, col]
     leaf_h = arr["leafpct"] * 24.0 / 100.0
     # wet hours from hourly rollups where the day is (nearly) complete
     cur = conn.execute(
@@ -182,6 +187,22 @@ def read_observations(conn: psycopg.Connection, index: dict[str, int], season: i
     return obs
 
 
+def read_bloom_records(conn: psycopg.Connection, index: dict[str, int], season: int) -> np.ndarray:
+    """Recorded full bloom per orchard (day index, -1 = none): the first flower-density record of the
+    season in February-April (growers score flowering at bloom), used to fit the bloom model."""
+    out = np.full(len(index), -1, dtype=np.int64)
+    s0 = season_start(season)
+    cur = conn.execute(
+        "SELECT orchard_id, min(observed_on) - %(s0)s::date FROM farm_records "
+        "WHERE kind = 'flower_density' AND observed_on >= %(lo)s AND observed_on < %(hi)s GROUP BY 1",
+        {"s0": s0, "lo": date(season, 2, 1), "hi": date(season, 5, 1)})
+    for oid, day in cur:
+        o = index.get(oid)
+        if o is not None:
+            out[o] = day
+    return out
+
+
 def read_inputs(conn: psycopg.Connection, as_of: datetime, season: int, *,
                 hourly_days: int | None = 60, max_history: int = MAX_HISTORY_SEASONS) -> ModelInputs:
     """Everything for one forecast run: registry, up to ``max_history`` past seasons with recorded
@@ -205,7 +226,8 @@ def read_inputs(conn: psycopg.Connection, as_of: datetime, season: int, *,
     for s in sorted(by_season):
         end = min(as_of, _local_midnight(season_start(s) + timedelta(days=season_days(s))))
         w = read_season_weather(conn, index, s, end, hourly_days=0)
-        history.append(SeasonRecord(w, read_observations(conn, index, s, end), by_season[s]))
+        history.append(SeasonRecord(w, read_observations(conn, index, s, end), by_season[s],
+                                    bloom_day=read_bloom_records(conn, index, s)))
     target = read_season_weather(conn, index, season, as_of, hourly_days=hourly_days)
     obs = read_observations(conn, index, season, as_of)
     as_of_day = (local_date(as_of) - season_start(season)).days

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BloomParams", "HarvestParams", "calibrate_bloom", "calibrate_harvest", "gdh_after", "predict_bloom"]
+__all__ = ["BloomParams", "HarvestParams", "calibrate_bloom", "calibrate_harvest", "degree_day_centroid", "gdh_after",
+           "predict_bloom"]
 
 
 @dataclass
@@ -38,6 +39,12 @@ class HarvestParams:
     spread_sd_days: float = 7.0         #: SD of picking dates around the centroid, days
     centroid_err_sd_days: float = 5.0   #: SD of the centroid prediction error, days
     n_obs: int = 0
+    model: str = "fdp_gdh30"            #: "fdp_gdh30" or "degree_days" (whichever fitted the history better)
+    dd_base_c: float = 5.0              #: degree-day base temperature of fruit development, °C
+    dd_req: float = float("nan")        #: degree-days (daily mean - base) from bloom to the harvest centroid
+
+
+MIN_BLOOM_RECORDS = 20   #: fewer recorded bloom dates than this: keep the default requirements
 
 
 def _first_reach(cum: np.ndarray, target: np.ndarray, after: np.ndarray | None = None) -> np.ndarray:
@@ -65,8 +72,8 @@ def calibrate_bloom(chill_daily: list[np.ndarray], gdh_daily: list[np.ndarray], 
                     cr_grid: np.ndarray | None = None, default: BloomParams | None = None) -> BloomParams:
     """Fit CR and HR to recorded bloom day indices (NaN or < 0 = not recorded), several seasons."""
     default = default or BloomParams()
-    cps = [c for c, b in zip(chill_daily, bloom_obs, strict=True) if np.any(np.isfinite(b) & (b >= 0))]
-    if not cps:
+    n_rec = sum(int(np.sum(np.isfinite(b) & (b >= 0))) for b in bloom_obs)
+    if n_rec < MIN_BLOOM_RECORDS:
         return default
     grid = np.arange(15.0, 90.1, 2.5) if cr_grid is None else cr_grid
     best: tuple[float, float, float] | None = None
@@ -117,9 +124,60 @@ def gdh_after(gdh_daily: np.ndarray, start_day: np.ndarray, days: int = 30) -> n
     return np.where(start_day >= 0, out, np.nan)
 
 
+DD_BASES_C = (0.0, 2.5, 5.0, 7.5, 10.0)
+
+
+def degree_day_centroid(tmean_c: np.ndarray, bloom_day: np.ndarray, base_c: float, req: float) -> np.ndarray:
+    """Day index when degree-days (daily mean temperature - base, °C·d) summed from bloom reach ``req``
+    (the thermal-time model of fruit maturity, e.g. Ruml et al. 2010 for plum); NaN if never/unknown."""
+    dd = np.clip(np.nan_to_num(tmean_c, nan=0.0) - base_c, 0.0, None)
+    cum = np.cumsum(dd, axis=1)
+    rows = np.arange(cum.shape[0])
+    b = np.clip(bloom_day, 0, cum.shape[1] - 1)
+    target = cum[rows, b] + req
+    hit = _first_reach(cum, target, after=b)
+    return np.where((bloom_day >= 0) & (hit >= 0), hit.astype(np.float64), np.nan)
+
+
 def calibrate_harvest(bloom_day: list[np.ndarray], gdh30: list[np.ndarray], centroid_day: list[np.ndarray],
-                      spread_day: list[np.ndarray], default: HarvestParams | None = None) -> HarvestParams:
-    """Fit FDP = a + b * GDH30/1000 and the picking spread from past orchard-seasons (NaN = unknown)."""
+                      spread_day: list[np.ndarray], default: HarvestParams | None = None,
+                      tmean_c: list[np.ndarray] | None = None) -> HarvestParams:
+    """Fit the harvest centroid from past orchard-seasons (NaN = unknown) by two models and keep the
+    one with the smaller RMSE: FDP = a + b * GDH30/1000 (Ben Mimoun & DeJong 1999) and a degree-day
+    sum from bloom (base temperature by grid search, requirement = median of the implied sums)."""
+    hp = _calibrate_fdp(bloom_day, gdh30, centroid_day, spread_day, default)
+    if tmean_c is None or hp.n_obs < 5:
+        return hp
+    best: tuple[float, float, float] | None = None
+    for base in DD_BASES_C:
+        implied, pairs = [], []
+        for b, c, t in zip(bloom_day, centroid_day, tmean_c, strict=True):
+            ok = np.isfinite(b) & (b >= 0) & np.isfinite(c)
+            if not ok.any():
+                continue
+            dd = np.clip(np.nan_to_num(t[ok], nan=0.0) - base, 0.0, None)
+            cum = np.cumsum(dd, axis=1)
+            rows = np.arange(cum.shape[0])
+            bi = b[ok].astype(int)
+            ci = np.clip(np.round(c[ok]).astype(int), 0, cum.shape[1] - 1)
+            implied.append(cum[rows, ci] - cum[rows, bi])
+            pairs.append((t[ok], bi, c[ok]))
+        if not implied:
+            return hp
+        req = float(np.median(np.concatenate(implied)))
+        err = np.concatenate([degree_day_centroid(t, bi, base, req) - c for t, bi, c in pairs])
+        rmse = float(np.sqrt(np.nanmean(err ** 2)))
+        if best is None or rmse < best[2]:
+            best = (base, req, rmse)
+    assert best is not None
+    if best[2] < hp.centroid_err_sd_days:
+        return HarvestParams(hp.fdp_intercept_days, hp.fdp_slope_days_per_kgdh, hp.spread_sd_days,
+                             max(best[2], 1.0), hp.n_obs, "degree_days", best[0], best[1])
+    return hp
+
+
+def _calibrate_fdp(bloom_day: list[np.ndarray], gdh30: list[np.ndarray], centroid_day: list[np.ndarray],
+                   spread_day: list[np.ndarray], default: HarvestParams | None = None) -> HarvestParams:
     default = default or HarvestParams()
     b = np.concatenate(bloom_day).astype(np.float64)
     g = np.concatenate(gdh30) / 1000.0

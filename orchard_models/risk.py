@@ -5,10 +5,12 @@
   the stage's 10 % and 90 % kill temperatures; season kill = 1 - prod(1 - daily kill). Critical
   temperatures are those of the WSU table for prune/plum after Proebsting & Mills (1978, J. Amer.
   Soc. Hort. Sci. 103:192-198), rounded (*assumption* for Wushan crisp plum, configurable).
-* Water stress (fruit growth, bloom + 20 d to harvest): daily stress ``clip((θc - θ) / (θc - θw), 0, 1)``
-  from the mean 10 cm soil water content θ (m³/m³), with θc = 0.21 (onset, about half of the plant
-  available water of a loam depleted, FAO-56 p = 0.5, Allen et al. 1998) and θw = 0.12 (wilting
-  point of a loam); the index is the stress summed over observed days divided by the window length.
+* Water stress (fruit growth, bloom + 20 d to harvest): daily stress ``1 - Ks = clip((θc - θ) / (θc - θw), 0, 1)``
+  from the mean 10 cm soil water content θ (m³/m³) (FAO-56, Allen et al. 1998). Soils differ and the
+  registry holds no texture, so each orchard's field capacity θfc is estimated from its own record as
+  the 95th percentile of daily θ (drainage brings wet soil back to θfc within a day or two); θw =
+  0.45 θfc (loam ratio) and θc = θw + (1 - p)(θfc - θw) with p = 0.5; without a record, θc = 0.21 and
+  θw = 0.12. The index is the stress summed over observed days divided by the window length.
 * Brown rot (Monilinia) pressure, bloom - 7 d to harvest: an infection day is a day whose leaf
   wetness hours W reach the wetness needed at the day's mean temperature T, ``Wreq = 5 + 0.0714 (T - 23.5)²``
   h for 5 <= T <= 35 °C -- a smooth fit of the wetness-temperature infection thresholds of
@@ -45,8 +47,10 @@ class RiskParams:
         FrostStage("bloom", -3, 6, -2.5, -5.5),
         FrostStage("fruit_set", 6, 30, -1.5, -3.5),
     )
-    vwc_stress_onset: float = 0.21   #: θc, m³/m³
+    vwc_stress_onset: float = 0.21   #: θc, m³/m³ (default when the orchard's soil is not known)
     vwc_wilting: float = 0.12        #: θw, m³/m³
+    wilting_to_fc: float = 0.45      #: θw / θfc of a loam (FAO-56 Table 19: 0.12 / 0.27)
+    depletion_p: float = 0.5         #: FAO-56 p: stress starts when this share of the available water is used
     water_from_bloom_days: int = 20
     rot_from_bloom_days: int = -7
     heat_from_bloom_days: int = 20
@@ -65,6 +69,8 @@ class RiskIndices:
     rot_days: np.ndarray            #: brown-rot infection days
     heat_dh: np.ndarray             #: degree-hours above 35 °C in fruit growth, °C·h
     stage: np.ndarray               #: stage name at the as-of day (object array)
+    bloom_rain_days: np.ndarray     #: days with >= 1 mm rain from bloom - 3 to bloom + 6 (pollination), days
+    root_zone_stress: np.ndarray    #: FAO-56 root-zone water balance stress summed / window length, 0-1
 
     def as_dicts(self) -> list[dict[str, object]]:
         """One JSON-ready dict per orchard (for ``forecast_orchards.risk``)."""
@@ -78,6 +84,8 @@ class RiskIndices:
                 "brown_rot_infection_days": int(self.rot_days[i]),
                 "heat_degree_hours": round(float(self.heat_dh[i]), 1),
                 "stage": str(self.stage[i]),
+                "bloom_rain_days": int(self.bloom_rain_days[i]),
+                "root_zone_stress_index": round(float(self.root_zone_stress[i]), 4),
             })
         return out
 
@@ -103,9 +111,71 @@ def _window_mask(n_d: int, start: np.ndarray, end: np.ndarray, upto: int) -> np.
     return (days >= start[:, None]) & (days < end[:, None]) & (days <= upto)
 
 
+def extraterrestrial_radiation_mm(latitude_deg: np.ndarray, doy: np.ndarray) -> np.ndarray:
+    """Extraterrestrial radiation Ra as evaporation equivalent, mm/day (FAO-56 eqs. 21-25; x 0.408), (o, d)."""
+    phi = np.deg2rad(np.asarray(latitude_deg, dtype=np.float64))[:, None]
+    j = np.asarray(doy, dtype=np.float64)[None, :]
+    dr = 1 + 0.033 * np.cos(2 * np.pi / 365 * j)
+    dec = 0.409 * np.sin(2 * np.pi / 365 * j - 1.39)
+    ws = np.arccos(np.clip(-np.tan(phi) * np.tan(dec), -1.0, 1.0))
+    ra = 24 * 60 / np.pi * 0.0820 * dr * (ws * np.sin(phi) * np.sin(dec) + np.cos(phi) * np.cos(dec) * np.sin(ws))
+    return 0.408 * ra
+
+
+def root_zone_stress(tmin_c: np.ndarray, tmax_c: np.ndarray, rain_mm: np.ndarray, latitude_deg: np.ndarray,
+                     doy: np.ndarray, *, start_day: int, taw_mm: float = 90.0, p: float = 0.5,
+                     kc: tuple[float, float, float] = (0.55, 0.90, 0.65)) -> np.ndarray:
+    """Daily root-zone water stress 1 - Ks (0-1), shape (o, d), by the FAO-56 single-layer water balance
+    (Allen et al. 1998, ch. 8): reference ET by Hargreaves (FAO-56 eq. 52), crop ET = Kc ET0 Ks with
+    the plum Kc of FAO-56 Table 12 (initial 0.55 to mid-March... mid 0.90 May-August, late 0.65), total
+    available water ``taw_mm`` (about 0.6 m of roots in a loam, *assumption*), stress when the
+    depletion exceeds p TAW. The bucket starts full on ``start_day`` (winter recharge); days before
+    it are 0. NaN rain counts as none, NaN temperatures as no evaporation."""
+    tmin = np.asarray(tmin_c, dtype=np.float64)
+    tmax = np.asarray(tmax_c, dtype=np.float64)
+    n_o, n_d = tmin.shape
+    ra = np.broadcast_to(extraterrestrial_radiation_mm(latitude_deg, doy), (n_o, n_d))
+    tm = (tmin + tmax) / 2.0
+    et0 = 0.0023 * (tm + 17.8) * np.sqrt(np.clip(tmax - tmin, 0.0, None)) * ra
+    et0 = np.nan_to_num(np.clip(et0, 0.0, None), nan=0.0)
+    rain = np.nan_to_num(np.clip(np.asarray(rain_mm, dtype=np.float64), 0.0, 60.0), nan=0.0)
+    month = ((np.asarray(doy) - 1) // 30.5).astype(int) + 1
+    kcd = np.where(month <= 3, kc[0], np.where(month <= 4, (kc[0] + kc[1]) / 2,
+                                               np.where(month <= 8, kc[1], kc[2])))
+    raw = p * taw_mm
+    dr = np.zeros(n_o)
+    out = np.zeros((n_o, n_d))
+    for d in range(max(0, start_day), n_d):
+        ks = np.where(dr > raw, (taw_mm - dr) / ((1 - p) * taw_mm), 1.0)
+        dr = np.clip(dr - rain[:, d] + kcd[d] * et0[:, d] * ks, 0.0, taw_mm)
+        out[:, d] = 1.0 - np.where(dr > raw, (taw_mm - dr) / ((1 - p) * taw_mm), 1.0)
+    return out
+
+
+def soil_thresholds(field_capacity: np.ndarray, p: RiskParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(θc stress onset, θw wilting), m³/m³, per orchard from estimated field capacity (NaN -> defaults)."""
+    p = p or RiskParams()
+    fc = np.asarray(field_capacity, dtype=np.float64)
+    wp = p.wilting_to_fc * fc
+    onset = wp + (1.0 - p.depletion_p) * (fc - wp)
+    ok = np.isfinite(fc) & (fc > 0.05)
+    return np.where(ok, onset, p.vwc_stress_onset), np.where(ok, wp, p.vwc_wilting)
+
+
+def estimate_field_capacity(soil_vwc_seasons: list[np.ndarray]) -> np.ndarray:
+    """95th percentile of each orchard's daily 10 cm soil water over the given (orchard, day) arrays (NaN: no data)."""
+    import warnings
+
+    a = np.concatenate([np.asarray(x, dtype=np.float64) for x in soil_vwc_seasons], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(a, 95, axis=1)
+
+
 def risk_indices(*, tmin_hourly: np.ndarray, frost_hours: np.ndarray, heat_dh: np.ndarray, soil_vwc: np.ndarray,
                  leaf_wet_h: np.ndarray, tmean_c: np.ndarray, bloom_day: np.ndarray, harvest_day: np.ndarray,
-                 as_of_day: int, p: RiskParams | None = None) -> RiskIndices:
+                 as_of_day: int, rain_mm: np.ndarray | None = None, p: RiskParams | None = None,
+                 field_capacity: np.ndarray | None = None, root_stress: np.ndarray | None = None) -> RiskIndices:
     """Indices from daily arrays (orchard, day) using only days <= ``as_of_day``.
 
     ``frost_hours`` has shape (orchard, day, len(thresholds)); ``bloom_day``/``harvest_day`` are
@@ -137,15 +207,26 @@ def risk_indices(*, tmin_hourly: np.ndarray, frost_hours: np.ndarray, heat_dh: n
     w_len = np.maximum(hv - w_start, 1)
     m = _window_mask(n_d, w_start, hv, as_of_day) & known[:, None] & (hv >= 0)[:, None]
     theta = soil_vwc
-    daily = np.clip((p.vwc_stress_onset - theta) / (p.vwc_stress_onset - p.vwc_wilting), 0.0, 1.0)
+    if field_capacity is not None:
+        onset, wilt = soil_thresholds(field_capacity, p)
+        onset, wilt = onset[:, None], wilt[:, None]
+    else:
+        onset = np.full((n_o, 1), p.vwc_stress_onset)
+        wilt = np.full((n_o, 1), p.vwc_wilting)
+    daily = np.clip((onset - theta) / (onset - wilt), 0.0, 1.0)
     daily = np.where(np.isnan(theta), 0.0, daily) * m
     water = daily.sum(axis=1) / w_len
     water_days = (daily > 0.5).sum(axis=1)
-
+    root = (np.where(m, root_stress, 0.0).sum(axis=1) / w_len) if root_stress is not None else water
     m = _window_mask(n_d, b + p.rot_from_bloom_days, hv, as_of_day) & known[:, None] & (hv >= 0)[:, None]
     inf = (np.nan_to_num(leaf_wet_h, nan=0.0) >= wetness_required_h(np.nan_to_num(tmean_c, nan=-99.0))) & m
     rot = inf.sum(axis=1)
 
     m = _window_mask(n_d, b + p.heat_from_bloom_days, hv, as_of_day) & known[:, None] & (hv >= 0)[:, None]
     heat = np.where(m, heat_dh, 0.0).sum(axis=1)
-    return RiskIndices(1.0 - kill_keep, f_hours, water, water_days, rot, heat, stage)
+    if rain_mm is not None:
+        m = _window_mask(n_d, b - 3, b + 7, as_of_day) & known[:, None]
+        bloom_rain = ((np.nan_to_num(rain_mm, nan=0.0) >= 1.0) & m).sum(axis=1)
+    else:
+        bloom_rain = np.zeros(n_o, dtype=np.int64)
+    return RiskIndices(1.0 - kill_keep, f_hours, water, water_days, rot, heat, stage, bloom_rain, root)

@@ -58,7 +58,7 @@ def forecast_all(conn: psycopg.Connection, as_of: datetime, season: int | None =
                          "sigma_season": round(float(np.sqrt(yfit.sigma2_season)), 4)}
     with conn.transaction():
         run_id = write_run(conn, inp, fc, as_of, meta)
-        n_alerts = _alerts(conn, inp, fc) if alerts else 0
+        n_alerts = _alerts(conn, inp, fc, fc_model.field_capacity) if alerts else 0
     log.info("forecast run written", extra={"run_id": run_id, "season": season, "orchards": inp.orchards.n,
                                             "county_p50_kg": round(float(fc.total_p50_kg.sum())),
                                             "alerts": n_alerts, "seconds": round(time.perf_counter() - t0, 2)})
@@ -99,7 +99,7 @@ def write_run(conn: psycopg.Connection, inp: ModelInputs, fc: SeasonForecast, as
     return run_id
 
 
-def _alerts(conn: psycopg.Connection, inp: ModelInputs, fc: SeasonForecast) -> int:
+def _alerts(conn: psycopg.Connection, inp: ModelInputs, fc: SeasonForecast, field_capacity: np.ndarray) -> int:
     w = inp.target
     cut = max(inp.as_of_day + 1, 0)
     tn = w.tmin_c.copy()
@@ -108,7 +108,7 @@ def _alerts(conn: psycopg.Connection, inp: ModelInputs, fc: SeasonForecast) -> i
     tx[:, cut:] = np.nan
     found = build_alerts(orchard_ids=inp.orchards.orchard_ids or [], season=fc.season, as_of_day=inp.as_of_day,
                          bloom_day=fc.bloom_day, harvest_end_day=fc.harvest_end_day, tmin_c=tn, tmax_c=tx,
-                         soil_vwc=w.soil_vwc, leaf_wet_h=fill_gaps(w.leaf_wet_h))
+                         soil_vwc=w.soil_vwc, leaf_wet_h=fill_gaps(w.leaf_wet_h), field_capacity=field_capacity)
     n = raise_alerts(conn, found)
     for kind in ALERT_KINDS:
         resolve_alerts(conn, kind=kind, keep_open={a.dedupe_key for a in found if a.kind == kind})

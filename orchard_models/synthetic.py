@@ -54,8 +54,7 @@ def make_season(tab: OrchardTable, season: int, rng: np.random.Generator, *, fro
     march = (date(season, 3, 20) - s0).days
     if frost:
         tmin[:, march:march + 2] = -3.5 - 0.01 * (elev - 400.0) + rng.normal(0, 0.5, (n, 2))
-    rain_p = 0.35 if not drought else 0.35
-    rainy = rng.random((1, nd)) < rain_p
+    rainy = rng.random((1, nd)) < 0.35
     rain = np.where(rainy, rng.gamma(1.2, 8.0, (n, nd)), 0.0)
     if drought:
         jun = (date(season, 5, 20) - s0).days

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DailyThermal", "DynamicState", "daily_thermal", "daily_thermal_reference", "dynamic_model", "gdh_asymcur", "utah_model"]
+__all__ = ["DailyThermal", "DynamicState", "daily_thermal", "daily_thermal_reference", "dynamic_model",
+           "gdh_asymcur", "utah_model"]
 
 # Dynamic model constants (Fishman et al. 1987; chillR Dynamic_Model)
 E0 = 4153.5          #: activation energy of formation of the precursor, K
@@ -147,11 +148,24 @@ class DailyThermal:
     tmin_hourly: np.ndarray          #: lowest hourly temperature of the day, °C
 
 
+_T_LO, _T_HI, _T_STEP = -50.0, 60.0, 0.01
+_TABLE: list[np.ndarray] = []
+
+
+def _table() -> np.ndarray:
+    if not _TABLE:
+        from orchard_models._kernels import response_table
+
+        _TABLE.append(response_table(_T_LO, _T_HI, _T_STEP))
+    return _TABLE[0]
+
+
 def daily_thermal(tmin_c: np.ndarray, tmax_c: np.ndarray, latitude_deg: np.ndarray, doy: np.ndarray,
                   *, hourly_obs_c: np.ndarray | None = None,
-                  chill_days: tuple[int, int] = (0, 10**6)) -> DailyThermal:
+                  chill_days: tuple[int, int] = (0, 10**6), days: tuple[int, int] | None = None) -> DailyThermal:
     """Same result as :func:`daily_thermal_reference`, computed by the compiled kernel
-    (:mod:`orchard_models._kernels`) in one pass over orchards x hours (memory: the (o, d) outputs)."""
+    (:mod:`orchard_models._kernels`) in one pass over orchards x hours (memory: the (o, d) outputs).
+    ``days``: compute only days ``lo <= d < hi`` (others stay 0, ``tmin_hourly`` NaN)."""
     from orchard_models._kernels import thermal_kernel
     from orchard_models.hourly import daylength
 
@@ -167,13 +181,14 @@ def daily_thermal(tmin_c: np.ndarray, tmax_c: np.ndarray, latitude_deg: np.ndarr
     gd = np.zeros((n_o, n_d), dtype=np.float64)
     fr = np.zeros((n_o, n_d, len(FROST_THRESHOLDS_C)), dtype=np.float32)
     hd = np.zeros((n_o, n_d), dtype=np.float64)
-    tmn = np.zeros((n_o, n_d), dtype=np.float64)
+    tmn = np.full((n_o, n_d), np.nan, dtype=np.float64)
     has_obs = hourly_obs_c is not None
     obs = (np.ascontiguousarray(hourly_obs_c, dtype=np.float64) if has_obs
            else np.empty((1, 1, 24), dtype=np.float64))
     c_lo, c_hi = max(0, chill_days[0]), min(n_d, chill_days[1])
     thermal_kernel(tmin, tmax, rise, sset, dl, obs, has_obs, c_lo, c_hi,
-                   np.asarray(FROST_THRESHOLDS_C, dtype=np.float64), HEAT_THRESHOLD_C, cp, ut, gd, fr, hd, tmn)
+                   np.asarray(FROST_THRESHOLDS_C, dtype=np.float64), HEAT_THRESHOLD_C, _table(), _T_LO, _T_STEP,
+                   cp, ut, gd, fr, hd, tmn, *(days if days is not None else (0, n_d)))
     f4 = np.float32
     return DailyThermal(cp.astype(f4), ut.astype(f4), gd.astype(f4), fr, hd.astype(f4), tmn.astype(f4))
 

@@ -101,43 +101,55 @@ def default_climate(elevation_m: np.ndarray, season: int, n_days: int | None = N
     }
 
 
+def _col_median(v: np.ndarray) -> np.ndarray:
+    """Median of each column ignoring NaN (fast path for complete columns); NaN where a column is empty."""
+    nan = np.isnan(v)
+    bad = nan.any(axis=0)
+    out = np.empty(v.shape[1])
+    if (~bad).any():
+        out[~bad] = np.median(v[:, ~bad], axis=0)
+    if bad.any():
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[bad] = np.nanmedian(v[:, bad], axis=0)
+    return out
+
+
 def fill_gaps(values: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
     """Fill NaN gaps in an (orchard, day) array.
 
     Anomaly method: each orchard's mean offset from the day-by-day median is estimated; a missing
     day takes the median of that day's offset-corrected values of the orchards that reported plus the
-    orchard's own offset (so a high orchard stays colder than the county).
-    Days on which no orchard reported are filled by linear interpolation in time; anything still
-    missing (an orchard or a season without data) takes ``fallback`` (same shape) or stays NaN.
+    orchard's own offset (so a high orchard stays colder than the county). Days on which no orchard
+    reported are filled by linear interpolation in time; anything still missing (an orchard or a
+    season without data) takes ``fallback`` (same shape) or stays NaN.
     """
     v = np.asarray(values, dtype=np.float64)
-    if not np.isnan(v).any():
+    gaps = np.isnan(v)
+    if not gaps.any():
         return v.copy()
     out = v.copy()
-    with np.errstate(all="ignore"):
-        import warnings
+    import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(v, axis=0)                     # (d,)
-            # interpolate days no orchard reported
-            ok = ~np.isnan(med)
-            if ok.any() and not ok.all():
-                x = np.arange(med.size)
-                med = np.interp(x, x[ok], med[ok])
-            level = med
-            # alternate: offsets given the day levels, day levels from offset-corrected values, so
-            # that which orchards happened to report on a day does not move its level
-            for _ in range(4):
-                offset = np.nanmean(v - level[None, :], axis=1)     # (o,)
-                offset = np.where(np.isnan(offset), 0.0, offset)
-                level = np.nanmedian(v - offset[:, None], axis=0)
-                ok = ~np.isnan(level)
-                if ok.any() and not ok.all():
-                    x = np.arange(level.size)
-                    level = np.interp(x, x[ok], level[ok])
+    def interp(level: np.ndarray) -> np.ndarray:
+        ok = ~np.isnan(level)
+        if ok.any() and not ok.all():
+            x = np.arange(level.size)
+            level = np.interp(x, x[ok], level[ok])
+        return level
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = interp(_col_median(v))
+        # alternate: offsets given the day levels, day levels from offset-corrected values, so
+        # that which orchards happened to report on a day does not move its level
+        for _ in range(3):
+            offset = np.nanmean(v - level[None, :], axis=1)     # (o,)
+            offset = np.where(np.isnan(offset), 0.0, offset)
+            level = interp(_col_median(v - offset[:, None]))
     est = level[None, :] + offset[:, None]
-    gaps = np.isnan(out)
     out[gaps] = est[gaps]
     if fallback is not None:
         still = np.isnan(out)

@@ -19,7 +19,8 @@ Model (log scale, per bearing orchard-season):
   0.15² from 2 pseudo-seasons) enters every prediction.
 
 Predictive SD = k · sqrt(σ² + σ_δ² + Var(u) + x Σβ xᵀ); k calibrated by leave-one-season-out so that
-the P10-P90 interval covers 80 % of held-out orchard-seasons (k = 1 without 3 seasons of history).
+the P10-P90 interval covers 80 % of held-out orchard-seasons, but never below 1 (k = 1 without 3
+seasons of history).
 Non-bearing orchards (age <= 2) take the empirical kg/mu quantiles of their age in the history
 (0 without history).
 """
@@ -34,41 +35,91 @@ __all__ = ["FEATURES", "YieldFit", "design", "fit_yield", "predict_yield"]
 
 Z90 = 1.2815515655446004  # standard normal 90 % quantile
 
+#: Risk indices enter as the orchard's deviation from the season's county mean ("d_") and, for frost
+#: and water, also as the county mean itself ("c_") (Mundlak 1978 within/between decomposition).
+#: Season-wide shocks (a drought, a frost night over the whole county) are then learnt from
+#: season-to-season differences and orchard differences from orchard-to-orchard ones; with few
+#: seasons the county terms stay close to the agronomic prior.
+RISK_TERMS: tuple[str, ...] = ("log_frost_survival", "log_water_factor", "heat_kdh", "rot_days_10", "bloom_rain_days")
+#: county (between-season) terms: only the two with a strong agronomic prior -- with a handful of
+#: seasons every extra season-level term would explain season noise (e.g. "dry years have less rot")
+COUNTY_TERMS: tuple[str, ...] = ("log_frost_survival", "log_water_factor")
 FEATURES: tuple[str, ...] = (
-    "intercept", "age3", "age4", "log_density", "log_frost_survival", "water_stress", "heat_kdh",
-    "rot_days_10", "log_flower_density", "flower_missing", "log_fruit_set", "fruit_set_missing", "elev_100m",
+    "intercept", "age3", "age4", "log_density",
+    *(f"c_{t}" for t in COUNTY_TERMS), *(f"d_{t}" for t in RISK_TERMS),
+    "log_flower_density", "flower_missing", "log_fruit_set", "fruit_set_missing", "elev_100m", "prev_season_dev",
 )
-PRIOR_MEAN = np.array([np.log(1200.0), np.log(0.3), np.log(0.7), 0.5, 1.0, -0.5, -0.1, -0.1,
-                       0.7, 0.0, 0.7, 0.0, 0.0])
-PRIOR_SD = np.array([2.0, 0.6, 0.4, 0.5, 0.4, 0.6, 0.3, 0.3, 0.6, 0.5, 0.6, 0.5, 0.3])
+#: prior means: full bearing 1,200 kg/mu (SD 0.5 on the log scale: DOMAIN.md's 1,000-1,500 kg/mu with
+#: room to spare); age 3 and 4 at 30 % and 70 % of it; yield ~ sqrt(density);
+#: yield proportional to flowers surviving frost and to the FAO-33 water factor 1 - Ky * stress (Ky = 1,
+#: Doorenbos & Kassam 1979); small losses per heat kilo-degree-hour, per 10 brown-rot infection days
+#: and per rainy day at bloom (pollination); observations elastic 0.7; alternate bearing: a crop
+#: heavier than the orchard's own recent level last season lowers this one (-0.2, Monselise &
+#: Goldschmidt 1982 on alternate bearing in fruit trees).
+_RISK_PRIOR = {"log_frost_survival": (1.0, 0.2, 1), "log_water_factor": (1.0, 0.4, 1), "heat_kdh": (-0.1, 0.3, -1),
+               "rot_days_10": (-0.05, 0.2, -1), "bloom_rain_days": (-0.02, 0.05, -1)}
+PRIOR_MEAN = np.array([np.log(1200.0), np.log(0.3), np.log(0.7), 0.5,
+                       *(_RISK_PRIOR[t][0] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][0] for t in RISK_TERMS),
+                       0.7, 0.0, 0.7, 0.0, 0.0, -0.2])
+PRIOR_SD = np.array([0.5, 0.6, 0.4, 0.5, *(_RISK_PRIOR[t][1] for t in COUNTY_TERMS),
+                     *(_RISK_PRIOR[t][1] for t in RISK_TERMS), 0.6, 0.5, 0.6, 0.5, 0.3, 0.3])
+#: agronomic signs the fit must respect (+1: >= 0, -1: <= 0, 0: free)
+SIGN = np.array([0, 0, 0, 1, *(_RISK_PRIOR[t][2] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][2] for t in RISK_TERMS),
+                 1, 0, 1, 0, 0, 0])
 REF_DENSITY_PER_MU = 45.0
 REF_FLOWER_DENSITY = 0.6
+KY_WATER = 1.0          #: FAO-33 yield response factor over the fruit-growth period (assumption)
+MIN_OBS_FOR_COUNTY_MEAN = 5
+
+
+def _obs_feature(v: np.ndarray, ref: float, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """log(v / ref) where observed; elsewhere the season's mean over observing orchards (when at least
+    MIN_OBS_FOR_COUNTY_MEAN observed: a county-wide signal such as a poor fruit set after frost), else 0.
+    Returns (feature, missing flag)."""
+    ok = np.isfinite(v) & (ref > 0)
+    f = np.zeros(v.shape[0])
+    if ref > 0:
+        f[ok] = np.log(np.clip(v[ok], lo * ref, hi * ref) / ref)
+    if ok.sum() >= MIN_OBS_FOR_COUNTY_MEAN:
+        f[~ok] = float(np.mean(f[ok]))
+    return f, (~ok).astype(np.float64)
 
 
 def design(age: np.ndarray, trees_per_mu: np.ndarray, elevation_m: np.ndarray, frost_kill: np.ndarray,
            water_stress: np.ndarray, heat_dh: np.ndarray, rot_days: np.ndarray, flower_density: np.ndarray,
-           fruit_set: np.ndarray, fruit_set_ref: float) -> np.ndarray:
-    """Design matrix (orchard, len(FEATURES)); NaN observations become 0 with the missing flag set."""
+           fruit_set: np.ndarray, fruit_set_ref: float, bloom_rain_days: np.ndarray | None = None,
+           prev_season_dev: np.ndarray | None = None) -> np.ndarray:
+    """Design matrix (orchard, len(FEATURES)) for ONE season's orchards (county means are taken over
+    its bearing orchards). ``water_stress``: stress index (0-1) of the fruit-growth period so far;
+    observations NaN where not recorded; ``prev_season_dev``: last season's log kg/mu minus the
+    orchard's own mean of the three seasons before (full-bearing seasons only; NaN/0 unknown)."""
     n = np.asarray(age).shape[0]
-    fd = np.asarray(flower_density, dtype=np.float64)
-    fs = np.asarray(fruit_set, dtype=np.float64)
-    fd_ok = np.isfinite(fd)
-    fs_ok = np.isfinite(fs) & (fruit_set_ref > 0)
     x = np.zeros((n, len(FEATURES)))
     x[:, 0] = 1.0
     x[:, 1] = age == 3
     x[:, 2] = age == 4
     x[:, 3] = np.log(np.clip(np.asarray(trees_per_mu, dtype=np.float64), 1.0, 500.0) / REF_DENSITY_PER_MU)
-    x[:, 4] = np.log(np.clip(1.0 - np.asarray(frost_kill, dtype=np.float64), 0.02, 1.0))
-    x[:, 5] = water_stress
-    x[:, 6] = np.asarray(heat_dh, dtype=np.float64) / 1000.0
-    x[:, 7] = np.asarray(rot_days, dtype=np.float64) / 10.0
-    x[:, 8] = np.where(fd_ok, np.log(np.clip(np.where(fd_ok, fd, 1.0), 0.05, 1.0) / REF_FLOWER_DENSITY), 0.0)
-    x[:, 9] = ~fd_ok
-    ref = fruit_set_ref if fruit_set_ref > 0 else 1.0
-    x[:, 10] = np.where(fs_ok, np.log(np.clip(np.where(fs_ok, fs, ref), 0.05 * ref, 20 * ref) / ref), 0.0)
-    x[:, 11] = ~fs_ok
-    x[:, 12] = (np.asarray(elevation_m, dtype=np.float64) - 600.0) / 100.0
+    raw = {
+        "log_frost_survival": np.log(np.clip(1.0 - np.asarray(frost_kill, dtype=np.float64), 0.02, 1.0)),
+        "log_water_factor": np.log(np.clip(1.0 - KY_WATER * np.asarray(water_stress, dtype=np.float64), 0.05, 1.0)),
+        "heat_kdh": np.asarray(heat_dh, dtype=np.float64) / 1000.0,
+        "rot_days_10": np.asarray(rot_days, dtype=np.float64) / 10.0,
+        "bloom_rain_days": np.zeros(n) if bloom_rain_days is None else np.asarray(bloom_rain_days, dtype=np.float64),
+    }
+    bearing = np.asarray(age) >= 3
+    ref_rows = bearing if bearing.any() else np.ones(n, dtype=bool)
+    kc = len(COUNTY_TERMS)
+    for j, t in enumerate(RISK_TERMS):
+        c = float(np.mean(raw[t][ref_rows])) if n else 0.0
+        if t in COUNTY_TERMS:
+            x[:, 4 + COUNTY_TERMS.index(t)] = c
+        x[:, 4 + kc + j] = raw[t] - c
+    o = 4 + kc + len(RISK_TERMS)
+    x[:, o], x[:, o + 1] = _obs_feature(np.asarray(flower_density, dtype=np.float64), REF_FLOWER_DENSITY, 0.05, 1.7)
+    x[:, o + 2], x[:, o + 3] = _obs_feature(np.asarray(fruit_set, dtype=np.float64), fruit_set_ref, 0.05, 20.0)
+    x[:, o + 4] = (np.asarray(elevation_m, dtype=np.float64) - 600.0) / 100.0
+    if prev_season_dev is not None:
+        x[:, o + 5] = np.nan_to_num(np.asarray(prev_season_dev, dtype=np.float64), nan=0.0)
     return x
 
 
@@ -86,49 +137,85 @@ class YieldFit:
     young_kg_per_mu: dict[int, tuple[float, float, float]] = field(default_factory=dict)
     n_rows: int = 0
     seasons: int = 0
+    #: training mean of the design (within-season columns): their uncertainty counts only for the
+    #: departure from it, the mean itself being absorbed by the season intercepts
+    x_center: np.ndarray | None = None
 
 
-def _solve_beta(x: np.ndarray, y: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
-    prec_prior = 1.0 / PRIOR_SD ** 2
-    a = x.T @ x / s2 + np.diag(prec_prior)
-    b = x.T @ y / s2 + prec_prior * PRIOR_MEAN
-    cov = np.linalg.inv(a)
-    return cov @ b, cov
+def _bayes(x: np.ndarray, y: np.ndarray, s2: float, mean: np.ndarray, sd: np.ndarray, sign: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and covariance of a Gaussian-prior linear regression with noise variance ``s2``,
+    with sign constraints: a coefficient whose posterior mean has the wrong sign is pinned at 0 and
+    the rest refitted (at most a few rounds)."""
+    prec = 1.0 / sd ** 2
+    m = mean.copy()
+    xtx = x.T @ x / s2
+    xty = x.T @ y / s2
+    for _ in range(4):
+        cov = np.linalg.inv(xtx + np.diag(prec))
+        beta = cov @ (xty + prec * m)
+        bad = (sign * beta < 0) & (prec < 1e8)
+        if not bad.any():
+            break
+        prec = np.where(bad, 1e12, prec)
+        m = np.where(bad, 0.0, m)
+    return beta, cov
+
+
+_C = np.array([i for i, f in enumerate(FEATURES) if f.startswith("c_")])
+_B = np.concatenate([[0], _C])                                     # between-season columns
+_W = np.array([i for i in range(len(FEATURES)) if i not in set(_B.tolist())])  # within-season columns
+SEASON_SD_PRIOR = 0.15   #: prior SD of the unexplained season effect (log scale), weight 2 pseudo-seasons
 
 
 def _fit_core(x: np.ndarray, y: np.ndarray, orch: np.ndarray, seas: np.ndarray, n_orch: int,
               iters: int = 5) -> YieldFit:
-    s2w, s2s = 0.1, 0.02
+    """Within/between fit. Within seasons (season dummies absorb everything common to a season):
+    orchard-level coefficients and the empirical-Bayes orchard effects. Between seasons: the season
+    intercepts regressed on the county-level features, one point per season, so a county term is
+    learnt only from as many seasons as there are (and stays near its prior with few)."""
+    seasons, s_idx = np.unique(seas, return_inverse=True)
+    n_s = len(seasons)
+    d = np.zeros((y.size, n_s))
+    d[np.arange(y.size), s_idx] = 1.0
+    xw = np.concatenate([x[:, _W], d], axis=1)
+    mw = np.concatenate([PRIOR_MEAN[_W], np.full(n_s, float(np.mean(y)))])
+    sdw = np.concatenate([PRIOR_SD[_W], np.full(n_s, 10.0)])
+    sgw = np.concatenate([SIGN[_W], np.zeros(n_s)])
+    # county features are constant within a season: one row per season
+    first = np.array([np.nonzero(s_idx == k)[0][0] for k in range(n_s)])
+    zb = x[first][:, _B]
+    s2w, s2s, tau2 = 0.1, SEASON_SD_PRIOR ** 2, 0.05
     u = np.zeros(n_orch)
-    beta, cov = _solve_beta(x, y, s2w + s2s)
-    tau2 = 0.05
     n_o = np.bincount(orch, minlength=n_orch).astype(np.float64)
-    seasons = np.unique(seas)
+    has = n_o > 0
+    bw, cw = _bayes(xw, y, s2w, mw, sdw, sgw)
+    bb, cb = _bayes(zb, bw[len(_W):], s2s, PRIOR_MEAN[_B], PRIOR_SD[_B], SIGN[_B])
     for _ in range(iters):
-        beta, cov = _solve_beta(x, y - u[orch], s2w + s2s)
-        r = y - x @ beta
-        delta = np.zeros(seas.max() + 1)
-        for s in seasons:
-            m = seas == s
-            delta[s] = np.mean(r[m] - u[orch[m]])
-        r2 = r - delta[seas]
+        bw, cw = _bayes(xw, y - u[orch], s2w, mw, sdw, sgw)
+        alpha = bw[len(_W):]
+        bb, cb = _bayes(zb, alpha, s2s, PRIOR_MEAN[_B], PRIOR_SD[_B], SIGN[_B])
+        rb = alpha - zb @ bb
+        s2s = (float(np.sum(rb ** 2)) + 2 * SEASON_SD_PRIOR ** 2) / (n_s + 2)
+        r2 = y - xw @ bw                       # season effects removed
         sum_o = np.bincount(orch, weights=r2, minlength=n_orch)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rbar = np.where(n_o > 0, sum_o / np.maximum(n_o, 1), 0.0)
+        rbar = np.where(has, sum_o / np.maximum(n_o, 1), 0.0)
         e = r2 - rbar[orch]
-        dof = max(1.0, y.size - np.count_nonzero(n_o) - len(seasons))
+        dof = max(1.0, y.size - np.count_nonzero(n_o) - n_s)
         s2w = max(float(np.sum(e ** 2) / dof), 1e-4)
-        has = n_o > 0
         if has.sum() >= 3:
             tau2 = max(float(np.var(rbar[has]) - np.mean(s2w / n_o[has])), 1e-4)
-        shrink = np.where(has, n_o * tau2 / (n_o * tau2 + s2w), 0.0)
-        u = shrink * rbar
-        ds = delta[seasons]
-        k = len(seasons)
-        ss = float(np.sum((ds - ds.mean()) ** 2)) if k >= 2 else 0.0
-        s2s = (ss + 2 * 0.15 ** 2) / (max(k - 1, 0) + 2)
-    var_u = np.where(n_o > 0, tau2 * s2w / (n_o * tau2 + s2w), tau2)
-    return YieldFit(beta, cov, s2w, s2s, tau2, u, var_u, n_o, 1.0, {}, int(y.size), len(seasons))
+        u = np.where(has, n_o * tau2 / (n_o * tau2 + s2w), 0.0) * rbar
+    beta = np.zeros(len(FEATURES))
+    cov = np.zeros((len(FEATURES), len(FEATURES)))
+    beta[_W] = bw[:len(_W)]
+    beta[_B] = bb
+    cov[np.ix_(_W, _W)] = cw[:len(_W), :len(_W)]
+    cov[np.ix_(_B, _B)] = cb
+    var_u = np.where(has, tau2 * s2w / (n_o * tau2 + s2w), tau2)
+    center = np.zeros(len(FEATURES))
+    center[_W] = x[:, _W].mean(axis=0)
+    return YieldFit(beta, cov, s2w, s2s, tau2, u, var_u, n_o, 1.0, {}, int(y.size), n_s, center)
 
 
 def _pred_log(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +225,8 @@ def _pred_log(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None) -> tupl
         var_u = fit.var_u[orch_idx]
     else:
         var_u = np.full(x.shape[0], fit.tau2)
-    var = fit.sigma2_within + fit.sigma2_season + var_u + np.einsum("ij,jk,ik->i", x, fit.cov_beta, x)
+    xc = x if fit.x_center is None else x - fit.x_center
+    var = fit.sigma2_within + fit.sigma2_season + var_u + np.einsum("ij,jk,ik->i", xc, fit.cov_beta, xc)
     return mu, np.sqrt(var)
 
 
@@ -163,8 +251,10 @@ def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_sea
         ys.append(np.log(np.maximum(per_mu[m], 1.0)))
         os_.append(np.nonzero(m)[0])
         ss.append(np.full(int(m.sum()), si))
-    young_q = {a: tuple(float(q) for q in np.quantile(np.concatenate(v), [0.1, 0.5, 0.9]))
-               for a, v in young.items()}
+    young_q: dict[int, tuple[float, float, float]] = {}
+    for a, v in young.items():
+        q10, q50, q90 = (float(q) for q in np.quantile(np.concatenate(v), [0.1, 0.5, 0.9]))
+        young_q[a] = (q10, q50, q90)
     if not xs:
         z = np.zeros(n_orch)
         fit = YieldFit(PRIOR_MEAN.copy(), np.diag(PRIOR_SD ** 2), 0.1, 0.15 ** 2, 0.05, z, np.full(n_orch, 0.05),
@@ -175,7 +265,7 @@ def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_sea
     orch = np.concatenate(os_)
     seas = np.concatenate(ss)
     fit = _fit_core(x, y, orch, seas, n_orch)
-    fit.young_kg_per_mu = young_q  # type: ignore[assignment]
+    fit.young_kg_per_mu = young_q
     uniq = np.unique(seas)
     if calibrate and len(uniq) >= 3:
         zs = []
@@ -186,7 +276,9 @@ def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_sea
             mu, sd = _pred_log(f, x[te], orch[te])
             zs.append((y[te] - mu) / sd)
         z = np.abs(np.concatenate(zs))
-        fit.calib_k = float(np.clip(np.quantile(z, 0.8) / Z90, 0.6, 3.0))
+        # never narrower than the model's own variance (k >= 1): held-out seasons of the history
+        # cannot show the extremes it has not seen
+        fit.calib_k = float(np.clip(np.quantile(z, 0.8) / Z90, 1.0, 3.0))
     return fit
 
 

@@ -9,7 +9,8 @@ Per gateway and day (rates are probabilities; all configurable in :class:`FaultC
   for the rest of the day (samples after that are never measured nor sent).
 - **clock skew**: a fixed offset of up to ``skew_max_s`` seconds (gateway RTC drift), so timestamps
   sit off the 5-minute grid; always within ingest's 10-minute future tolerance.
-- **clock jump**: after an NTP resync the clock steps back by a few intervals, so the next samples
+- **clock jump**: after an NTP resync the clock steps back by 10-60 minutes (whole 5-minute steps, at
+  most an hour, never across midnight), so at a 5-minute interval the next samples
   reuse timestamps already sent **with different values**. Each such reading collides on
   (device, metric, time) with an earlier one: the ledger counts it as a duplicate (the first stored
   wins; ingest keeps one row, ``ON CONFLICT DO NOTHING``).
@@ -52,7 +53,7 @@ class FaultConfig:
     skew_prob: float = 0.05                    #: per gateway (fixed offset)
     skew_max_s: int = 240
     clock_jump_prob: float = 0.004             #: per gateway-day
-    clock_jump_intervals: tuple[int, int] = (2, 12)
+    clock_jump_steps: tuple[int, int] = (2, 12)  #: size of a jump in 5-minute steps
     stuck_prob: float = 0.004                  #: per sensor-day
     stuck_hours: tuple[float, float] = (2.0, 12.0)
     spike_prob: float = 2e-4                   #: per reading, in-range wrong value
@@ -106,11 +107,11 @@ class DayFaults:
         # dead battery from sample dead_at
         dead = u[3] < config.dead_battery_prob
         self.dead_at = np.where(dead, (samples * (0.2 + 0.75 * u[4])).astype(int), samples + 1)
-        # clock jump at jump_at by jump_k intervals back
+        # clock jump at sample jump_at, jump_s seconds back (a time, whatever the sample interval)
         jump = u[5] < config.clock_jump_prob
-        jlo, jhi = config.clock_jump_intervals
+        jlo, jhi = config.clock_jump_steps
         self.jump_at = np.where(jump, (samples * (0.1 + 0.8 * u[6])).astype(int), samples + 1)
-        self.jump_k = np.where(jump, jlo + (u[7] * (jhi - jlo + 1)).astype(int), 0)
+        self.jump_s = np.where(jump, 300 * (jlo + (u[7] * (jhi - jlo + 1)).astype(int)), 0)
         # fixed skew per gateway (not per day)
         self.skew = np.zeros(n, dtype=np.int64)
         for i, dev in enumerate(fleet.device_ids):
@@ -144,9 +145,10 @@ class DayFaults:
                     self._stuck_value[a, c] = vals[a, b, c]
                 vals[a, b, c] = self._stuck_value[a, c]
         # battery sag before death
+        sag_n = max(1, 7200 // self.interval_s)                  # the last two hours
         to_death = self.dead_at[:, None] - k
-        sag = (to_death > 0) & (to_death <= 24)
-        vals[:, :, BATTERY] = np.where(sag, np.minimum(vals[:, :, BATTERY], 3.3 + 0.02 * to_death),
+        sag = (to_death > 0) & (to_death <= sag_n)
+        vals[:, :, BATTERY] = np.where(sag, np.minimum(vals[:, :, BATTERY], 3.3 + 0.4 * to_death / sag_n),
                                        vals[:, :, BATTERY])
         # per-reading faults on the readings (not the health values)
         r = g.random((3, n, m, N_READ))
@@ -172,7 +174,7 @@ class DayFaults:
         vals = np.where(missing, np.nan, vals)
         special = (missing.any(axis=2)) | (invalid & np.isnan(vals[:, :, :N_READ])).any(axis=2)
         # clocks: fixed skew, and a step back after a jump
-        shift = np.where(k >= self.jump_at[:, None], -self.jump_k[:, None] * self.interval_s, 0)
+        shift = np.where(k >= self.jump_at[:, None], -self.jump_s[:, None], 0)
         times = block.times[None, :].astype(np.int64) + self.skew[:, None] + shift
         present = k < self.dead_at[:, None]
         offline = (k >= self.off_a[:, None]) & (k < self.off_b[:, None])

@@ -50,7 +50,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from scipy.signal import lfilter
 from scipy.special import ndtr
 
 from registry.grades import GRADES
@@ -83,6 +82,7 @@ FROST_STAGES = (                #: (days from full bloom from, to, T10 °C, T90 
     (7, 20, -1.1, -3.0),        # petal fall / small green fruit
 )
 MAX_DAILY_RAIN_MM = 180.0       #: cap on a day's rain, mm (about the county's record daily falls)
+FROST_NIGHTS_C = (-2.0, -4.0, -2.5)  #: minima of a late_frost year's three frost nights at 600 m, °C
 ROT_RATE = 0.015                #: brown-rot loss rate per unit of (primary + secondary) infection index
 
 
@@ -207,8 +207,13 @@ def _first_crossing(cum: np.ndarray, req: float | np.ndarray) -> np.ndarray:
 
 
 def _ar1(innov: np.ndarray, phi: float) -> np.ndarray:
-    """AR(1) filter along the last axis: x_t = phi x_{t-1} + e_t."""
-    return lfilter([1.0], [1.0, -phi], innov, axis=-1)
+    """AR(1) filter along the last axis: x_t = phi x_{t-1} + e_t (a loop over time, vectorised over rows)."""
+    out = np.empty_like(innov, dtype=float)
+    prev = np.zeros(innov.shape[:-1])
+    for t in range(innov.shape[-1]):
+        prev = phi * prev + innov[..., t]
+        out[..., t] = prev
+    return out
 
 
 @dataclass
@@ -292,12 +297,19 @@ def _weather(o: _Orchards, season: int, scenario: str, seed: int) -> _Season:
     chill0 = int((chill_start - dates[0]).astype(int))
     bloom_idx = _bloom(tmin, tmax, chill0)
     if scenario == "late_frost":
-        centre = int(np.median(bloom_idx)) + int(gc.integers(-1, 3))
-        # three clear, calm nights behind a cold front: deep radiative minima, days a little cold
-        for off, dmin, dmax in ((-1, -5.0, -3.0), (0, -8.0, -4.0), (1, -6.0, -2.5)):
+        # the frost comes around the county's typical full bloom: that of a reference orchard at the
+        # median elevation (600 m) under the county weather, so it does not depend on the orchard set
+        ref_mean = climate.mean_temp_c(doy, 600.0) + county_t
+        ref_dtr = climate.diurnal_range_c(doy) * np.where(county_wet, 0.55, 1.0)
+        ref_bloom = int(_bloom((ref_mean - ref_dtr / 2)[None, :], (ref_mean + ref_dtr / 2)[None, :], chill0)[0])
+        centre = ref_bloom + int(gc.integers(-1, 3))
+        # three clear, calm nights behind a cold front: radiative minima that reach FROST_NIGHTS_C at
+        # 600 m, lower uphill (lapse rate) and in cold-air pools (the orchard's offset)
+        for off, target in zip((-1, 0, 1), FROST_NIGHTS_C, strict=True):
             d = centre + off
-            tmin[:, d] = tmin[:, d] - max(county_t[d], 0.0) + dmin + 0.5 * zl[:, 2, d]
-            tmax[:, d] = tmax[:, d] - max(county_t[d], 0.0) + dmax
+            t_night = (target - climate.LAPSE_C_PER_M * (o.elev - 600.0) + o.t_offset + 0.5 * zl[:, 2, d])
+            tmin[:, d] = np.minimum(tmin[:, d], t_night)
+            tmax[:, d] = np.minimum(tmax[:, d], t_night + 10.0)
             rain[:, d] = 0.0
         wetday = rain >= 1.0
         bloom_idx = _bloom(tmin, tmax, chill0)
@@ -517,7 +529,8 @@ def _local_midnight(d: np.datetime64) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
 
 
-def iter_daily_rows(history: History, device_ids: dict[str, str] | None = None) -> Iterator[tuple[Any, ...]]:
+def iter_daily_rows(history: History, device_ids: dict[str, str] | None = None,
+                    bucket_text: bool = False) -> Iterator[tuple[Any, ...]]:
     """Rows ``(device_id, metric, bucket, n, min, max, avg, sum)`` of ``readings_daily``, streamed.
 
     Each row is what an hourly-then-daily rollup of 288 five-minute readings would give:
@@ -525,11 +538,14 @@ def iter_daily_rows(history: History, device_ids: dict[str, str] | None = None) 
     sensor as 0 (dry) or about 100 (wet) per sample, so ``avg = 100 x wet hours / 24`` and
     wet hours = ``24 x avg / 100``. Rain: ``sum`` is the day's total in mm.
     ``device_ids`` maps orchard_id -> device_id (default ``gw-NNNN`` for ``WS-NNNN``).
+    ``bucket_text``: buckets as PostgreSQL text (for COPY) instead of datetimes.
     """
     n = SAMPLES_PER_DAY
     devs = [(device_ids or {}).get(oid) or default_device_id(oid) for oid in history.orchard_ids]
     for s in history.seasons:
-        buckets = [_local_midnight(d) for d in history.dates[s]]
+        buckets: list[Any] = [_local_midnight(d) for d in history.dates[s]]
+        if bucket_text:
+            buckets = [b.isoformat() for b in buckets]
         tmin, tmax, rain = history.tmin_c[s], history.tmax_c[s], history.rain_mm[s]
         vwc, rh, lw = history.soil_vwc[s], history.rh_pct[s], history.leaf_wet_h[s]
         for i, dev in enumerate(devs):
@@ -572,19 +588,88 @@ def default_device_id(orchard_id: str) -> str:
     return "gw-" + orchard_id.split("-", 1)[-1]
 
 
-def write_history(conn: Any, history: History, *, source: str = "sim", daily: bool = True) -> None:
-    """Write past yields into ``yield_history`` and daily weather into ``readings_daily``, in one
-    transaction, replacing rows for the same keys (yields by (orchard, season); daily rows by
-    (device, metric, bucket) of the written devices and seasons). Devices come from the registry
-    ``devices`` table (first active device of each orchard; ``gw-NNNN`` if none)."""
+def iter_compact_readings(history: History, device_ids: dict[str, str] | None = None
+                          ) -> Iterator[tuple[str, str, dt.datetime, float]]:
+    """Raw ``readings`` rows ``(device_id, metric, time, value)`` whose daily rollup reproduces the
+    history's daily values: Tmin at 05:00 and Tmax at 14:00 local (so min/max/avg = Tmin/Tmax/mean),
+    and one noon reading of RH, VWC and leaf wetness (avg) and one 23:55 reading of the day's rain
+    (sum). Used where ``readings_daily`` is a continuous aggregate that cannot be written directly."""
+    devs = [(device_ids or {}).get(oid) or default_device_id(oid) for oid in history.orchard_ids]
+    h5, h12, h14, h2355 = (dt.timedelta(hours=5), dt.timedelta(hours=12), dt.timedelta(hours=14),
+                           dt.timedelta(hours=23, minutes=55))
+    for s in history.seasons:
+        mids = [_local_midnight(d) for d in history.dates[s]]
+        arrays = (history.tmin_c[s], history.tmax_c[s], history.rain_mm[s], history.soil_vwc[s],
+                  history.rh_pct[s], history.leaf_wet_h[s])
+        for i, dev in enumerate(devs):
+            tn, tx, rn, vw, rr, ll = (a[i].tolist() for a in arrays)
+            for j, b in enumerate(mids):
+                yield (dev, "air_temp_c", b + h5, tn[j])
+                yield (dev, "air_temp_c", b + h14, tx[j])
+                yield (dev, "air_rh_pct", b + h12, rr[j])
+                yield (dev, "soil_vwc_10cm", b + h12, vw[j])
+                yield (dev, "leaf_wetness_pct", b + h12, round(100.0 * ll[j] / 24.0, 3))
+                yield (dev, "rain_mm", b + h2355, rn[j])
+
+
+def _copy_daily_text(cp: Any, history: History, devmap: dict[str, str]) -> None:
+    """Stream the daily rows to a COPY in text format, in chunks (much faster than ``write_row``)."""
+    buf: list[str] = []
+    for row in iter_daily_rows(history, devmap, bucket_text=True):
+        buf.append("\t".join(map(str, row)) + "\n")          # str(float) round-trips exactly
+        if len(buf) >= 20000:
+            cp.write("".join(buf))
+            buf.clear()
+    if buf:
+        cp.write("".join(buf))
+
+
+def _relkind(conn: Any, name: str) -> str | None:
+    row = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)", (name,)).fetchone()
+    return None if row is None else (row[0].decode() if isinstance(row[0], bytes) else str(row[0]))
+
+
+def iter_observation_rows(history: History) -> Iterator[tuple[str, dt.date, str, float]]:
+    """Grower observations as ``farm_records`` rows ``(orchard_id, observed_on, kind, value)``: the
+    flower-density score two days after full bloom and the fruit-set count 30 days after (where the
+    grower recorded one)."""
+    for s in history.seasons:
+        bloom = history.bloom_date[s]
+        for i, oid in enumerate(history.orchard_ids):
+            fd = float(history.flower_density[s][i])
+            if fd == fd:                                             # not NaN
+                yield (oid, (bloom[i] + np.timedelta64(2, "D")).astype(dt.date), "flower_density", fd)
+            fs = float(history.fruit_set_per_m[s][i])
+            if fs == fs:
+                yield (oid, (bloom[i] + np.timedelta64(30, "D")).astype(dt.date), "fruit_set", fs)
+
+
+def write_history(conn: Any, history: History, *, source: str = "sim", daily: bool = True,
+                  observations: bool = False) -> None:
+    """Write past yields into ``yield_history`` and daily weather into ``readings_daily``.
+
+    Yields upsert by (orchard, season). Daily rows upsert by (device, metric, bucket) where
+    ``readings_daily`` is a table (plain PostgreSQL path; ingest's refresh leaves buckets without raw
+    readings alone). Where it is a TimescaleDB continuous aggregate (a view), the compact raw readings
+    of :func:`iter_compact_readings` go into ``readings`` and the aggregate is refreshed over the
+    history's range; that refresh cannot run in a transaction, so on that path this function commits.
+    Devices come from the registry ``devices`` table (first active device of each orchard; ``gw-NNNN``
+    if none). ``observations``: also write the growers' flower-density and fruit-set records into
+    ``farm_records`` (``recorded_by = 'sim-history'``; earlier such rows of these orchards and
+    seasons are replaced).
+    """
     devmap: dict[str, str] = {}
     for oid, did in conn.execute(
             "SELECT DISTINCT ON (orchard_id) orchard_id, device_id FROM devices "
             "WHERE orchard_id = ANY(%s) ORDER BY orchard_id, active DESC, device_id", (history.orchard_ids,)):
         devmap[oid] = did
+    kind: str | None = _relkind(conn, "readings_daily") if daily else None
+    if daily and kind is None:
+        raise RuntimeError("readings_daily does not exist: apply the ingest migrations first")
     with conn.transaction():
-        conn.execute("CREATE TEMP TABLE _hist_yield (orchard_id text, season int, harvested_kg float8, "
-                     "source text) ON COMMIT DROP")
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS _hist_yield (orchard_id text, season int, "
+                     "harvested_kg float8, source text)")
+        conn.execute("TRUNCATE _hist_yield")
         with conn.cursor().copy("COPY _hist_yield FROM STDIN") as cp:
             for row in iter_yield_rows(history, source):
                 cp.write_row(row)
@@ -592,15 +677,57 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
                      "SELECT orchard_id, season, harvested_kg, source FROM _hist_yield "
                      "ON CONFLICT (orchard_id, season) DO UPDATE SET harvested_kg = EXCLUDED.harvested_kg, "
                      "source = EXCLUDED.source")
+        conn.execute("DROP TABLE _hist_yield")
+        if observations:
+            first = min(history.dates[s][0] for s in history.seasons).astype(dt.date)
+            last = max(history.dates[s][-1] for s in history.seasons).astype(dt.date)
+            conn.execute("DELETE FROM farm_records WHERE recorded_by = 'sim-history' AND orchard_id = ANY(%s) "
+                         "AND observed_on BETWEEN %s AND %s", (history.orchard_ids, first, last))
+            with conn.cursor().copy("COPY farm_records (orchard_id, observed_on, kind, value, recorded_by, "
+                                    "recorded_at) FROM STDIN") as cp:
+                for oid, day, obs_kind, value in iter_observation_rows(history):
+                    cp.write_row((oid, day, obs_kind, value, "sim-history",
+                                  dt.datetime(day.year, day.month, day.day, 19, tzinfo=LOCAL_TZ)))
         if not daily:
             return
-        devs = [devmap.get(o) or default_device_id(o) for o in history.orchard_ids]
-        for s in history.seasons:
-            lo = _local_midnight(history.dates[s][0])
-            hi = _local_midnight(history.dates[s][-1])
-            conn.execute("DELETE FROM readings_daily WHERE device_id = ANY(%s) AND metric = ANY(%s) "
-                         "AND bucket BETWEEN %s AND %s", (devs, list(DAILY_METRICS), lo, hi))
-        with conn.cursor().copy("COPY readings_daily (device_id, metric, bucket, n, min, max, avg, sum) "
-                                "FROM STDIN") as cp:
-            for row in iter_daily_rows(history, devmap):
-                cp.write_row(row)
+        if kind in ("r", "p"):
+            devs = [devmap.get(o) or default_device_id(o) for o in history.orchard_ids]
+            lo = _local_midnight(min(history.dates[s][0] for s in history.seasons))
+            hi = _local_midnight(max(history.dates[s][-1] for s in history.seasons))
+            clash = conn.execute("SELECT 1 FROM readings_daily WHERE device_id = ANY(%s) AND bucket BETWEEN %s "
+                                 "AND %s LIMIT 1", (devs, lo, hi)).fetchone()
+            if clash is None:       # nothing there yet (first seed): COPY straight in, no upsert pass
+                with conn.cursor().copy("COPY readings_daily (device_id, metric, bucket, n, min, max, avg, sum) "
+                                        "FROM STDIN") as cp:
+                    _copy_daily_text(cp, history, devmap)
+                return
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS _hist_daily (LIKE readings_daily)")
+            conn.execute("TRUNCATE _hist_daily")
+            with conn.cursor().copy("COPY _hist_daily (device_id, metric, bucket, n, min, max, avg, sum) "
+                                    "FROM STDIN") as cp:
+                _copy_daily_text(cp, history, devmap)
+            conn.execute("INSERT INTO readings_daily (device_id, metric, bucket, n, min, max, avg, sum) "
+                         "SELECT device_id, metric, bucket, n, min, max, avg, sum FROM _hist_daily "
+                         "ON CONFLICT (device_id, metric, bucket) DO UPDATE SET n = EXCLUDED.n, "
+                         "min = EXCLUDED.min, max = EXCLUDED.max, avg = EXCLUDED.avg, sum = EXCLUDED.sum")
+            conn.execute("DROP TABLE _hist_daily")
+            return
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS _hist_raw (device_id text, metric text, "
+                     "time timestamptz, value float8)")
+        conn.execute("TRUNCATE _hist_raw")
+        with conn.cursor().copy("COPY _hist_raw FROM STDIN") as cp:
+            for raw in iter_compact_readings(history, devmap):
+                cp.write_row(raw)
+        conn.execute("INSERT INTO readings (device_id, metric, time, value) "
+                     "SELECT device_id, metric, time, value FROM _hist_raw "
+                     "ON CONFLICT (device_id, metric, time) DO UPDATE SET value = EXCLUDED.value")
+        conn.execute("DROP TABLE _hist_raw")
+    conn.commit()
+    lo = _local_midnight(min(history.dates[s][0] for s in history.seasons))
+    hi = _local_midnight(max(history.dates[s][-1] for s in history.seasons)) + dt.timedelta(days=1)
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        conn.execute("CALL refresh_continuous_aggregate('readings_daily', %s, %s)", (lo, hi))
+    finally:
+        conn.autocommit = autocommit

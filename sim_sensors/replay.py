@@ -77,6 +77,7 @@ class _Sample:
     readings: int
     invalid: int
     valid_keys: tuple[int, ...]   #: metric indexes of the valid readings (for collision tracking)
+    frame: bytes = b""            #: ChirpStack: the sample's binary FRMPayload frame
 
 
 class _State:
@@ -131,7 +132,8 @@ class Replayer:
             assert self.cs is not None
             key = (self.seed, day_ordinal, i, seq)
             uid = (hash((*key, 1)) << 64) ^ hash((*key, 2))
-            return self.cs.message(i, seq, sent_at, [(s.t, s.row, s.missing) for s in samples], uid)
+            frames = b"".join(s.frame for s in samples)
+            return self.cs.message(i, seq, sent_at, [(s.t, s.row, s.missing) for s in samples], uid, frames)
         return wire.thingsboard_message(self.prefix, [(f.device_ids[i], [self._render(s) for s in samples])])
 
     def _count(self, i: int, samples: list[_Sample]) -> tuple[int, int, int]:
@@ -179,7 +181,7 @@ class Replayer:
         model = DayModel(self.cache, day, self.interval_s)
         S = model.samples
         plan = DayFaults(f, day.toordinal(), S, self.interval_s, self.faults, self.seed)
-        # a clock jump re-stamps at most 12 intervals back, never across midnight: track one day at a time
+        # a clock jump re-stamps at most an hour back and never across midnight: track one day at a time
         self.state.stored = {i: set() for i in plan.jumped.tolist()}
         ordinal = day.toordinal()
         n_slots = -(-S // self.spm)
@@ -196,6 +198,8 @@ class Replayer:
             read_counts = (N_READ - missing_all[:, :, :N_READ].sum(axis=2)).tolist()
             valid_mask = ~fb.invalid & ~missing_all[:, :, :N_READ]
             slot_end = int(model.times(k1 - 1, k1)[0])
+            frames = wire.frames_for_block(fb.times, fb.values) if self.cs is not None else b""
+            fs, m_ = wire.FRAME_SIZE, k1 - k0
             group: list[tuple[int, list[_Sample]]] = []
             for i in range(f.n):
                 pres = present[i]
@@ -209,7 +213,8 @@ class Replayer:
                         continue
                     miss = missing_all[i, b].tolist() if special[i][b] else None
                     vk: tuple[int, ...] = tuple(np.flatnonzero(valid_mask[i, b]).tolist()) if tracked else ()
-                    s = _Sample(times[i][b], vals[i][b], miss, read_counts[i][b], inv_counts[i][b], vk)
+                    s = _Sample(times[i][b], vals[i][b], miss, read_counts[i][b], inv_counts[i][b], vk,
+                                frames[(i * m_ + b) * fs:(i * m_ + b + 1) * fs] if frames else b"")
                     (buf if offline[i][b] else online).append(s)
                 if online and buf:
                     # back online: the buffer goes up first, late and out of order

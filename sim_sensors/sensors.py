@@ -70,7 +70,7 @@ class DayModel:
         rain = self.rain[:, k0:k1]
         raining = rain > 0
         air = weather.air_temp_c(d, sh) + 0.15 * z[0]
-        rh = weather.rel_humidity_pct(d.tdew[:, None], air, raining) + 0.8 * z[1]
+        rh = weather.rel_humidity_pct(d.tdew[:, None], air + 0.15 * z[1], raining)
         ghi, sin_e = weather.solar_wm2(d, self.doy, sh, f.lat, z[2], raining)
         leaf = weather.leaf_wetness_pct(rh, self.hours_since_rain[:, k0:k1], sin_e)
         v10, v30 = soil.soil_vwc(d, local_h / 24.0, self.rain_frac[:, k0:k1])

@@ -20,7 +20,7 @@ day (all vectorised over gateways):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -35,20 +35,38 @@ TIP_MM = 0.2                           #: tipping-bucket resolution, mm
 class SeasonCache:
     """Daily drivers of whole seasons for a fleet, generated on demand and kept (at most ``keep``)."""
 
+    CHUNK = 256
+
     def __init__(self, fleet: Fleet, scenarios: dict[int, str] | None = None, keep: int = 2):
         self.fleet = fleet
         self.scenarios = dict(SCENARIO_DEFAULT) if scenarios is None else scenarios
         self.keep = keep
-        self._orch = _orchards(fleet.orchard_rows(), fleet.seed)
+        rows = fleet.orchard_rows()
+        # generated in chunks of orchards: the season model's intermediates are (orchards x days)
+        # arrays, so chunking bounds peak memory; every draw is keyed per orchard, so chunks agree
+        self._chunks = [_orchards(rows[a:a + self.CHUNK], fleet.seed) for a in range(0, len(rows), self.CHUNK)]
         self._cache: dict[int, _Season] = {}
 
     def season(self, season: int) -> _Season:
         if season not in self._cache:
             if len(self._cache) >= self.keep:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[season] = _weather(self._orch, season, self.scenarios.get(season, "normal"),
-                                           self.fleet.seed)
+            scen = self.scenarios.get(season, "normal")
+            parts = [self._compact(_weather(o, season, scen, self.fleet.seed)) for o in self._chunks]
+            first = parts[0]
+            self._cache[season] = _Season(**{
+                f.name: first.dates if f.name == "dates" else np.concatenate([getattr(p, f.name) for p in parts])
+                for f in fields(_Season)})
         return self._cache[season]
+
+    @staticmethod
+    def _compact(s: _Season) -> _Season:
+        """Keep daily drivers as float32 (ample for °C, mm and m³/m³; halves the cache)."""
+        for f in fields(s):
+            v = getattr(s, f.name)
+            if isinstance(v, np.ndarray) and v.dtype == np.float64:
+                setattr(s, f.name, v.astype(np.float32))
+        return s
 
     def day(self, day: dt.date) -> tuple[_Season, int]:
         """The season holding ``day`` and the day's index in it (seasons run 1 Oct - 30 Sep)."""

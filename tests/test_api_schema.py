@@ -13,7 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from test_web_fixtures import bearer, client, sample, token_for, web_app, web_db  # noqa: F401
+from test_web_fixtures import TEST_PASSWORD, bearer, client, sample, token_for, web_app, web_db  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,20 @@ def admin_headers(client: Any) -> dict[str, str]:
     return bearer(token_for(client, "admin", role="admin"))
 
 
-def test_api_conforms(web_app: Any, sample: Any, admin_headers: dict[str, str]) -> None:
+def _runner(op: Any, headers: dict[str, str]) -> Any:
+    """A hypothesis test of one operation with one caller's headers."""
+
+    @given(case=op.as_strategy())
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def run(case: Any) -> None:
+        # positive_data_acceptance is left out: business rules the schema cannot state (an
+        # observation day not in the future, an orchard that exists) rightly answer 4xx.
+        case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+
+    return run
+
+
+def test_api_conforms(web_app: Any, client: Any, sample: Any, admin_headers: dict[str, str]) -> None:
     """Every operation in /openapi.json, a few generated requests each (pytest-plugin parametrisation
     is not used: the app only exists once the database fixture has run)."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", web_app)
@@ -33,17 +46,15 @@ def test_api_conforms(web_app: Any, sample: Any, admin_headers: dict[str, str]) 
         if op.path == "/api/v1/auth/logout":
             continue  # would revoke the shared admin token
         ops.append(op)
-    assert len(ops) >= 10, [o.path for o in ops]
+    assert len(ops) >= 20, [o.path for o in ops]
+    # buyers own the order operations: run those as a buyer too, so generated orders reach trading
+    buyer = bearer(token_for(client, "buyer-test-b-user", TEST_PASSWORD))
+    runs = [(op, admin_headers) for op in ops] + [
+        (op, buyer) for op in ops if op.path.startswith(("/api/v1/orders", "/api/v1/allocations", "/api/v1/supply"))
+    ]
     failures: list[str] = []
-    for op in ops:
-
-        @given(case=op.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def run(case: Any) -> None:
-            # positive_data_acceptance is left out: business rules the schema cannot state (an
-            # observation day not in the future, an orchard that exists) rightly answer 4xx.
-            case.call_and_validate(headers=admin_headers, excluded_checks=[positive_data_acceptance])
-
+    for op, headers in runs:
+        run = _runner(op, headers)
         try:
             run()
         except Exception as exc:  # collect every failing operation, then fail once with all of them

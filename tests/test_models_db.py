@@ -63,7 +63,8 @@ def small_db(make_database: Callable[[], str]) -> Iterator[str]:
                 t14 = datetime(day.year, day.month, day.day, 14, tzinfo=TZ)
                 if o == 0 and 40 <= d < 50:
                     continue  # a gateway offline for ten days: a gap to fill
-                recs += [(dev, "air_temp_c", t5, float(w.tmin_c[o, d])), (dev, "air_temp_c", t14, float(w.tmax_c[o, d])),
+                recs += [(dev, "air_temp_c", t5, float(w.tmin_c[o, d])),
+                         (dev, "air_temp_c", t14, float(w.tmax_c[o, d])),
                          (dev, "soil_vwc_10cm", t14, float(w.soil_vwc[o, d])),
                          (dev, "leaf_wetness_pct", t5, float(min(100.0, w.leaf_wet_h[o, d] / 24 * 100))),
                          (dev, "rain_mm", t14, float(w.rain_mm[o, d]))]
@@ -109,7 +110,8 @@ def test_forecast_all_writes_a_consistent_versioned_run(small_db: str) -> None:
             assert by.get(oid, 0.0) == pytest.approx(p50, rel=1e-6, abs=1e-6)
             if p50 > 0:
                 assert date(SEASON, 5, 15) <= hs <= he <= date(SEASON, 10, 15)
-            assert {"frost_kill_frac", "water_stress_index", "brown_rot_infection_days", "heat_degree_hours"} <= set(risk)
+            assert {"frost_kill_frac", "water_stress_index", "brown_rot_infection_days",
+                    "heat_degree_hours", "root_zone_stress_index"} <= set(risk)
         # frost of -6 °C around bloom shows in the risk indices and as alerts with advice in both languages
         kills = [r[7]["frost_kill_frac"] for r in orch]
         assert max(kills) > 0.1

@@ -16,6 +16,7 @@ from sim_sensors.history import (
     SCENARIO_DEFAULT,
     History,
     bearing_share,
+    default_device_id,
     generate_history,
     history_rows,
     write_history,
@@ -255,7 +256,9 @@ def test_write_history_to_database(db_url: str, orchards: list[dict]) -> None:
     if not _has_tables(db_url, "yield_history", "readings_daily"):
         pytest.skip("yield_history (orchard_models) / readings_daily (ingest) migrations "
                     "not merged into this branch")
-    h = generate_history(orchards[1500:1503], [2024], seed=4)
+    picked = [o for o in orchards if o["planting_year"] <= 2017][-3:]        # bearing trees: observations
+    h = generate_history(picked, [2024], seed=4)
+    devs = [default_device_id(o["orchard_id"]) for o in picked]
     with psycopg.connect(db_url) as conn:
         write_history(conn, h)
         write_history(conn, h)      # idempotent
@@ -263,6 +266,44 @@ def test_write_history_to_database(db_url: str, orchards: list[dict]) -> None:
                          (h.orchard_ids,)).fetchone()
         assert n and n[0] == 3
         d = conn.execute("SELECT count(*), sum(sum) FILTER (WHERE metric = 'rain_mm') FROM readings_daily "
-                         "WHERE device_id IN ('gw-1501', 'gw-1502', 'gw-1503')").fetchone()
+                         "WHERE device_id = ANY(%s)", (devs,)).fetchone()
         assert d and d[0] == 3 * len(h.dates[2024]) * len(DAILY_METRICS)
         assert d[1] == pytest.approx(h.rain_mm[2024].sum(), rel=1e-6)
+        if _has_tables(db_url, "farm_records"):
+            write_history(conn, h, observations=True)
+            write_history(conn, h, observations=True)     # replaces, does not pile up
+            got = conn.execute("SELECT kind, count(*), sum(value) FROM farm_records WHERE orchard_id = ANY(%s) "
+                               "AND recorded_by = 'sim-history' GROUP BY kind", (h.orchard_ids,)).fetchall()
+            want_fd = h.flower_density[2024][~np.isnan(h.flower_density[2024])]
+            want_fs = h.fruit_set_per_m[2024][~np.isnan(h.fruit_set_per_m[2024])]
+            by = {k: (n, v) for k, n, v in got}
+            assert by.get("flower_density", (0, 0.0))[0] == len(want_fd)
+            assert by.get("fruit_set", (0, 0.0))[0] == len(want_fs)
+            assert len(want_fd) and by["flower_density"][1] == pytest.approx(want_fd.sum())
+
+
+def test_compact_readings_roll_up_to_the_daily_rows(orchards: list[dict]) -> None:
+    """On TimescaleDB, history goes in as a few raw readings per day; their daily rollup must give the
+    same min/max/avg/sum as the daily rows written on the plain path."""
+    from collections import defaultdict
+
+    from sim_sensors.history import iter_compact_readings, iter_daily_rows
+
+    h = generate_history(orchards[:3], [2024], seed=4)
+    sh = ZoneInfo("Asia/Shanghai")
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for dev, metric, t, v in iter_compact_readings(h):
+        local = t.astimezone(sh)
+        groups[(dev, metric, dt.datetime(local.year, local.month, local.day, tzinfo=sh))].append(v)
+    daily = {(r[0], r[1], r[2]): r for r in iter_daily_rows(h)}
+    assert set(groups) == set(daily)
+    for key, vals in groups.items():
+        row = daily[key]
+        metric = key[1]
+        if metric == "air_temp_c":
+            assert min(vals) == pytest.approx(row[4]) and max(vals) == pytest.approx(row[5])
+            assert sum(vals) / len(vals) == pytest.approx(row[6], abs=1e-3)
+        elif metric == "rain_mm":
+            assert sum(vals) == pytest.approx(row[7])
+        else:
+            assert sum(vals) / len(vals) == pytest.approx(row[6], abs=1e-3)

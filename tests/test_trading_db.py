@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -28,7 +28,7 @@ def make_forecast(conn: psycopg.Connection, season: int, *, scale: float = 1.0, 
     rng = np.random.default_rng(season)
     run_id = conn.execute(
         "INSERT INTO forecast_runs (as_of, season, model_version, orchard_count) VALUES (%s, %s, 'test', %s) "
-        "RETURNING run_id", (as_of or datetime.now(timezone.utc), season, len(rows))).fetchone()[0]
+        "RETURNING run_id", (as_of or datetime.now(UTC), season, len(rows))).fetchone()[0]
     shape = np.array([0.03, 0.1, 0.2, 0.25, 0.2, 0.12, 0.07, 0.03])
     with conn.cursor().copy("COPY forecasts (run_id, orchard_id, week_start, grade, p10_kg, p50_kg, p90_kg) "
                             "FROM STDIN") as cp:
@@ -102,6 +102,16 @@ def test_concurrent_retries_create_one_order(url):
     for t in threads:
         t.join()
     assert not errors and len(set(ids)) == 1 and len(ids) == 12
+
+
+def test_ensure_buyer_is_idempotent(db):
+    a = buyers.ensure_buyer(db, buyer_id="ensure-1", name="测试采购商")
+    b = buyers.ensure_buyer(db, buyer_id="ensure-1", name="other name", kind="processor")
+    assert a == b and b.kind == "supermarket" and b.name == "测试采购商"
+    with pytest.raises(Invalid):
+        buyers.ensure_buyer(db, buyer_id="x", name="bad id")
+    page = buyers.list_buyers(db, kind="institutional")
+    assert page.total == 2 and {x.buyer_id for x in page.items} == {"inst-cq-union", "inst-wuhan-units"}
 
 
 def test_order_validation(db):
@@ -413,20 +423,115 @@ def test_settlement_worked_example_by_hand(db, allocated_2027):
 
 def test_unsold_risk_warning_raised_with_actions_and_resolved(db):
     season = 2028
-    allocation.allocate(db, season=season)
     wk = W0[season] + timedelta(weeks=3)
+    # a big XL order in the week after wk that the forecast cannot cover (no cold storage in this plan)
+    big = order(db, buyer="yt-zone-3", key="warn-big-xl", grade="XL", kg=9_999_000, season=season, w=4, price=1300)
+    allocation.allocate(db, season=season, params=MatchParams(max_storage_weeks=0))
+    assert orders.get_order(db, big.order_id).shortfall_kg > 0
+    free = warnings._free_storage_kg(db)
     ws = warnings.evaluate_unsold_risk(db, season=season, as_of=wk - timedelta(days=10), horizon_weeks=2)
     assert ws, "a season with almost no orders must warn"
-    w3 = [w for w in ws if w.week_start == wk]
-    assert w3 and all(w.surplus_kg > 20_000 for w in w3)
-    acts = [a["action"] for a in w3[0].actions]
-    assert "cold_storage" in acts and acts[-1] == "open_to_institutional"
-    assert "inst-cq-union" in w3[0].actions[-1]["buyers"]
+    # weeks outside the horizon are not evaluated
+    assert all(wk - timedelta(days=16) <= w.week_start <= wk + timedelta(days=4) for w in ws)
+    for w in ws:
+        assert w.surplus_kg >= 20_000 and w.surplus_share >= 0.2
+        assert sum(a["kg"] for a in w.actions) == pytest.approx(w.surplus_kg, abs=2)
+    xl = next(w for w in ws if w.week_start == wk and w.grade == "XL")
+    assert xl.actions[0]["action"] == "shift_harvest" and xl.actions[0]["to_week"] == wk + timedelta(weeks=1)
+    stored = sum(a["kg"] for w in ws for a in w.actions if a["action"] == "cold_storage")
+    assert 0 < stored <= free                       # the same free space is never offered twice
+    inst = [w.actions[-1] for w in ws if w.actions[-1]["action"] == "open_to_institutional"]
+    assert inst and "inst-cq-union" in inst[0]["buyers"]
     open_ = db.execute("SELECT count(*) FROM alerts WHERE kind = 'unsold_risk' AND resolved_at IS NULL "
                        "AND detail->>'season' = '2028'").fetchone()[0]
     assert open_ == len(ws)
-    # weeks outside the horizon are not evaluated
-    assert all(wk - timedelta(days=16) <= w.week_start <= wk + timedelta(days=4) for w in ws)
+    title = db.execute("SELECT title_zh, advice_en FROM alerts WHERE dedupe_key = %s", (xl.dedupe_key,)).fetchone()
+    assert "滞销预警" in title[0] and "later" in title[1]
     # thresholds high enough: nothing to warn, the open alerts get resolved
     assert warnings.evaluate_unsold_risk(db, season=season, as_of=wk, threshold_share=1.01) == []
-    assert db.execute("SELECT count(*) FROM alerts WHERE kind = 'unsold_risk' AND resolved_at IS NULL").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM alerts WHERE kind = 'unsold_risk' AND resolved_at IS NULL"
+                      ).fetchone()[0] == 0
+
+
+def test_concurrent_receipts_cannot_overfill_a_cold_room(url):
+    with psycopg.connect(url, autocommit=True) as c:
+        warehouse.create_cold_room(c, cold_room_id="CR-RACE", warehouse_id="WH-WUSHAN", name="竞争冷库",
+                                   capacity_kg=1000)
+    ok, full = [], []
+    barrier = threading.Barrier(10)
+
+    def receive(i):
+        with psycopg.connect(url, autocommit=True) as c:
+            barrier.wait()
+            try:
+                ok.append(warehouse.receive_lot(c, orchard_id=f"WS-{500 + i:04d}", harvested_on=date(2027, 7, 20),
+                                                kg_by_grade={"M": 150}, cold_room_id="CR-RACE"))
+            except Conflict:
+                full.append(i)
+
+    threads = [threading.Thread(target=receive, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ok) == 6 and len(full) == 4               # 6 x 150 = 900 <= 1000 < 7 x 150
+    with psycopg.connect(url) as c:
+        assert sum(r["kg"] for r in warehouse.stock(c, cold_room_id="CR-RACE")) == 900
+
+
+def test_cli_offer_and_statements(url):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "YUNCANG_DATABASE_URL": url}
+    out = subprocess.run([sys.executable, "-m", "yuncang", "trading", "offer", "--season", "2026"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == 24 and {"p10_kg", "committed_kg", "offered_kg"} <= set(rows[0])
+    bad = subprocess.run([sys.executable, "-m", "yuncang", "trading", "allocate", "--season", "1990"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "not_found" in bad.stderr
+
+
+def test_results_read_well_through_the_web_bridge(db):
+    """The API and pages read trading results through dashboard.trade (plain dicts, rows)."""
+    from dashboard import trade
+
+    order(db, buyer="ec-shop-4", season=2028, kg=100)
+    page = orders.list_orders(db, buyer_id="ec-shop-4")
+    items, total = page
+    assert total == len(items) >= 1
+    rows = trade.rows(trade.call(orders.list_orders, db, buyer_id="ec-shop-4", grower_id="ignored"))
+    assert rows and all(r["buyer_id"] == "ec-shop-4" and "order_id" in r for r in rows)
+    rep = settlement.statements(db, season=2027, cooperative_id="coop-shuanglong-1")
+    assert [s.grower_id for s in rep] == [s.grower_id for s in rep.statements] and len(rep) > 0
+    srows = trade.rows(rep)
+    assert srows[0]["grower_id"] and isinstance(srows[0]["total_fen"], int)
+    if allocation.latest_run_id(db, 2026) is None:
+        order(db, buyer="yt-zone-1", key="bridge-1", kg=5000)
+        allocation.allocate(db, season=2026)
+    arows = allocation.get_allocations(db, season=2026, buyer_id="yt-zone-1", limit=50)
+    assert arows and all(a["buyer_id"] == "yt-zone-1" and a["week_start"] == a["harvest_week"] for a in arows)
+    coop = db.execute("SELECT cooperative_id FROM orchards WHERE orchard_id = %s", (arows[0]["orchard_id"],)
+                      ).fetchone()[0]
+    coop_rows = allocation.get_allocations(db, season=2026, cooperative_id=coop, limit=100_000)
+    coop_orchards = {r[0] for r in db.execute("SELECT orchard_id FROM orchards WHERE cooperative_id = %s",
+                                              (coop,)).fetchall()}
+    assert coop_rows and {a["orchard_id"] for a in coop_rows} <= coop_orchards
+
+
+def test_reallocation_runs_only_after_a_new_forecast(db):
+    from datetime import UTC
+
+    season = 2027
+    last = allocation.latest_run_id(db, season)
+    assert allocation.reallocate_if_new_forecast(db, season) is None or last is None
+    assert allocation.reallocate_if_new_forecast(db, season) is None          # nothing new now
+    make_forecast(db, season, scale=0.9)
+    res = allocation.reallocate_if_new_forecast(db, season)
+    assert res is not None and res.previous_run_id is not None
+    assert allocation.scheduled_allocation(db, datetime(season, 7, 1, tzinfo=UTC))["allocated"] is False
+    assert allocation.reallocate_if_new_forecast(db, 1990) is None

@@ -51,7 +51,7 @@ def instances(draw, max_orchards=6, max_orders=7, weeks=3):
         wt = draw(st.integers(wf, weeks - 1))
         orders.append(OrderDemand(f"K{k}", draw(st.sampled_from(GRADE_ORDER)),
                                   float(draw(st.sampled_from([10, 30, 100, 250, 600]))), wf, wt,
-                                  float(draw(st.integers(300, 1200))), k))
+                                  float(draw(st.integers(300, 1200))), k, draw(st.booleans())))
     cap = draw(st.sampled_from([None, 0.0, 50.0, 300.0]))
     params = MatchParams(crate_kg=10.0, capacity_kg_per_week=cap,
                          poverty_min_share=draw(st.sampled_from([0.0, 0.25, 0.6])),
@@ -62,7 +62,7 @@ def instances(draw, max_orchards=6, max_orders=7, weeks=3):
 # ------------------------------------------------------------------ independent formulations
 
 def independent_lp(supply: SupplyGrid, orders: list[OrderDemand], params: MatchParams,
-                   fill_weight: float) -> float:
+                   fill_weight: float, seniority_weight: float) -> float:
     """A differently built LP: one column per (orchard, order, harvest week, delivery week, grade), pro
     rata written as equal fill ratios within a class (lambda_c), dense matrices, explicit loops."""
     n_o, n_w, n_g = supply.kg.shape
@@ -82,7 +82,8 @@ def independent_lp(supply: SupplyGrid, orders: list[OrderDemand], params: MatchP
                             continue
                         coef = (fill_weight + od.value_fen_per_kg - supply.transport_fen_per_kg[i]
                                 - params.storage_fen_per_kg_week * (t - h)
-                                - params.substitution_penalty_fen_per_kg * (gi - g2))
+                                - params.substitution_penalty_fen_per_kg * (gi - g2)
+                                + (seniority_weight if od.senior else 0.0))
                         cols.append((i, k, h, t, g2, coef))
     n_x = len(cols)
     n_l = len(classes)
@@ -138,7 +139,7 @@ def independent_lp(supply: SupplyGrid, orders: list[OrderDemand], params: MatchP
 def test_pooled_lp_objective_equals_independent_per_arc_lp(inst):
     supply, _, orders, params = inst
     res = solve_stage(supply, orders, params, params.capacity_array(len(supply.weeks)))
-    other = independent_lp(supply, orders, params, res.stats["fill_weight"])
+    other = independent_lp(supply, orders, params, res.stats["fill_weight"], res.stats["seniority_weight"])
     assert res.lp_objective == pytest.approx(other, rel=1e-7, abs=1e-3)
 
 
@@ -149,7 +150,7 @@ def test_network_case_matches_networkx_max_flow_min_cost(data):
     must equal networkx's max-flow-min-cost (network simplex) on the orchard->pool->order graph."""
     supply, _, orders, params = data.draw(instances(max_orchards=5, max_orders=5))
     orders = [OrderDemand(o.order_id, o.grade, o.quantity_kg, k % 3, k % 3, o.value_fen_per_kg, k)
-              for k, o in enumerate(orders)]
+              for k, o in enumerate(orders)]   # no seniority: a pure value network
     keys = [o.class_key for o in orders]
     orders = [o for i, o in enumerate(orders) if o.class_key not in keys[:i]]
     params = MatchParams(crate_kg=10.0, capacity_kg_per_week=None, poverty_min_share=0.0,
@@ -291,6 +292,22 @@ def test_pro_rata_by_hand():
     assert res.orders["B"]["shortfall_kg"] == 50
 
 
+def test_orders_holding_an_allocation_keep_it_against_later_orders():
+    kg = np.zeros((1, 1, 3))
+    kg[0, 0, 1] = 1000
+    old = [OrderDemand("old1", "L", 600, 0, 0, 700, 0, senior=True), OrderDemand("old2", "L", 400, 0, 0, 700, 1,
+                                                                                 senior=True)]
+    new = [OrderDemand("new", "L", 500, 0, 0, 1200, 2)]       # later, pays more: still gets nothing
+    res = match(grid(kg), old + new, MatchParams(poverty_min_share=0))
+    assert res.commit.filled_kg == {"old1": 600, "old2": 400, "new": 0}
+    kg[0, 0, 1] = 500                                          # forecast drops: seniors share pro rata
+    res = match(grid(kg), old + new, MatchParams(poverty_min_share=0))
+    assert res.commit.filled_kg == {"old1": 300, "old2": 200, "new": 0}
+    kg[0, 0, 1] = 1300                                         # more fruit: the newcomer gets the rest
+    res = match(grid(kg), old + new, MatchParams(poverty_min_share=0))
+    assert res.commit.filled_kg == {"old1": 600, "old2": 400, "new": 300}
+
+
 def test_better_grade_fills_lower_order_from_surplus_at_the_lower_price():
     kg = np.zeros((1, 1, 3))
     kg[0, 0] = [500, 100, 0]        # XL 500, L 100, M 0
@@ -351,3 +368,28 @@ def test_expected_stage_offers_p50_increment():
 def test_bench_smoke():
     out = run_once(60, 80, 8, seed=1)
     assert out["total_s"] > 0 and out["lp_cols"] > 0 and 0 < out["fill_committed_ratio"] <= 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.floats(0.3, 1.5))
+def test_reallocation_after_change_still_honours_limits_and_pro_rata(inst, factor):
+    supply, p50, orders, params = inst
+    first = match(supply, orders, params, expected_kg=p50)
+    s2 = SupplyGrid(supply.orchard_ids, supply.weeks, np.floor(supply.kg * factor), supply.transport_fen_per_kg,
+                    supply.poor, supply.eligible)
+    again = match(s2, orders, params, expected_kg=np.floor(p50 * factor), previous_committed=first.commit.rows,
+                  previous_expected=first.expected.rows if first.expected else ())
+    used = np.zeros(supply.kg.shape)
+    for r in again.commit.rows:
+        used[r.orchard, r.harvest_week, GRADE_ORDER.index(r.grade)] += r.kg
+        assert s2.eligible[r.orchard]
+    assert np.all(used <= np.floor(s2.kg) + TOL)
+    classes = defaultdict(list)
+    for o in orders:
+        classes[o.class_key].append(o)
+    for members in classes.values():
+        got = sum(again.commit.filled_kg[m.order_id] for m in members)
+        dem = sum(m.quantity_kg for m in members)
+        for m in members:
+            assert again.commit.filled_kg[m.order_id] <= m.quantity_kg + TOL
+            assert abs(again.commit.filled_kg[m.order_id] - got * m.quantity_kg / dem) <= 2 * params.crate_kg + 1e-6

@@ -26,16 +26,15 @@ TEST_PASSWORD = "correct horse battery"
 
 
 def _ensure_buyers(conn: psycopg.Connection) -> None:
-    """Trading buyers for the two test accounts, through trading's own API when it is installed."""
-    try:
-        from trading import buyers as tb  # type: ignore[import-not-found]
-    except ImportError:
-        return
-    if hasattr(tb, "ensure_buyer"):
-        for b in TEST_BUYERS:
-            tb.ensure_buyer(conn, buyer_id=b, name=b)
-    elif hasattr(tb, "seed_buyers"):
-        tb.seed_buyers(conn)
+    """Trading's demo buyers, warehouse, and the two test buyers (through trading's own API)."""
+    from trading.buyers import create_buyer, seed_buyers
+    from trading.warehouse import seed_warehouse
+
+    seed_buyers(conn)
+    seed_warehouse(conn)
+    for b in TEST_BUYERS:
+        create_buyer(conn, buyer_id=b, name=f"测试采购商 {b}", kind="supermarket", city_name="yantai")
+    conn.commit()
 
 
 @pytest.fixture(scope="session")
@@ -95,21 +94,32 @@ def sample(web_db: str) -> dict[str, Any]:
     with psycopg.connect(web_db) as conn:
         oid, dev, coop = conn.execute(
             "SELECT o.orchard_id, d.device_id, o.cooperative_id FROM orchards o JOIN devices d USING (orchard_id) "
-            "WHERE o.grower_id = %s ORDER BY o.orchard_id LIMIT 1", (SAMPLE_GROWER,)).fetchone()
+            "WHERE o.grower_id = %s ORDER BY o.orchard_id LIMIT 1",
+            (SAMPLE_GROWER,),
+        ).fetchone()
         end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         start = end - timedelta(days=SAMPLE_DAYS)
         ensure_partitions(conn, start, end + timedelta(hours=1))
         conn.commit()
         import math
+
         rows = []
         t = start
         while t < end:
             h = (t.hour + 8) % 24
             diurnal = math.sin((h - 9) / 24 * 2 * math.pi)
-            vals = {"air_temp_c": 18 + 6 * diurnal, "air_rh_pct": 70 - 15 * diurnal, "soil_vwc_10cm": 0.28,
-                    "soil_vwc_30cm": 0.31, "soil_temp_10cm_c": 17 + 2 * diurnal, "soil_temp_30cm_c": 16.5,
-                    "rain_mm": 1.0 if h == 3 else 0.0, "leaf_wetness_pct": 20.0, "solar_wm2": max(0.0, 800 * diurnal),
-                    "wind_ms": 1.5}
+            vals = {
+                "air_temp_c": 18 + 6 * diurnal,
+                "air_rh_pct": 70 - 15 * diurnal,
+                "soil_vwc_10cm": 0.28,
+                "soil_vwc_30cm": 0.31,
+                "soil_temp_10cm_c": 17 + 2 * diurnal,
+                "soil_temp_30cm_c": 16.5,
+                "rain_mm": 1.0 if h == 3 else 0.0,
+                "leaf_wetness_pct": 20.0,
+                "solar_wm2": max(0.0, 800 * diurnal),
+                "wind_ms": 1.5,
+            }
             rows += [(dev, m, t, v) for m, v in vals.items()]
             t += timedelta(hours=1)
         with conn.cursor().copy("COPY readings (device_id, metric, time, value) FROM STDIN") as cp:
@@ -118,26 +128,53 @@ def sample(web_db: str) -> dict[str, Any]:
         conn.execute(
             "INSERT INTO device_health (device_id, first_seen_at, last_seen_at, last_reading_at, messages, readings, "
             "battery_v) VALUES (%s, %s, %s, %s, 480, %s, 3.9) ON CONFLICT (device_id) DO NOTHING",
-            (dev, start, end, end - timedelta(hours=1), len(rows)))
+            (dev, start, end, end - timedelta(hours=1), len(rows)),
+        )
         conn.commit()
         rollups.refresh(conn)
         season = end.year
         run = conn.execute(
             "INSERT INTO forecast_runs (as_of, season, model_version, orchard_count) VALUES (%s, %s, 'test', 1) "
-            "RETURNING run_id", (end, season)).fetchone()[0]
+            "RETURNING run_id",
+            (end, season),
+        ).fetchone()[0]
         first = date(season, 7, 13)
         first -= timedelta(days=first.weekday())
         for i in range(4):
             for g, share in (("XL", 0.3), ("L", 0.5), ("M", 0.2)):
                 p50 = 2000 * share * (1 + i % 2)
-                conn.execute("INSERT INTO forecasts VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                             (run, oid, first + timedelta(weeks=i), g, p50 * 0.7, p50, p50 * 1.3))
+                conn.execute(
+                    "INSERT INTO forecasts VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (run, oid, first + timedelta(weeks=i), g, p50 * 0.7, p50, p50 * 1.3),
+                )
         conn.execute(
             "INSERT INTO forecast_orchards VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (run, oid, date(season, 3, 18), first, first + timedelta(days=27), 8400.0, 12000.0, 15600.0,
-             psycopg.types.json.Jsonb({"frost": 0.2, "brown_rot": 0.4})))
-        raise_alerts(conn, [Alert(dedupe_key=f"test-frost:{oid}", kind="frost", severity="warning",
-                                  title_zh="霜冻风险", title_en="Frost risk", advice_zh="夜间熏烟或覆盖防霜。",
-                                  advice_en="Smoke or cover trees at night.", orchard_id=oid)])
+            (
+                run,
+                oid,
+                date(season, 3, 18),
+                first,
+                first + timedelta(days=27),
+                8400.0,
+                12000.0,
+                15600.0,
+                psycopg.types.json.Jsonb({"frost": 0.2, "brown_rot": 0.4}),
+            ),
+        )
+        raise_alerts(
+            conn,
+            [
+                Alert(
+                    dedupe_key=f"test-frost:{oid}",
+                    kind="frost",
+                    severity="warning",
+                    title_zh="霜冻风险",
+                    title_en="Frost risk",
+                    advice_zh="夜间熏烟或覆盖防霜。",
+                    advice_en="Smoke or cover trees at night.",
+                    orchard_id=oid,
+                )
+            ],
+        )
         conn.commit()
     return {"orchard_id": oid, "device_id": dev, "cooperative_id": coop, "end": end, "start": start}

@@ -197,7 +197,7 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
         with conn.cursor(row_factory=dict_row) as cur:
             orders = cur.execute(
                 "SELECT order_id, buyer_id, grade, quantity_kg, week_from, week_to, destination, "
-                "price_fen_per_kg, seq FROM orders WHERE season = %s AND status IN ('open', 'allocated', "
+                "price_fen_per_kg, seq, status FROM orders WHERE season = %s AND status IN ('open', 'allocated', "
                 "'fulfilled') ORDER BY seq FOR UPDATE", (season,)).fetchall()
         demands: list[OrderDemand] = []
         freight_cache: dict[str, float] = {}
@@ -208,7 +208,8 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
             if dest not in freight_cache:
                 freight_cache[dest] = freight_fen_per_kg(dest, wlat, wlon)
             demands.append(OrderDemand(o["order_id"], o["grade"], float(o["quantity_kg"]), wf, wt,
-                                       float(o["price_fen_per_kg"]) - freight_cache[dest], int(o["seq"])))
+                                       float(o["price_fen_per_kg"]) - freight_cache[dest], int(o["seq"]),
+                                       o["status"] != "open"))
         grid = SupplyGrid(sup.orchard_ids, sup.weeks, np.floor(sup.q[confidence] + 1e-9), transport, poor,
                           eligible)
         nxt = _NEXT[confidence]
@@ -251,11 +252,11 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
             short = max(Decimal(0), q - c - e)
             fills.append(OrderFill(d.order_id, by_id[d.order_id]["buyer_id"], d.grade, q, c, e, short,
                                    _reason(d, short, c, len(sup.weeks))))
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO allocation_orders (alloc_run_id, order_id, requested_kg, committed_kg, "
-                            "expected_kg, shortfall_kg, reason) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                            [(arid, f.order_id, f.requested_kg, f.committed_kg, f.expected_kg, f.shortfall_kg,
-                              f.reason) for f in fills])
+        with conn.cursor().copy("COPY allocation_orders (alloc_run_id, order_id, requested_kg, committed_kg, "
+                                "expected_kg, shortfall_kg, reason) FROM STDIN") as cp:
+            for f in fills:
+                cp.write_row((arid, f.order_id, f.requested_kg, f.committed_kg, f.expected_kg, f.shortfall_kg,
+                              f.reason))
         conn.execute("UPDATE orders SET status = 'allocated', updated_at = now() WHERE order_id = ANY(%s) "
                      "AND status = 'open'",
                      ([f.order_id for f in fills if f.committed_kg + f.expected_kg > 0],))
@@ -370,9 +371,13 @@ def latest_run_id(conn: psycopg.Connection, season: int) -> int | None:
 
 def get_allocations(conn: psycopg.Connection, *, order_id: str | None = None, orchard_id: str | None = None,
                     season: int | None = None, alloc_run_id: int | None = None, status: str | None = None,
-                    limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+                    buyer_id: str | None = None, cooperative_id: str | None = None,
+                    limit: int = 100_000, offset: int = 0) -> list[dict[str, Any]]:
     """Allocation rows of one run (``alloc_run_id``, else the latest run of ``season``, else of the
-    order's season, else of the latest season), optionally for one order / orchard / status."""
+    order's season, else of the latest season), optionally for one order / orchard / buyer /
+    cooperative (the orchard's) / status. Each row: alloc_run_id, order_id, buyer_id, order_grade,
+    orchard_id, harvest_week (= ``week_start``, the forecast week), delivery_week, grade (supplied),
+    kg, status ('committed' or 'expected'). For totals per week use :func:`supply_offer`."""
     if status is not None and status not in ("committed", "expected"):
         raise Invalid("status must be 'committed' or 'expected'", "状态不正确", field="status")
     if not (1 <= limit <= 100_000) or offset < 0:
@@ -389,16 +394,18 @@ def get_allocations(conn: psycopg.Connection, *, order_id: str | None = None, or
         alloc_run_id = latest_run_id(conn, season) if season is not None else None
         if alloc_run_id is None:
             return []
-    conds, args = ["a.alloc_run_id = %s"], [alloc_run_id]
-    for col, val in (("order_id", order_id), ("orchard_id", orchard_id), ("status", status)):
+    conds: list[str] = ["a.alloc_run_id = %s"]
+    args: list[Any] = [alloc_run_id]
+    for col, val in (("a.order_id", order_id), ("a.orchard_id", orchard_id), ("a.status", status),
+                     ("o.buyer_id", buyer_id), ("orc.cooperative_id", cooperative_id)):
         if val is not None:
-            conds.append(f"a.{col} = %s")
+            conds.append(f"{col} = %s")
             args.append(val)
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             f"""SELECT a.alloc_run_id, a.order_id, o.buyer_id, o.grade AS order_grade, a.orchard_id,
-                       a.harvest_week, a.delivery_week, a.grade, a.kg, a.status
-                FROM allocations a JOIN orders o USING (order_id)
+                       a.harvest_week, a.harvest_week AS week_start, a.delivery_week, a.grade, a.kg, a.status
+                FROM allocations a JOIN orders o USING (order_id) JOIN orchards orc USING (orchard_id)
                 WHERE {' AND '.join(conds)}
                 ORDER BY a.order_id, a.delivery_week, a.orchard_id, a.grade, a.status LIMIT %s OFFSET %s""",
             [*args, limit, offset]).fetchall()
@@ -438,13 +445,18 @@ def supply_offer(conn: psycopg.Connection, season: int, *, run_id: Any = None) -
                 FROM f LEFT JOIN a USING (week_start, grade)""", (run, arid)).fetchall()
     out = []
     for r in rows:
-        p10, p50 = Decimal(r["p10_kg"] or 0), Decimal(r["p50_kg"] or 0)
-        c, e = Decimal(r["committed_kg"]), Decimal(r["expected_kg"])
+        p10, p50, p90 = (_dec(r["p10_kg"]), _dec(r["p50_kg"]), _dec(r["p90_kg"]))
+        c, e = _dec(r["committed_kg"]), _dec(r["expected_kg"])
         out.append({"week_start": r["week_start"], "grade": r["grade"], "p10_kg": p10, "p50_kg": p50,
-                    "p90_kg": Decimal(r["p90_kg"] or 0), "committed_kg": c, "expected_kg": e,
+                    "p90_kg": p90, "committed_kg": c, "expected_kg": e,
                     "offered_kg": max(Decimal(0), p50 - c - e), "firm_offered_kg": max(Decimal(0), p10 - c)})
     out.sort(key=lambda d: (d["week_start"], _GIDX.get(d["grade"], 9)))
     return out
+
+
+def _dec(v: Any) -> Decimal:
+    """kg to the gram (forecast columns are double precision)."""
+    return Decimal(str(round(float(v or 0), 3)))
 
 
 def list_notifications(conn: psycopg.Connection, *, recipient_kind: str, recipient_id: str,
@@ -463,3 +475,32 @@ def mark_notification_read(conn: psycopg.Connection, notification_id: int) -> No
                        "WHERE notification_id = %s", (notification_id,))
     if cur.rowcount == 0:
         raise NotFound(f"notification {notification_id} not found", "通知不存在")
+
+
+def reallocate_if_new_forecast(conn: psycopg.Connection, season: int, **kw: Any) -> AllocationResult | None:
+    """Allocate when the season's latest forecast run differs from the one the latest allocation used
+    (or there is no allocation yet); None when nothing is new or there is no forecast. ``kw`` go to
+    :func:`allocate`."""
+    try:
+        run = forecast_run(conn, season)
+    except NotFound:
+        return None
+    row = conn.execute("SELECT forecast_run_id FROM allocation_runs WHERE season = %s ORDER BY alloc_run_id DESC "
+                       "LIMIT 1", (season,)).fetchone()
+    if row is not None and row[0] == str(run):
+        return None
+    return allocate(conn, season=season, **kw)
+
+
+def scheduled_allocation(conn: psycopg.Connection, now: Any) -> dict[str, Any]:
+    """Scheduler entry point (``yuncang.jobs`` style): re-allocate the current season (Asia/Shanghai year of
+    ``now``) after a new forecast run; returns a small JSON-able detail."""
+    from zoneinfo import ZoneInfo
+
+    season = now.astimezone(ZoneInfo("Asia/Shanghai")).year
+    res = reallocate_if_new_forecast(conn, season)
+    if res is None:
+        return {"season": season, "allocated": False}
+    return {"season": season, "allocated": True, "alloc_run_id": res.alloc_run_id,
+            "committed_kg": float(res.committed_kg), "expected_kg": float(res.expected_kg),
+            "shortfall_kg": float(res.shortfall_kg), "notifications": res.notifications}

@@ -4,6 +4,7 @@ institutional buyers (budget units, trade unions: 以购代捐), with a determin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,17 @@ class Buyer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class BuyerPage:
+    """One page of buyers; unpacks as ``items, total = list_buyers(...)``."""
+
+    items: list[Buyer]
+    total: int
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.items, self.total))
 
 
 _COLS = "buyer_id, name, kind, city, contact, phone, emergency_channel, created_at"
@@ -61,6 +73,20 @@ def create_buyer(conn: psycopg.Connection, *, buyer_id: str, name: str, kind: st
     return get_buyer(conn, buyer_id)
 
 
+def ensure_buyer(conn: psycopg.Connection, *, buyer_id: str, name: str, kind: str = "supermarket",
+                 city_name: str = "", contact: str = "") -> Buyer:
+    """The buyer ``buyer_id``, created with these fields when it does not exist yet (idempotent; an
+    existing buyer is returned unchanged)."""
+    try:
+        return get_buyer(conn, buyer_id)
+    except NotFound:
+        pass
+    try:
+        return create_buyer(conn, buyer_id=buyer_id, name=name, kind=kind, city_name=city_name, contact=contact)
+    except Conflict:          # created concurrently
+        return get_buyer(conn, buyer_id)
+
+
 def get_buyer(conn: psycopg.Connection, buyer_id: str) -> Buyer:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(f"SELECT {_COLS} FROM buyers WHERE buyer_id = %s", (buyer_id,)).fetchone()
@@ -70,8 +96,8 @@ def get_buyer(conn: psycopg.Connection, buyer_id: str) -> Buyer:
 
 
 def list_buyers(conn: psycopg.Connection, *, kind: str | None = None, limit: int = 100,
-                offset: int = 0) -> tuple[list[Buyer], int]:
-    """Buyers ordered by id, optionally of one kind; returns (items, total)."""
+                offset: int = 0) -> BuyerPage:
+    """Buyers ordered by id, optionally of one kind: a :class:`BuyerPage` (``items, total = ...``)."""
     if kind is not None and kind not in BUYER_KINDS:
         raise Invalid(f"kind must be one of {BUYER_KINDS}", "采购商类型不正确", field="kind")
     if not (1 <= limit <= 1000) or offset < 0:
@@ -81,7 +107,7 @@ def list_buyers(conn: psycopg.Connection, *, kind: str | None = None, limit: int
         total = cur.execute(f"SELECT count(*) AS n FROM buyers {where}", args).fetchone()["n"]  # type: ignore[index]
         rows = cur.execute(f"SELECT {_COLS} FROM buyers {where} ORDER BY buyer_id LIMIT %s OFFSET %s",
                            [*args, limit, offset]).fetchall()
-    return [Buyer(**r) for r in rows], int(total)
+    return BuyerPage([Buyer(**r) for r in rows], int(total))
 
 
 #: The demo seed: partners named in the reports, as generic names (not real company records).

@@ -27,7 +27,10 @@ works on *pools* ``(harvest week h, grade g)`` in the warehouse instead of one a
 
 Objective (maximise, lexicographic by weights): first the volume filled (``fill_weight`` per kg, chosen
 ten times larger than any value difference), then the poverty share (``poverty_weight`` per kg short,
-half the fill weight, so it never costs volume), then value minus cost: order value, minus orchard
+half the fill weight, so it never costs volume), then seniority (``fill_weight / 5`` per kg filled for
+orders that already hold an allocation: an order placed later fills from what is left and never takes
+volume committed earlier; seniors share any forecast shortfall pro rata among themselves), then value
+minus cost: order value, minus orchard
 transport, minus ``storage_fen_per_kg_week`` per week held, minus a small penalty per grade step of
 substitution (so exact grades are preferred when the value is equal).
 
@@ -52,7 +55,6 @@ where the problem is a pure network, against networkx's max-flow-min-cost (tests
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
@@ -100,6 +102,10 @@ class SupplyGrid:
                          else np.asarray(self.eligible, dtype=bool).reshape(n))
 
 
+#: (ordered grade, first week, last week, tier): tier 0 = orders holding an earlier allocation
+ClassKey = tuple[str, int, int, int]
+
+
 @dataclass(frozen=True)
 class OrderDemand:
     """One forward order as the matcher sees it."""
@@ -111,10 +117,11 @@ class OrderDemand:
     week_to: int                #: last delivery week index (inclusive)
     value_fen_per_kg: float     #: price minus warehouse->destination freight, fen/kg
     priority: int = 0           #: time priority: lower = placed earlier
+    senior: bool = False        #: already holds an allocation: filled before orders placed since
 
     @property
-    def class_key(self) -> tuple[str, int, int]:
-        return (self.grade, self.week_from, self.week_to)
+    def class_key(self) -> ClassKey:
+        return (self.grade, self.week_from, self.week_to, 0 if self.senior else 1)
 
 
 @dataclass
@@ -191,17 +198,18 @@ class _LP:
     b_ub: np.ndarray
     ub: np.ndarray
     y_idx: tuple[np.ndarray, np.ndarray, np.ndarray]   # (o, h, g) of y columns
-    x_keys: list[tuple[tuple[str, int, int], int, int, int]]  # (class, h, g', t) of x columns
+    x_keys: list[tuple[ClassKey, int, int, int]]  # (class, h, g', t) of x columns
     n_y: int
     n_x: int
     fill_weight: float
     poverty_weight: float
+    seniority_weight: float
     value: np.ndarray        # value-minus-cost coefficient per column (no priority weights)
     poor_row: int | None
 
 
-def _classes(orders: Sequence[OrderDemand]) -> dict[tuple[str, int, int], list[OrderDemand]]:
-    out: dict[tuple[str, int, int], list[OrderDemand]] = defaultdict(list)
+def _classes(orders: Sequence[OrderDemand]) -> dict[ClassKey, list[OrderDemand]]:
+    out: dict[ClassKey, list[OrderDemand]] = defaultdict(list)
     for od in orders:
         if od.quantity_kg > _EPS:
             out[od.class_key].append(od)
@@ -211,7 +219,7 @@ def _classes(orders: Sequence[OrderDemand]) -> dict[tuple[str, int, int], list[O
 
 
 def build_lp(supply: SupplyGrid, orders: Sequence[OrderDemand], params: MatchParams,
-             capacity: np.ndarray | None) -> tuple[_LP, dict[tuple[str, int, int], list[OrderDemand]]]:
+             capacity: np.ndarray | None) -> tuple[_LP, dict[ClassKey, list[OrderDemand]]]:
     """Assemble the pooled LP as sparse matrices (see the module docstring)."""
     n_o, n_w, n_g = supply.kg.shape
     classes = _classes(orders)
@@ -229,9 +237,10 @@ def build_lp(supply: SupplyGrid, orders: Sequence[OrderDemand], params: MatchPar
               + params.substitution_penalty_fen_per_kg * n_g + 1.0)
     fill_weight = max(100.0, 10.0 * spread, 10.0 * params.move_penalty_fen_per_kg)
     poverty_weight = fill_weight / 2.0
+    seniority_weight = fill_weight / 5.0
 
     # x columns
-    x_keys: list[tuple[tuple[str, int, int], int, int, int]] = []
+    x_keys: list[tuple[ClassKey, int, int, int]] = []
     x_val: list[float] = []
     x_class: list[int] = []
     cls_list = list(classes)
@@ -296,11 +305,13 @@ def build_lp(supply: SupplyGrid, orders: Sequence[OrderDemand], params: MatchPar
     value = np.concatenate([y_val, np.asarray(x_val, dtype=float), np.zeros(n_z)])
     c = value.copy()
     c[n_y:n_y + n_x] += fill_weight
+    senior_cols = np.fromiter((k[0][3] == 0 for k in x_keys), dtype=bool, count=n_x)
+    c[n_y:n_y + n_x][senior_cols] += seniority_weight
     if has_poor:
         c[-1] = -poverty_weight
     ub = np.concatenate([y_ub, class_dem[xc] if n_x else np.zeros(0), np.full(n_z, np.inf)])
     return _LP(c, a_eq, b_eq, a_ub, b_ub, ub, (yo, yh, yg), x_keys, n_y, n_x, fill_weight,
-               poverty_weight, value, poor_row), classes
+               poverty_weight, seniority_weight, value, poor_row), classes
 
 
 def _solve(lp: _LP, v0: np.ndarray | None, move_penalty: float) -> tuple[np.ndarray, float, dict[str, Any]]:
@@ -319,7 +330,6 @@ def _solve(lp: _LP, v0: np.ndarray | None, move_penalty: float) -> tuple[np.ndar
         b_eq = b_eq - a_eq @ full_v0
         b_ub = b_ub - a_ub @ full_v0
         p_ub = np.where(full_v0 > 0, np.maximum(0.0, ub - full_v0), ub)
-        m_lb = np.maximum(0.0, ub[m_cols] - 0.0)  # placeholder replaced below
         m_lb = np.maximum(0.0, full_v0[m_cols] - ub[m_cols])
         m_ub = full_v0[m_cols]
         a_eq = sp.hstack([a_eq, -a_eq[:, m_cols]], format="csc")
@@ -340,19 +350,19 @@ def _solve(lp: _LP, v0: np.ndarray | None, move_penalty: float) -> tuple[np.ndar
         v[m_cols] -= sol[n:]
     v = np.maximum(v, 0.0)
     return v, float(-res.fun), {"solve_s": solve_s, "lp_rows": int(a_eq.shape[0] + a_ub.shape[0]),
-                                "lp_cols": int(len(c)), "lp_nonzeros": int(a_eq.nnz + a_ub.nnz)}
+                                "lp_cols": len(c), "lp_nonzeros": int(a_eq.nnz + a_ub.nnz)}
 
 
 # ---------------------------------------------------------------------------- disaggregation
 
-def sticky_northwest(left: Sequence[tuple[Hashable, float]], right: Sequence[tuple[Hashable, float]],
-                     previous: dict[tuple[Hashable, Hashable], float] | None = None
-                     ) -> list[tuple[Hashable, Hashable, float]]:
+def sticky_northwest(left: Sequence[tuple[Any, float]], right: Sequence[tuple[Any, float]],
+                     previous: dict[tuple[Any, Any], float] | None = None
+                     ) -> list[tuple[Any, Any, float]]:
     """Split ``left`` amounts over ``right`` amounts (transport-problem basis, at most
     ``len(left) + len(right)`` pieces): first keep ``previous`` pairings, then north-west corner."""
     lrem = {k: a for k, a in left}
     rrem = {k: a for k, a in right}
-    out: list[tuple[Hashable, Hashable, float]] = []
+    out: list[tuple[Any, Any, float]] = []
     if previous:
         for (lk, rk), pa in sorted(previous.items(), key=lambda kv: repr(kv[0])):
             if lk in lrem and rk in rrem:
@@ -378,30 +388,39 @@ def sticky_northwest(left: Sequence[tuple[Hashable, float]], right: Sequence[tup
     return out
 
 
-def pro_rata_crates(total_kg: float, members: Sequence[OrderDemand], crate_kg: float) -> dict[str, float]:
+def pro_rata_crates(total_kg: float, members: Sequence[OrderDemand], crate_kg: float,
+                    previous: dict[str, float] | None = None) -> dict[str, float]:
     """Share ``total_kg`` over ``members`` in proportion to their quantity, each floored to whole crates
-    (never above its quantity); leftover crates go one at a time to the earliest orders."""
-    dem = sum(m.quantity_kg for m in members)
-    total = min(total_kg, dem)
-    out: dict[str, float] = {}
+    (never above its quantity); leftover crates go one at a time to the earliest orders (``members`` are
+    in time priority), never lifting an order more than one crate above its exact share.
+
+    ``previous`` (re-allocation): the fills of the previous plan are kept as they are when they still
+    fit (their sum within ``total_kg``) and each is within one crate of its exact share, so solver noise
+    or an unchanged forecast never moves crates between orders. Integer arithmetic in grams."""
+    q = [round(m.quantity_kg * 1000) for m in members]
+    dem = sum(q)
     if dem <= 0:
         return {m.order_id: 0.0 for m in members}
-    for m in members:
-        ideal = total * m.quantity_kg / dem
-        out[m.order_id] = min(m.quantity_kg, math.floor(ideal / crate_kg + 1e-6) * crate_kg)
-    left = total - sum(out.values())
+    total = min(round(total_kg * 1000), dem)
+    crate = max(1, round(crate_kg * 1000))
+    got = [min(qi, (total * qi // dem) // crate * crate) for qi in q]
+    if previous:
+        prev = [min(qi, round(previous.get(m.order_id, 0.0) * 1000)) for m, qi in zip(members, q, strict=True)]
+        if sum(prev) <= total and all(abs(p * dem - total * qi) <= crate * dem for p, qi in zip(prev, q, strict=True)):
+            got = prev
+    left = total - sum(got)
     progress = True
-    while left > _EPS and progress:
+    while left > 0 and progress:
         progress = False
-        for m in members:  # members are in time priority
-            step = min(crate_kg, m.quantity_kg - out[m.order_id])
-            if step > _EPS and step <= left + 1e-6:
-                out[m.order_id] += step
+        for i, qi in enumerate(q):
+            step = min(crate, qi - got[i])
+            if 0 < step <= left and (got[i] + step) * dem <= total * qi + crate * dem:
+                got[i] += step
                 left -= step
                 progress = True
-                if left <= _EPS:
+                if left <= 0:
                     break
-    return out
+    return {m.order_id: g / 1000 for m, g in zip(members, got, strict=True)}
 
 
 def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: MatchParams,
@@ -417,7 +436,10 @@ def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: Match
     prev_pairs_cls: dict[tuple[Hashable, Hashable], float] = defaultdict(float)
     prev_pairs_pool: dict[tuple[int, int], dict[tuple[Hashable, Hashable], float]] = defaultdict(
         lambda: defaultdict(float))
+    prev_fill: dict[str, float] = defaultdict(float)
     if previous:
+        for r in previous:
+            prev_fill[r.order_id] += r.kg
         yo, yh, yg = lp.y_idx
         ycol = {(int(o), int(h), int(g)): i for i, (o, h, g) in enumerate(zip(yo, yh, yg, strict=True))}
         xcol = {k: lp.n_y + i for i, k in enumerate(lp.x_keys)}
@@ -437,29 +459,30 @@ def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: Match
             prev_pairs_pool[(r.harvest_week, g2)][((r.order_id, r.delivery_week), r.orchard)] += r.kg
         v0 = np.minimum(v0, lp.ub[: lp.n_y + lp.n_x])
     v, lp_obj, stats = _solve(lp, v0, params.move_penalty_fen_per_kg)
+    v = np.round(v, 3)   # to the gram: solver noise must not flip crates between identical runs
     t1 = time.perf_counter()
 
     # class fills -> per-order crates (pro rata) -> pieces per flow
     x = v[lp.n_y:lp.n_y + lp.n_x]
-    flows_by_class: dict[tuple[str, int, int], list[tuple[Hashable, float]]] = defaultdict(list)
+    flows_by_class: dict[ClassKey, list[tuple[Any, float]]] = defaultdict(list)
     for k, amt in zip(lp.x_keys, x, strict=True):
         if amt > _EPS:
             flows_by_class[k[0]].append(((k[1], k[2], k[3]), float(amt)))
     filled: dict[str, float] = {o.order_id: 0.0 for o in orders}
     pool_out: dict[tuple[int, int], list[tuple[Hashable, float]]] = defaultdict(list)
     for ck, members in classes.items():
-        flows = sorted(flows_by_class.get(ck, []), key=lambda f: (f[0][2], f[0][0], f[0][1]))  # type: ignore[index]
+        flows = sorted(flows_by_class.get(ck, []), key=lambda f: (f[0][2], f[0][0], f[0][1]))
         total = sum(a for _, a in flows)
-        shares = pro_rata_crates(total + 1e-6, members, params.crate_kg)
+        shares = pro_rata_crates(total, members, params.crate_kg, prev_fill or None)
         filled.update(shares)
         got = sum(shares.values())
         if got <= _EPS:
             continue
-        rho = got / total
+        rho = 1.0 if abs(got - total) < 1e-6 else got / total
         pieces = sticky_northwest([(m.order_id, shares[m.order_id]) for m in members],
                                   [(fk, a * rho) for fk, a in flows], prev_pairs_cls)
         for oid, fk, a in pieces:
-            h, g2, t = fk  # type: ignore[misc]
+            h, g2, t = fk
             pool_out[(h, g2)].append(((oid, t), a))
 
     # pools -> orchards
@@ -473,17 +496,17 @@ def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: Match
     used = np.zeros((n_o, n_w, n_g))
     occupancy = np.zeros(n_w)
     for pool, outs in sorted(pool_out.items()):
-        merged: dict[Hashable, float] = defaultdict(float)
-        for k, a in outs:
-            merged[k] += a
-        outs_m = sorted(merged.items(), key=lambda kv: (by_id[kv[0][0]].priority, kv[0]))  # type: ignore[index]
+        merged: dict[Any, float] = defaultdict(float)
+        for ok, a in outs:
+            merged[ok] += a
+        outs_m = sorted(merged.items(), key=lambda kv: (by_id[kv[0][0]].priority, kv[0]))
         ins = inflow.get(pool, [])
         tot_in = sum(a for _, a in ins)
         tot_out = sum(a for _, a in outs_m)
-        rho = tot_out / tot_in if tot_in > 0 else 0.0
+        rho = (1.0 if abs(tot_out - tot_in) < 1e-6 else tot_out / tot_in) if tot_in > 0 else 0.0
         pieces = sticky_northwest(outs_m, [(o, a * rho) for o, a in ins], prev_pairs_pool.get(pool))
         h, g2 = pool
-        for (oid, t), o, a in pieces:  # type: ignore[misc]
+        for (oid, t), o, a in pieces:
             rows.append(AllocRow(oid, int(o), h, int(t), GRADE_ORDER[g2], a))
     rows = _round_rows(rows, filled)
     for r in rows:
@@ -495,6 +518,7 @@ def solve_stage(supply: SupplyGrid, orders: Sequence[OrderDemand], params: Match
                         - params.storage_fen_per_kg_week * (r.delivery_week - r.harvest_week)) for r in rows)
     stats.update({"build_s": build_s, "disaggregate_s": time.perf_counter() - t1, "classes": len(classes),
                   "y_vars": lp.n_y, "x_vars": lp.n_x, "fill_weight": lp.fill_weight,
+                  "seniority_weight": lp.seniority_weight,
                   "lp_value_fen": float(lp.value @ v), "lp_fill_kg": float(x.sum())})
     return StageResult(rows, filled, used, occupancy, float(value), lp_obj,
                        float(poor_kg / committed) if committed > 0 else 0.0, stats)
@@ -524,12 +548,12 @@ def match(supply: SupplyGrid, orders: Sequence[OrderDemand], params: MatchParams
     """Commit against ``supply.kg`` (e.g. P10), then offer the remaining demand against
     ``expected_kg`` (e.g. P50; same shape) minus what was committed, as 'expected'."""
     params = params or MatchParams()
-    n_o, n_w, n_g = supply.kg.shape
+    n_w = supply.kg.shape[1]
     cap = params.capacity_array(n_w)
     commit = solve_stage(supply, orders, params, cap, previous_committed)
     expected = None
     rest = [OrderDemand(o.order_id, o.grade, o.quantity_kg - commit.filled_kg.get(o.order_id, 0.0),
-                        o.week_from, o.week_to, o.value_fen_per_kg, o.priority) for o in orders]
+                        o.week_from, o.week_to, o.value_fen_per_kg, o.priority, o.senior) for o in orders]
     rest = [o for o in rest if o.quantity_kg > _EPS]
     if expected_kg is not None and rest:
         extra = np.maximum(0.0, np.floor(np.asarray(expected_kg, dtype=float) + 1e-9) - commit.used_kg)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -61,6 +62,17 @@ class Order:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class OrderPage:
+    """One page of orders; unpacks as ``items, total = list_orders(...)``."""
+
+    items: list[Order]
+    total: int
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.items, self.total))
 
 
 def crates_to_kg(crates: int, crate_kg: Decimal | int = CRATE_KG) -> Decimal:
@@ -183,8 +195,8 @@ def get_order(conn: psycopg.Connection, order_id: str) -> Order:
 
 
 def list_orders(conn: psycopg.Connection, *, buyer_id: str | None = None, status: str | None = None,
-                season: int | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Order], int]:
-    """Orders, newest first; returns (items, total matching)."""
+                season: int | None = None, limit: int = 50, offset: int = 0) -> OrderPage:
+    """Orders, newest first: an :class:`OrderPage` (``items, total = list_orders(...)``)."""
     if status is not None and status not in ORDER_STATUSES:
         raise Invalid(f"status must be one of {ORDER_STATUSES}", "订单状态不正确", field="status")
     if not (1 <= limit <= 1000) or offset < 0:
@@ -199,7 +211,7 @@ def list_orders(conn: psycopg.Connection, *, buyer_id: str | None = None, status
         total = cur.execute(f"SELECT count(*) AS n FROM orders o {where}", args).fetchone()["n"]  # type: ignore[index]
         rows = cur.execute(_SELECT + f" {where} ORDER BY o.created_at DESC, o.seq DESC LIMIT %s OFFSET %s",
                            [*args, limit, offset]).fetchall()
-    return [Order(**r) for r in rows], int(total)
+    return OrderPage([Order(**r) for r in rows], int(total))
 
 
 def _lock_own_open(conn: psycopg.Connection, order_id: str, buyer_id: str, verb: str) -> dict[str, Any]:

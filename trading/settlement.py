@@ -22,6 +22,7 @@ the grower's cooperative's rule set with the latest ``valid_from_season`` <= sea
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -86,6 +87,13 @@ class StatementReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def __iter__(self) -> Iterator[Statement]:
+        """Iterating a report iterates its statements."""
+        return iter(self.statements)
+
+    def __len__(self) -> int:
+        return len(self.statements)
 
 
 def _fen(x: Decimal) -> int:

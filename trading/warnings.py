@@ -20,15 +20,17 @@ Thresholds are *assumptions* (defaults 20 t and 20 % of the week's P50), configu
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
 from registry.alerts import Alert, raise_alerts, resolve_alerts
 from registry.grades import BY_CODE
 from trading.allocation import latest_run_id, supply_offer
+from trading.errors import NotFound
 
 KIND = "unsold_risk"
 
@@ -50,7 +52,7 @@ class UnsoldRiskWarning:
         return asdict(self)
 
 
-Warning = UnsoldRiskWarning  # noqa: A001 - the name the API promises (trading.warnings.Warning)
+Warning = UnsoldRiskWarning
 
 
 def _unmet_by_week_grade(conn: psycopg.Connection, season: int, weeks: list[date]) -> dict[tuple[date, str], Decimal]:
@@ -96,7 +98,7 @@ def evaluate_unsold_risk(conn: psycopg.Connection, *, season: int, as_of: date, 
     emergency = [r[0] for r in conn.execute(
         "SELECT buyer_id FROM buyers WHERE emergency_channel ORDER BY buyer_id").fetchall()]
     out: list[UnsoldRiskWarning] = []
-    for r in offer:
+    for r in sorted(offer, key=lambda x: (x["week_start"], BY_CODE[x["grade"]].rank)):   # storage fills in time order
         w = r["week_start"]
         if not (lo <= w <= hi):
             continue
@@ -125,6 +127,7 @@ def evaluate_unsold_risk(conn: psycopg.Connection, *, season: int, as_of: date, 
             actions.append({"action": "cold_storage", "kg": kg.quantize(Decimal("1")), "free_kg": free,
                             "zh": f"建议入冷库暂存约 {kg:.0f} 公斤 (冷库空余 {free:.0f} 公斤), 错峰销售",
                             "en": f"Move about {kg:.0f} kg to cold storage ({free:.0f} kg free) and sell later"})
+            free -= kg          # the same free space is not offered twice
         if left > 0:
             actions.append({"action": "open_to_institutional", "kg": left.quantize(Decimal("1")),
                             "buyers": emergency,
@@ -156,3 +159,15 @@ def evaluate_unsold_risk(conn: psycopg.Connection, *, season: int, as_of: date, 
             raise_alerts(conn, alerts)
             resolve_alerts(conn, kind=KIND, keep_open={x.dedupe_key for x in out})
     return out
+
+
+def scheduled_unsold_risk(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
+    """Scheduler entry point (``yuncang.jobs`` style): evaluate the current season (Asia/Shanghai date of
+    ``now``) if it has a forecast; returns a small JSON-able detail."""
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    try:
+        found = evaluate_unsold_risk(conn, season=today.year, as_of=today)
+    except NotFound as exc:
+        return {"season": today.year, "skipped": str(exc)}
+    return {"season": today.year, "warnings": len(found),
+            "critical": sum(1 for w in found if w.severity == "critical")}

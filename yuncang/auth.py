@@ -40,20 +40,35 @@ from dashboard.access import (  # re-exported: the read side of sign-in, shared 
     token_sha256,
 )
 
-__all__ = ["SESSION_COOKIE", "LoginThrottled", "Principal", "authenticate", "check_csrf", "client_ip",
-           "create_user", "hash_password", "issue_token", "optional_principal", "orchard_scope",
-           "principal_for_token", "require_orchard", "require_roles", "require_user", "revoke_token",
-           "seed_demo_users"]
+__all__ = [
+    "SESSION_COOKIE",
+    "LoginThrottled",
+    "Principal",
+    "authenticate",
+    "check_csrf",
+    "client_ip",
+    "create_user",
+    "hash_password",
+    "issue_token",
+    "optional_principal",
+    "orchard_scope",
+    "principal_for_token",
+    "require_orchard",
+    "require_roles",
+    "require_user",
+    "revoke_token",
+    "seed_demo_users",
+]
 
 log = logging.getLogger(__name__)
 
 ROLES = ("grower", "buyer", "manager", "admin")
 LOGIN_CSRF_COOKIE = "yc_login_csrf"
-SESSION_TTL = timedelta(days=7)          #: browser session lifetime
-BEARER_TTL = timedelta(days=30)          #: API token lifetime
-FAIL_WINDOW = timedelta(minutes=15)      #: window in which failures are counted
-MAX_FAILS_PER_USER = 5                   #: failed sign-ins per account per window before lock-out
-MAX_FAILS_PER_IP = 30                    #: failed sign-ins per client address per window
+SESSION_TTL = timedelta(days=7)  #: browser session lifetime
+BEARER_TTL = timedelta(days=30)  #: API token lifetime
+FAIL_WINDOW = timedelta(minutes=15)  #: window in which failures are counted
+MAX_FAILS_PER_USER = 5  #: failed sign-ins per account per window before lock-out
+MAX_FAILS_PER_IP = 30  #: failed sign-ins per client address per window
 
 #: Documented demo passwords (docs/users.md). Demo accounts only; real deployments add users with
 #: ``create_user`` / ``yuncang users add``.
@@ -75,10 +90,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def create_user(conn: psycopg.Connection, *, username: str, password: str, role: str,
-                grower_id: str | None = None, buyer_id: str | None = None,
-                cooperative_id: str | None = None, display_name: str = "",
-                password_hash: str | None = None) -> int:
+def create_user(
+    conn: psycopg.Connection,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    grower_id: str | None = None,
+    buyer_id: str | None = None,
+    cooperative_id: str | None = None,
+    display_name: str = "",
+    password_hash: str | None = None,
+) -> int:
     """Insert a user (or update its password, role and links if the username exists); returns user_id."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} not in {ROLES}")
@@ -113,8 +136,7 @@ def _throttle_check(conn: psycopg.Connection, username: str, ip: str) -> None:
 
 
 def _record_failure(conn: psycopg.Connection, username: str, ip: str) -> None:
-    conn.execute("INSERT INTO login_failures (scope, subject) VALUES ('user', %s), ('ip', %s)",
-                 (username.lower(), ip))
+    conn.execute("INSERT INTO login_failures (scope, subject) VALUES ('user', %s), ('ip', %s)", (username.lower(), ip))
     # keep the table small: failures older than the window no longer count
     conn.execute("DELETE FROM login_failures WHERE failed_at < now() - %s * 4", (FAIL_WINDOW,))
 
@@ -126,8 +148,9 @@ def authenticate(conn: psycopg.Connection, username: str, password: str, *, ip: 
     limit. Commits the failure record itself so that it counts even if the caller rolls back.
     """
     _throttle_check(conn, username, ip)
-    row = conn.execute("SELECT user_id, password_hash, disabled FROM users WHERE lower(username) = lower(%s)",
-                       (username,)).fetchone()
+    row = conn.execute(
+        "SELECT user_id, password_hash, disabled FROM users WHERE lower(username) = lower(%s)", (username,)
+    ).fetchone()
     ok = False
     if row is None:
         try:  # same work as a real check, so timing does not reveal which usernames exist
@@ -157,8 +180,14 @@ def issue_token(conn: psycopg.Connection, user_id: int, kind: str = "session") -
     csrf = secrets.token_urlsafe(24)
     ttl = SESSION_TTL if kind == "session" else BEARER_TTL
     conn.execute(
-        "INSERT INTO auth_tokens (token_sha256, user_id, kind, csrf_token, expires_at) VALUES (%s, %s, %s, %s, now() + %s)",
+        "INSERT INTO auth_tokens (token_sha256, user_id, kind, csrf_token, expires_at) "
+        "VALUES (%s, %s, %s, %s, now() + %s)",
         (token_sha256(token), user_id, kind, csrf, ttl),
+    )
+    # the user's dead tokens (expired, or revoked over a day ago) go, so the table does not grow forever
+    conn.execute(
+        "DELETE FROM auth_tokens WHERE user_id = %s AND (expires_at < now() OR revoked_at < now() - interval '1 day')",
+        (user_id,),
     )
     return token, csrf
 
@@ -169,8 +198,15 @@ def revoke_token(conn: psycopg.Connection, token: str) -> None:
 
 
 def set_session_cookie(response: Any, request: Request, token: str) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_TTL.total_seconds()), httponly=True,
-                        samesite="lax", secure=request.url.scheme == "https", path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
 
 
 # ----------------------------------------------------------------------------- demo accounts
@@ -194,7 +230,8 @@ def seed_demo_users(conn: psycopg.Connection, *, buyer_ids: list[str] | None = N
         with conn.cursor() as cur:
             for username, display, grower_id, buyer_id, coop in rows:
                 cur.execute(
-                    """INSERT INTO users (username, display_name, password_hash, role, grower_id, buyer_id, cooperative_id)
+                    """INSERT INTO users (username, display_name, password_hash, role, grower_id, buyer_id,
+                                          cooperative_id)
                        VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (username) DO NOTHING""",
                     (username, display, hashes[role], role, grower_id, buyer_id, coop),
                 )

@@ -77,6 +77,10 @@ def run_product(settings: Settings, *, seconds: float | None, components: bool, 
                 path = storage_path(conn)
                 n = seed_registry(conn, SeedParams(seed=settings.seed, orchard_count=settings.orchard_count,
                                                    total_area_mu=settings.total_area_mu)) if seed else 0
+                if seed:
+                    from yuncang.demo_data import prepare
+
+                    log.info("demo data ready", extra=prepare(conn))
             log.info("database ready", extra={"migrations_applied": len(applied), "storage_path": path,
                                               "storage": describe(path), "orchards_seeded": n,
                                               "embedded_db": svc.embedded_db is not None,

@@ -10,11 +10,13 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from plotly.subplots import make_subplots
+from psycopg.rows import dict_row
 
 from dashboard import queries as q
+from dashboard import trade
 from dashboard.access import Principal, check_csrf, orchard_scope, require_orchard
 from dashboard.render import render
-from dashboard.web import fig_json, page_user, trading_module
+from dashboard.web import fig_json, page_user
 from registry.grades import BY_CODE
 
 router = APIRouter(include_in_schema=False)
@@ -32,21 +34,58 @@ def _series_fig(s: dict[str, Any], lang: str) -> str | None:
     temp = by.get("air_temp_c")
     if temp and temp["points"]:
         ts = [p["t"] for p in temp["points"]]
-        fig.add_trace(go.Scatter(x=ts, y=[p["max"] for p in temp["points"]], line={"width": 0}, showlegend=False,
-                                 hoverinfo="skip"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=ts, y=[p["min"] for p in temp["points"]], fill="tonexty", line={"width": 0},
-                                 fillcolor="rgba(198,40,40,.15)", name="min–max", hoverinfo="skip"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=ts, y=[p["avg"] for p in temp["points"]], line={"color": "#c62828"},
-                                 name=f"{temp[label]} (°C)"), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=ts, y=[p["max"] for p in temp["points"]], line={"width": 0}, showlegend=False, hoverinfo="skip"
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=ts,
+                y=[p["min"] for p in temp["points"]],
+                fill="tonexty",
+                line={"width": 0},
+                fillcolor="rgba(198,40,40,.15)",
+                name="min–max",
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=ts, y=[p["avg"] for p in temp["points"]], line={"color": "#c62828"}, name=f"{temp[label]} (°C)"
+            ),
+            row=1,
+            col=1,
+        )
     for m, color in (("soil_vwc_10cm", "#6d4c41"), ("soil_vwc_30cm", "#a1887f")):
         sm = by.get(m)
         if sm and sm["points"]:
-            fig.add_trace(go.Scatter(x=[p["t"] for p in sm["points"]], y=[p["avg"] for p in sm["points"]],
-                                     line={"color": color}, name=f"{sm[label]} (m³/m³)"), row=2, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=[p["t"] for p in sm["points"]],
+                    y=[p["avg"] for p in sm["points"]],
+                    line={"color": color},
+                    name=f"{sm[label]} (m³/m³)",
+                ),
+                row=2,
+                col=1,
+            )
     rain = by.get("rain_mm")
     if rain and rain["points"]:
-        fig.add_trace(go.Bar(x=[p["t"] for p in rain["points"]], y=[p["sum"] for p in rain["points"]],
-                             marker_color="#1565c0", name=f"{rain[label]} (mm)"), row=3, col=1)
+        fig.add_trace(
+            go.Bar(
+                x=[p["t"] for p in rain["points"]],
+                y=[p["sum"] for p in rain["points"]],
+                marker_color="#1565c0",
+                name=f"{rain[label]} (mm)",
+            ),
+            row=3,
+            col=1,
+        )
     fig.update_layout(height=420, xaxis3={"type": "date"})
     return fig_json(fig)
 
@@ -58,36 +97,97 @@ def _forecast_fig(f: dict[str, Any], lang: str) -> str | None:
     for code in sorted({w["grade"] for w in f["weeks"]}, key=lambda c: BY_CODE[c].rank if c in BY_CODE else 9):
         rows = [w for w in f["weeks"] if w["grade"] == code]
         g = BY_CODE.get(code)
-        fig.add_trace(go.Bar(
-            x=[w["week_start"] for w in rows], y=[w["p50_kg"] for w in rows],
-            name=(g.label_zh if lang == "zh" else g.label_en) if g else code,
-            error_y={"type": "data", "symmetric": False, "array": [w["p90_kg"] - w["p50_kg"] for w in rows],
-                     "arrayminus": [w["p50_kg"] - w["p10_kg"] for w in rows]}))
+        fig.add_trace(
+            go.Bar(
+                x=[w["week_start"] for w in rows],
+                y=[w["p50_kg"] for w in rows],
+                name=(g.label_zh if lang == "zh" else g.label_en) if g else code,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [w["p90_kg"] - w["p50_kg"] for w in rows],
+                    "arrayminus": [w["p50_kg"] - w["p10_kg"] for w in rows],
+                },
+            )
+        )
     if f.get("harvest_start") and f.get("harvest_end"):
-        fig.add_vrect(x0=f["harvest_start"], x1=f["harvest_end"] + timedelta(days=1), fillcolor="#fff3e0",
-                      opacity=0.5, line_width=0, layer="below")
+        fig.add_vrect(
+            x0=f["harvest_start"],
+            x1=f["harvest_end"] + timedelta(days=1),
+            fillcolor="#fff3e0",
+            opacity=0.5,
+            line_width=0,
+            layer="below",
+        )
     fig.update_layout(barmode="group", yaxis_title="kg (P50, P10–P90)")
     return fig_json(fig)
 
 
-def _statements(conn: Any, grower_id: str | None) -> tuple[bool, list[dict[str, Any]]]:
-    settlement = trading_module("settlement")
-    if settlement is None or grower_id is None:
-        return False, []
+def _statements(conn: Any, p: Principal, grower_id: str | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """This grower's statement for the season and their contracts: the latest allocation run's kg from
+    their orchards by harvest week, grade and status (committed / expected), with the contract value (fen)."""
+    if grower_id is None:
+        return None, []
     try:
-        season = conn.execute("SELECT coalesce(max(season), extract(year FROM now())::int) FROM latest_forecast_runs"
-                              ).fetchone()[0] if q.has_table(conn, "latest_forecast_runs") else datetime.now(UTC).year
-        rows = settlement.statements(conn, season=int(season), grower_id=grower_id)
-    except Exception:
-        log.exception("statements failed", extra={"grower_id": grower_id})
+        rep = trade.statements(conn, p if p.role == "grower" else _as_admin(p), grower_id=grower_id)
+    except (trade.TradingError, PermissionError):
         conn.rollback()
-        return True, []
-    return True, [r if isinstance(r, dict) else getattr(r, "__dict__", {"value": r}) for r in rows]
+        return None, []
+    st = rep["statements"][0] if rep["statements"] else None
+    contracts = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            """SELECT a.harvest_week, a.grade, a.status, sum(a.kg) AS kg, count(DISTINCT a.order_id) AS orders,
+                  string_agg(DISTINCT o.destination, ', ') AS destination,
+                  round(sum(a.kg * o.price_fen_per_kg))::bigint AS revenue_fen
+           FROM allocations a JOIN orders o USING (order_id) JOIN orchards orc USING (orchard_id)
+           WHERE orc.grower_id = %s AND a.alloc_run_id = (SELECT max(alloc_run_id) FROM allocation_runs)
+           GROUP BY a.harvest_week, a.grade, a.status
+           ORDER BY a.harvest_week, a.grade, a.status""",
+            (grower_id,),
+        )
+        .fetchall()
+        if q.has_table(conn, "allocations")
+        else []
+    )
+    return st, contracts
+
+
+def _expected_income(conn: Any, o: dict[str, Any], contracts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the contracted kg would pay the grower under the cooperative's settlement rules
+    (trading.settlement.compute_statement: management fee per plant, picking fee per jin, dividend on
+    the contracts' revenue), in fen. None without contracts or rules."""
+    if not contracts:
+        return None
+    from decimal import Decimal
+
+    from trading import settlement
+
+    kg = sum((Decimal(c["kg"]) for c in contracts), Decimal(0))
+    revenue = int(sum(int(c["revenue_fen"]) for c in contracts))
+    try:
+        rule = settlement.rule_set_for(conn, o["cooperative_id"], trade.current_season(conn))
+    except trade.TradingError:
+        conn.rollback()
+        return None
+    out = settlement.compute_statement(rule, plants=int(o["tree_count"]), picked_kg=kg, revenue_fen=revenue)
+    return {**out, "kg": kg, "revenue_fen": revenue}
+
+
+def _as_admin(p: Principal) -> Principal:
+    """Managers reading a grower page they may see (scope already checked by require_orchard)."""
+    from dataclasses import replace
+
+    return replace(p, role="admin")
 
 
 @router.get("/grower", response_class=HTMLResponse)
-def grower_page(request: Request, orchard: str | None = Query(default=None, max_length=64),
-                saved: int = Query(default=0), error: str | None = Query(default=None, max_length=200)) -> Any:
+def grower_page(
+    request: Request,
+    orchard: str | None = Query(default=None, max_length=64),
+    saved: int = Query(default=0),
+    error: str | None = Query(default=None, max_length=200),
+) -> Any:
     p = page_user(request, "grower", "manager", "admin")
     if not isinstance(p, Principal):
         return p
@@ -105,8 +205,9 @@ def grower_page(request: Request, orchard: str | None = Query(default=None, max_
             mine, _ = q.list_orchards(conn, scope=orchard_scope(p), limit=20)
         o = q.get_orchard(conn, orchard)
         cond = q.latest_conditions(conn, orchard)
-        alerts, _ = q.list_alerts(conn, role=p.role, grower_id=p.grower_id, cooperative_id=p.cooperative_id,
-                                  orchard_id=orchard, limit=20)
+        alerts, _ = q.list_alerts(
+            conn, role=p.role, grower_id=p.grower_id, cooperative_id=p.cooperative_id, orchard_id=orchard, limit=20
+        )
         end = q.latest_data_time(conn, orchard) or datetime.now(UTC)
         metrics = ["air_temp_c", "soil_vwc_10cm", "soil_vwc_30cm", "rain_mm"]
         week = q.sensor_series(conn, orchard, metrics, end - timedelta(days=7), end, "hour")
@@ -116,18 +217,43 @@ def grower_page(request: Request, orchard: str | None = Query(default=None, max_
         season = q.sensor_series(conn, orchard, metrics, season_start, end, "day")
         fc = q.orchard_forecast(conn, orchard)
         recs = q.list_farm_records(conn, orchard, limit=10)
-        has_trading, statements = _statements(conn, o["grower_id"] if o else None)
-    return render(request, "grower.html", user=p, orchard=o, mine=mine, cond=cond, card_metrics=CARD_METRICS,
-                  alerts=alerts, week_fig=_series_fig(week, lang), season_fig=_series_fig(season, lang),
-                  forecast=fc, forecast_fig=_forecast_fig(fc, lang) if fc else None,
-                  records=None if recs is None else recs[0], today=date.today().isoformat(),
-                  saved=saved, error=error, has_trading=has_trading, statements=statements)
+        statement, contracts = _statements(conn, p, o["grower_id"] if o else None)
+        expected = _expected_income(conn, o, contracts) if o else None
+        notices = trade.notifications(conn, p, limit=5)
+    return render(
+        request,
+        "grower.html",
+        user=p,
+        orchard=o,
+        mine=mine,
+        cond=cond,
+        card_metrics=CARD_METRICS,
+        alerts=alerts,
+        week_fig=_series_fig(week, lang),
+        season_fig=_series_fig(season, lang),
+        forecast=fc,
+        forecast_fig=_forecast_fig(fc, lang) if fc else None,
+        records=None if recs is None else recs[0],
+        today=date.today().isoformat(),
+        saved=saved,
+        error=error,
+        statement=statement,
+        contracts=contracts,
+        expected=expected,
+        notices=notices,
+    )
 
 
 @router.post("/grower/records")
-def add_record(request: Request, orchard_id: str = Form(max_length=64), observed_on: str = Form(max_length=10),
-               kind: str = Form(max_length=20), value: str = Form(default="", max_length=20),
-               note: str = Form(default="", max_length=2000), csrf_token: str = Form(default="", max_length=200)) -> Any:
+def add_record(
+    request: Request,
+    orchard_id: str = Form(max_length=64),
+    observed_on: str = Form(max_length=10),
+    kind: str = Form(max_length=20),
+    value: str = Form(default="", max_length=20),
+    note: str = Form(default="", max_length=2000),
+    csrf_token: str = Form(default="", max_length=200),
+) -> Any:
     """The record form's POST: CSRF-checked, scoped to the grower's orchards, then back to the page."""
     p = page_user(request, "grower", "manager", "admin")
     if not isinstance(p, Principal):
@@ -149,8 +275,9 @@ def add_record(request: Request, orchard_id: str = Form(max_length=64), observed
         return RedirectResponse(f"{back}&error={str(exc)[:100]}#record", status_code=303)
     with request.app.state.yc.pool.connection() as conn:
         require_orchard(conn, p, orchard_id)
-        row = q.add_farm_record(conn, orchard_id=orchard_id, observed_on=day, kind=kind, value=val, note=note,
-                                recorded_by=p.username)
+        row = q.add_farm_record(
+            conn, orchard_id=orchard_id, observed_on=day, kind=kind, value=val, note=note, recorded_by=p.username
+        )
     if row is None:
         return RedirectResponse(f"{back}&error=records+unavailable#record", status_code=303)
     return RedirectResponse(f"{back}&saved=1#record", status_code=303)

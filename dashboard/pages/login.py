@@ -16,15 +16,37 @@ router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "yc_login_csrf"
 
 
-def render_login(request: Request, *, error: str | None = None, status_code: int = 200, username: str = "",
-                 retry_after_s: int = 0, next_url: str | None = None) -> HTMLResponse:
+def render_login(
+    request: Request,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    username: str = "",
+    retry_after_s: int = 0,
+    next_url: str | None = None,
+) -> HTMLResponse:
     """The form, with a fresh double-submit CSRF token in a cookie and a hidden field."""
     token = secrets.token_urlsafe(24)
     nxt = next_url if next_url is not None else request.query_params.get("next", "")
-    resp = render(request, "login.html", status_code=status_code, error=error, username=username,
-                  retry_after_s=retry_after_s, csrf_token=token, next_url=nxt)
-    resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
-                    secure=request.url.scheme == "https", path="/")
+    resp = render(
+        request,
+        "login.html",
+        status_code=status_code,
+        error=error,
+        username=username,
+        retry_after_s=retry_after_s,
+        csrf_token=token,
+        next_url=nxt,
+    )
+    resp.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return resp
 
 

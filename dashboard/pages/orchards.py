@@ -24,7 +24,7 @@ def orchards_page(request: Request, offset: int = Query(default=0, ge=0, le=10_0
     where, params = orchard_scope(p)
     with request.app.state.yc.pool.connection() as conn:
         rows, total = q.list_orchards(conn, scope=(where, params), limit=limit, offset=offset)
-        area = conn.execute(f"SELECT coalesce(sum(area_mu), 0)::float8 FROM orchards o WHERE {where}",
-                            params).fetchone()[0]
-    return render(request, "orchards.html", user=p, rows=rows, total=total, total_area=area, offset=offset,
-                  limit=limit)
+        area = conn.execute(
+            f"SELECT coalesce(sum(area_mu), 0)::float8 FROM orchards o WHERE {where}", params
+        ).fetchone()[0]
+    return render(request, "orchards.html", user=p, rows=rows, total=total, total_area=area, offset=offset, limit=limit)

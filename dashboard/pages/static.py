@@ -14,5 +14,6 @@ _PLOTLY = resources.files("plotly").joinpath("package_data/plotly.min.js")
 
 @router.get("/static/plotly.min.js")
 def plotly_js() -> Response:
-    return FileResponse(str(_PLOTLY), media_type="application/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        str(_PLOTLY), media_type="application/javascript", headers={"Cache-Control": "public, max-age=86400"}
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -13,7 +12,6 @@ from dashboard.access import optional_principal
 from dashboard.render import render
 
 router = APIRouter(include_in_schema=False)
-log = logging.getLogger(__name__)
 
 
 @router.get("/trace", response_class=HTMLResponse)
@@ -21,17 +19,13 @@ def trace_page(request: Request, code: str = Query(default="", max_length=64)) -
     code = code.strip()
     result: dict[str, Any] | None = None
     status = 200
-    fn = trade.function("trace", "resolve_trace")
-    if code and fn is not None:
-        err = trade.error_class()
+    if code:
         with request.app.state.yc.pool.connection() as conn:
             try:
-                out = trade.call(fn, conn, code=code)
-                result = trade.plain(out) if out is not None else None
-            except err:
+                result = trade.plain(trade.resolve_trace(conn, code))
+            except trade.TradingError:
                 conn.rollback()
                 result = None
         if result is None:
             status = 404
-    return render(request, "trace.html", status_code=status, user=optional_principal(request), code=code,
-                  result=result, has_trading=fn is not None)
+    return render(request, "trace.html", status_code=status, user=optional_principal(request), code=code, result=result)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from dashboard import queries as q
 from dashboard.access import Principal, require_orchard, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, fast_json, limit_q, offset_q, reject_nul
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(reject_nul)])
 
@@ -32,17 +32,30 @@ class AlertOut(BaseModel):
     resolved_at: datetime | None
 
 
-@router.get("/alerts", response_model=Page[AlertOut], responses={**AUTH_ERRORS, **NOT_FOUND})
-def alerts(request: Request, orchard_id: str | None = Query(default=None, max_length=64),
-           kind: str | None = Query(default=None, max_length=64),
-           include_resolved: bool = Query(default=False), limit: int = limit_q(), offset: int = offset_q(),
-           p: Principal = Depends(require_user)) -> Any:
+@router.get("/alerts", response_model=None, responses={200: {"model": Page[AlertOut]}, **AUTH_ERRORS, **NOT_FOUND})
+def alerts(
+    request: Request,
+    orchard_id: str | None = Query(default=None, max_length=64),
+    kind: str | None = Query(default=None, max_length=64),
+    include_resolved: bool = Query(default=False),
+    limit: int = limit_q(),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
     """Alerts, newest first: a grower's orchards, a manager's cooperative, everything for admin."""
     require_roles(p, "grower", "manager", "admin")
     with request.app.state.yc.pool.connection() as conn:
         if orchard_id:
             require_orchard(conn, p, orchard_id)
-        rows, total = q.list_alerts(conn, role=p.role, grower_id=p.grower_id, cooperative_id=p.cooperative_id,
-                                    orchard_id=orchard_id, open_only=not include_resolved, kind=kind,
-                                    limit=limit, offset=offset)
-    return {"items": rows, "total": total, "limit": limit, "offset": offset}
+        rows, total = q.list_alerts(
+            conn,
+            role=p.role,
+            grower_id=p.grower_id,
+            cooperative_id=p.cooperative_id,
+            orchard_id=orchard_id,
+            open_only=not include_resolved,
+            kind=kind,
+            limit=limit,
+            offset=offset,
+        )
+    return fast_json({"items": rows, "total": total, "limit": limit, "offset": offset})

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from dashboard.access import (
     SESSION_COOKIE,
@@ -36,6 +36,13 @@ class Credentials(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 
+    @field_validator("username", "password")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
 
 class TokenOut(BaseModel):
     token: str
@@ -57,20 +64,32 @@ class Me(BaseModel):
 
 
 def _me(p: Principal) -> Me:
-    return Me(user_id=p.user_id, username=p.username, display_name=p.display_name, role=p.role,
-              grower_id=p.grower_id, buyer_id=p.buyer_id, cooperative_id=p.cooperative_id, home=p.home)
+    return Me(
+        user_id=p.user_id,
+        username=p.username,
+        display_name=p.display_name,
+        role=p.role,
+        grower_id=p.grower_id,
+        buyer_id=p.buyer_id,
+        cooperative_id=p.cooperative_id,
+        home=p.home,
+    )
 
 
-@router.post("/api/v1/auth/token", response_model=TokenOut,
-             responses={401: {"model": Message}, 422: {"model": Message}, 429: {"model": Message}})
+@router.post(
+    "/api/v1/auth/token",
+    response_model=TokenOut,
+    responses={401: {"model": Message}, 422: {"model": Message}, 429: {"model": Message}},
+)
 def token(request: Request, body: Credentials) -> TokenOut:
     """Exchange username and password for a bearer token (``Authorization: Bearer <token>``)."""
     with request.app.state.yc.pool.connection() as conn:
         try:
             uid = authenticate(conn, body.username, body.password, ip=client_ip(request))
         except LoginThrottled as exc:
-            raise HTTPException(status_code=429, detail=str(exc),
-                                headers={"Retry-After": str(exc.retry_after_s)}) from None
+            raise HTTPException(
+                status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+            ) from None
         if uid is None:
             raise HTTPException(status_code=401, detail="wrong username or password")
         tok, _ = issue_token(conn, uid, "bearer")
@@ -83,7 +102,11 @@ def token(request: Request, body: Credentials) -> TokenOut:
 def api_logout(request: Request, p: Principal = Depends(require_user)) -> Response:
     """Revoke the token (or session) this request was made with."""
     check_csrf(request, p)
-    raw = request.headers.get("authorization", "")[7:].strip() if p.via == "bearer" else request.cookies.get(SESSION_COOKIE, "")
+    raw = (
+        request.headers.get("authorization", "")[7:].strip()
+        if p.via == "bearer"
+        else request.cookies.get(SESSION_COOKIE, "")
+    )
     with request.app.state.yc.pool.connection() as conn:
         revoke_token(conn, raw)
     return Response(status_code=204)
@@ -105,9 +128,13 @@ def _safe_next(nxt: str | None) -> str | None:
 
 
 @router.post("/login", include_in_schema=False)
-def login_form(request: Request, username: str = Form(default="", max_length=64),
-               password: str = Form(default="", max_length=256), csrf_token: str = Form(default="", max_length=200),
-               next: str = Form(default="", max_length=300)) -> Any:
+def login_form(
+    request: Request,
+    username: str = Form(default="", max_length=64),
+    password: str = Form(default="", max_length=256),
+    csrf_token: str = Form(default="", max_length=200),
+    next: str = Form(default="", max_length=300),
+) -> Any:
     """The sign-in form's POST: double-submit CSRF check, throttling, then a session cookie."""
     from dashboard.pages.login import render_login
 
@@ -120,8 +147,9 @@ def login_form(request: Request, username: str = Form(default="", max_length=64)
         try:
             uid = authenticate(conn, username, password, ip=client_ip(request))
         except LoginThrottled as exc:
-            return render_login(request, error="throttled", status_code=429, username=username,
-                                retry_after_s=exc.retry_after_s)
+            return render_login(
+                request, error="throttled", status_code=429, username=username, retry_after_s=exc.retry_after_s
+            )
         if uid is None:
             return render_login(request, error="wrong", status_code=401, username=username)
         tok, _ = issue_token(conn, uid, "session")

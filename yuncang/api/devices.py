@@ -41,14 +41,25 @@ class DeviceHealth(BaseModel):
 
 
 @router.get("/devices/health", response_model=DeviceHealth, responses=AUTH_ERRORS)
-def health(request: Request, silent_after_h: float = Query(default=2, gt=0, le=24 * 30,
-                                                           description="a gateway is silent after this many hours"),
-           only_silent: bool = Query(default=False), limit: int = limit_q(100), offset: int = offset_q(),
-           p: Principal = Depends(require_user)) -> Any:
-    """Gateways in your scope with their newest reading time, battery (V) and signal (dBm); ``online_rate`` (0-1) is the share heard within
+def health(
+    request: Request,
+    silent_after_h: float = Query(default=2, gt=0, le=24 * 30, description="a gateway is silent after this many hours"),
+    only_silent: bool = Query(default=False),
+    limit: int = limit_q(100),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
+    """Gateways in your scope with their newest reading time, battery (V) and signal (dBm);
+    ``online_rate`` (0-1) is the share heard within
     ``silent_after_h`` hours of the newest data anywhere. Silent gateways are listed first."""
     require_roles(p, "manager", "admin", "grower")
     with request.app.state.yc.pool.connection() as conn:
-        out = q.device_health(conn, scope=orchard_scope(p), silent_after=timedelta(hours=silent_after_h),
-                              limit=limit, offset=offset, only_silent=only_silent)
+        out = q.device_health(
+            conn,
+            scope=orchard_scope(p),
+            silent_after=timedelta(hours=silent_after_h),
+            limit=limit,
+            offset=offset,
+            only_silent=only_silent,
+        )
     return {**out, "limit": limit, "offset": offset}

@@ -21,10 +21,21 @@ UNAVAILABLE = "farm records are not available: the orchard_models package has no
 class RecordIn(BaseModel):
     observed_on: date = Field(description="day of the work or observation (Asia/Shanghai calendar day)")
     kind: Literal["work", "flower_density", "fruit_set", "pest", "note"]
-    value: float | None = Field(default=None, ge=0, le=100_000,
-                                description="flower_density: bloom score 0-1 (1 = full bloom everywhere); "
-                                            "fruit_set: fruits per metre of branch; pest: % of trees affected")
+    value: float | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="flower_density: bloom score 0-1 (1 = full bloom everywhere); "
+        "fruit_set: fruits per metre of branch; pest: % of trees affected",
+    )
     note: str = Field(default="", max_length=2000)
+
+    @field_validator("note")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("note must not contain NUL characters")
+        return v
 
     @field_validator("observed_on")
     @classmethod
@@ -55,8 +66,13 @@ def validate_value(kind: str, value: float | None) -> None:
 
 
 @router.get("/orchards/{orchard_id}/records", response_model=Page[RecordOut], responses={**AUTH_ERRORS, **NOT_FOUND})
-def records(request: Request, orchard_id: str, limit: int = limit_q(), offset: int = offset_q(),
-            p: Principal = Depends(require_user)) -> Any:
+def records(
+    request: Request,
+    orchard_id: str,
+    limit: int = limit_q(),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
     """The orchard's records, newest observation first (empty when none are recorded yet)."""
     require_roles(p, "grower", "manager", "admin")
     with request.app.state.yc.pool.connection() as conn:
@@ -66,8 +82,12 @@ def records(request: Request, orchard_id: str, limit: int = limit_q(), offset: i
     return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
 
-@router.post("/orchards/{orchard_id}/records", response_model=RecordOut, status_code=201,
-             responses={**AUTH_ERRORS, **NOT_FOUND, 409: {"description": UNAVAILABLE}})
+@router.post(
+    "/orchards/{orchard_id}/records",
+    response_model=RecordOut,
+    status_code=201,
+    responses={**AUTH_ERRORS, **NOT_FOUND, 409: {"description": UNAVAILABLE}},
+)
 def add_record(request: Request, orchard_id: str, body: RecordIn, p: Principal = Depends(require_user)) -> Any:
     """Record work or an observation for your orchard (growers: own orchards; managers: their cooperative's)."""
     require_roles(p, "grower", "manager", "admin")
@@ -75,8 +95,15 @@ def add_record(request: Request, orchard_id: str, body: RecordIn, p: Principal =
     validate_value(body.kind, body.value)
     with request.app.state.yc.pool.connection() as conn:
         require_orchard(conn, p, orchard_id)
-        row = q.add_farm_record(conn, orchard_id=orchard_id, observed_on=body.observed_on, kind=body.kind,
-                                value=body.value, note=body.note, recorded_by=p.username)
+        row = q.add_farm_record(
+            conn,
+            orchard_id=orchard_id,
+            observed_on=body.observed_on,
+            kind=body.kind,
+            value=body.value,
+            note=body.note,
+            recorded_by=p.username,
+        )
     if row is None:
         raise HTTPException(status_code=409, detail=UNAVAILABLE)
     return row

@@ -40,8 +40,11 @@ class SupplyRow(WeekGrade):
     orchards: int
 
 
-@router.get("/orchards/{orchard_id}/forecast", response_model=OrchardForecast,
-            responses={**AUTH_ERRORS, 404: {"description": "no such orchard, or no forecast for it yet"}})
+@router.get(
+    "/orchards/{orchard_id}/forecast",
+    response_model=OrchardForecast,
+    responses={**AUTH_ERRORS, 404: {"description": "no such orchard, or no forecast for it yet"}},
+)
 def orchard_forecast(request: Request, orchard_id: str, p: Principal = Depends(require_user)) -> Any:
     """Latest forecast: bloom date, harvest window, total yield P10/P50/P90 (kg), risk indices, and kg by
     harvest week and grade with their P10-P90 band."""
@@ -55,8 +58,13 @@ def orchard_forecast(request: Request, orchard_id: str, p: Principal = Depends(r
 
 
 @router.get("/forecasts/supply", response_model=Page[SupplyRow], responses={**AUTH_ERRORS, **NOT_FOUND})
-def supply(request: Request, cooperative_id: str | None = Query(default=None, max_length=64),
-           limit: int = limit_q(200), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
+def supply(
+    request: Request,
+    cooperative_id: str | None = Query(default=None, max_length=64),
+    limit: int = limit_q(200),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
     """Forecast supply (kg) by harvest week and grade, all orchards or one cooperative's. The P10/P90
     here are sums of orchard bands: a deliberately wide envelope (orchard errors partly cancel)."""
     if cooperative_id and p.role == "manager" and cooperative_id != p.cooperative_id:
@@ -64,4 +72,4 @@ def supply(request: Request, cooperative_id: str | None = Query(default=None, ma
     require_roles(p, "buyer", "manager", "admin", "grower")
     with request.app.state.yc.pool.connection() as conn:
         rows = q.forecast_supply(conn, cooperative_id=cooperative_id)
-    return {"items": rows[offset:offset + limit], "total": len(rows), "limit": limit, "offset": offset}
+    return {"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset}

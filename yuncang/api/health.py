@@ -45,5 +45,6 @@ async def health(request: Request) -> JSONResponse:
     db = await asyncio.to_thread(_db_status, request)
     broker = await asyncio.to_thread(_broker_status, request.app.state.yc.mqtt_url)
     ok = db["ok"] and broker["ok"]
-    return JSONResponse({"status": "ok" if ok else "degraded", "database": db, "broker": broker},
-                        status_code=200 if db["ok"] else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", "database": db, "broker": broker}, status_code=200 if db["ok"] else 503
+    )

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from dashboard import queries as q
-from dashboard.access import Principal, orchard_scope, require_orchard, require_roles, require_user
+from dashboard.access import Principal, check_orchard, orchard_scope, require_orchard, require_roles, require_user
 from registry.metrics import METRICS
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, limit_q, offset_q, reject_nul
+from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, fast_json, limit_q, offset_q, reject_nul
 
 router = APIRouter(prefix="/api/v1", tags=["orchards"], dependencies=[Depends(reject_nul)])
 
@@ -83,14 +83,19 @@ def _orchard_reader(p: Principal) -> None:
     require_roles(p, "grower", "manager", "admin")
 
 
-@router.get("/orchards", response_model=Page[Orchard], responses=AUTH_ERRORS)
-def orchards(request: Request, township: str | None = Query(default=None, max_length=64),
-             limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
+@router.get("/orchards", response_model=None, responses={200: {"model": Page[Orchard]}, **AUTH_ERRORS})
+def orchards(
+    request: Request,
+    township: str | None = Query(default=None, max_length=64),
+    limit: int = limit_q(),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
     """Orchards you may see, in id order: a grower's own, a manager's cooperative's, all for admin."""
     _orchard_reader(p)
     with request.app.state.yc.pool.connection() as conn:
         rows, total = q.list_orchards(conn, scope=orchard_scope(p), township=township, limit=limit, offset=offset)
-    return {"items": rows, "total": total, "limit": limit, "offset": offset}
+    return fast_json({"items": rows, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get("/orchards/{orchard_id}", response_model=Orchard, responses={**AUTH_ERRORS, **NOT_FOUND})
@@ -101,31 +106,39 @@ def orchard(request: Request, orchard_id: str, p: Principal = Depends(require_us
         return q.get_orchard(conn, orchard_id)
 
 
-def fast_json(obj: Any) -> Response:
-    """JSON without a second pydantic pass (the hot read paths build plain dicts already shaped like
-    their documented models); datetimes and dates as ISO 8601."""
-    return Response(json.dumps(obj, default=_iso, ensure_ascii=False, separators=(",", ":")),
-                    media_type="application/json")
+def _orchard_for_read(conn: Any, p: Principal, orchard_id: str) -> tuple[list[str], int]:
+    """One round trip: existence (404), scope (403), the orchard's active gateways and open alerts."""
+    row = conn.execute(
+        """SELECT o.grower_id, o.cooperative_id,
+                  ARRAY(SELECT device_id FROM devices d WHERE d.orchard_id = o.orchard_id AND d.active
+                        ORDER BY device_id),
+                  (SELECT count(*) FROM alerts a WHERE a.orchard_id = o.orchard_id AND a.resolved_at IS NULL)
+           FROM orchards o WHERE o.orchard_id = %s""",
+        (orchard_id,),
+    ).fetchone()
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
+    check_orchard(p, orchard_id, row[0], row[1])
+    return list(row[2]), int(row[3])
 
 
-def _iso(o: Any) -> str:
-    if isinstance(o, datetime | date):
-        return o.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-@router.get("/orchards/{orchard_id}/conditions", response_model=None,
-            responses={200: {"model": Conditions}, **AUTH_ERRORS, **NOT_FOUND})
-def conditions(request: Request, orchard_id: str, p: Principal = Depends(require_user)) -> Any:
+@router.get(
+    "/orchards/{orchard_id}/conditions",
+    response_model=None,
+    responses={200: {"model": Conditions}, **AUTH_ERRORS, **NOT_FOUND},
+)
+async def conditions(request: Request, orchard_id: str, p: Principal = Depends(require_user)) -> Any:
     """Newest value of every sensor metric (°C, %, m³/m³, mm, W/m², m/s), rain over the last 24 h (mm)
     and the count of open alerts. ``source`` is null when no sensor data has arrived yet."""
     _orchard_reader(p)
-    with request.app.state.yc.pool.connection() as conn:
-        require_orchard(conn, p, orchard_id)
-        c = q.latest_conditions(conn, orchard_id)
-        n = conn.execute("SELECT count(*) FROM alerts WHERE orchard_id = %s AND resolved_at IS NULL",
-                         (orchard_id,)).fetchone()[0]
-    return fast_json({"orchard_id": orchard_id, **c, "open_alerts": n})
+
+    def work() -> Response:
+        with request.app.state.yc.pool.connection() as conn:
+            devices, n = _orchard_for_read(conn, p, orchard_id)
+            c = q.latest_conditions(conn, orchard_id, devices)
+        return fast_json({"orchard_id": orchard_id, **c, "open_alerts": n})
+
+    return await run_in_threadpool(work)
 
 
 def _parse_time(v: str | None, name: str) -> datetime | None:
@@ -142,19 +155,34 @@ def _parse_time(v: str | None, name: str) -> datetime | None:
     return t
 
 
-@router.get("/orchards/{orchard_id}/series", response_model=None,
-            responses={200: {"model": SeriesOut}, **AUTH_ERRORS, **NOT_FOUND,
-                       422: {"model": Message, "description": "bad metric or time range"}})
-def series(request: Request, orchard_id: str,
-           metric: list[str] = Query(default=["air_temp_c", "soil_vwc_10cm", "rain_mm"], max_length=10,
-                                     description=f"one or more of: {', '.join(METRICS)}"),
-           start: str | None = Query(default=None, max_length=40, description="ISO 8601; default end - days"),
-           end: str | None = Query(default=None, max_length=40,
-                                   description="ISO 8601; default: just after the orchard's newest data (or now)"),
-           days: float = Query(default=7, gt=0, le=400, description="range length when start is not given, days"),
-           resolution: str | None = Query(default=None, pattern="^(raw|hour|day)$",
-                                          description="force raw/hour/day; default by range length"),
-           p: Principal = Depends(require_user)) -> Any:
+@router.get(
+    "/orchards/{orchard_id}/series",
+    response_model=None,
+    responses={
+        200: {"model": SeriesOut},
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+        422: {"model": Message, "description": "bad metric or time range"},
+    },
+)
+async def series(
+    request: Request,
+    orchard_id: str,
+    metric: list[str] = Query(
+        default=["air_temp_c", "soil_vwc_10cm", "rain_mm"],
+        max_length=10,
+        description=f"one or more of: {', '.join(METRICS)}",
+    ),
+    start: str | None = Query(default=None, max_length=40, description="ISO 8601; default end - days"),
+    end: str | None = Query(
+        default=None, max_length=40, description="ISO 8601; default: just after the orchard's newest data (or now)"
+    ),
+    days: float = Query(default=7, gt=0, le=400, description="range length when start is not given, days"),
+    resolution: str | None = Query(
+        default=None, pattern="^(raw|hour|day)$", description="force raw/hour/day; default by range length"
+    ),
+    p: Principal = Depends(require_user),
+) -> Any:
     """Sensor series bucketed by the requested range: raw up to 36 h, hourly up to 16 days, daily beyond
     (a year is one query of ~366 points per metric). Each point has avg/min/max/sum and n readings."""
     _orchard_reader(p)
@@ -162,19 +190,21 @@ def series(request: Request, orchard_id: str,
     if bad:
         raise HTTPException(status_code=422, detail=f"unknown metric(s) {bad}; known: {list(METRICS)}")
     t_start, t_end = _parse_time(start, "start"), _parse_time(end, "end")
-    with request.app.state.yc.pool.connection() as conn:
-        require_orchard(conn, p, orchard_id)
-        if t_end is None:
-            t_end = q.latest_data_time(conn, orchard_id) or datetime.now(UTC)
-        if t_start is None:
-            t_start = t_end - timedelta(days=days)
-        if t_start >= t_end:
-            raise HTTPException(status_code=422, detail="start must be before end")
-        if t_end - t_start > timedelta(days=800):
-            raise HTTPException(status_code=422, detail="range longer than 800 days")
-        if resolution == "raw" and t_end - t_start > timedelta(days=3):
-            raise HTTPException(status_code=422, detail="raw readings only for ranges up to 3 days")
-        if resolution == "hour" and t_end - t_start > timedelta(days=62):
-            raise HTTPException(status_code=422, detail="hourly buckets only for ranges up to 62 days")
-        out = q.sensor_series(conn, orchard_id, list(dict.fromkeys(metric)), t_start, t_end, resolution)
-    return fast_json(out)
+
+    def work() -> Response:
+        with request.app.state.yc.pool.connection() as conn:
+            devices, _ = _orchard_for_read(conn, p, orchard_id)
+            t1 = t_end or q.latest_data_time(conn, orchard_id, devices) or datetime.now(UTC)
+            t0 = t_start or t1 - timedelta(days=days)
+            if t0 >= t1:
+                raise HTTPException(status_code=422, detail="start must be before end")
+            if t1 - t0 > timedelta(days=800):
+                raise HTTPException(status_code=422, detail="range longer than 800 days")
+            if resolution == "raw" and t1 - t0 > timedelta(days=3):
+                raise HTTPException(status_code=422, detail="raw readings only for ranges up to 3 days")
+            if resolution == "hour" and t1 - t0 > timedelta(days=62):
+                raise HTTPException(status_code=422, detail="hourly buckets only for ranges up to 62 days")
+            body = q.sensor_series_json(conn, orchard_id, devices, list(dict.fromkeys(metric)), t0, t1, resolution)
+        return Response(body, media_type="application/json")
+
+    return await run_in_threadpool(work)

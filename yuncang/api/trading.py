@@ -1,9 +1,9 @@
-"""Trading API: forward orders (idempotent create, list, amend, cancel), allocations, supply offer,
-warehouse stock, public trace lookup and grower statements.
+"""Trading API: forward orders (idempotent create, list, amend, cancel), allocations, the public supply
+offer, warehouse stock, public trace lookup and grower statements, scoped by role.
 
-Routes appear only for the trading modules that are installed (``trading.orders``, ...), so the
-OpenAPI document lists what actually works. Trading errors map to 404/409/422/403 with the
-trading package's English and Chinese messages.
+Trading errors map to their HTTP status (NotFound 404, Conflict 409, Invalid 422, Forbidden 403) with
+the trading package's English and Chinese messages: ``{"detail": {"error", "message", "message_zh",
+"detail"}}``. Money is integer fen; kg are numbers.
 """
 
 from __future__ import annotations
@@ -14,37 +14,45 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, field_validator
 
 from dashboard import trade
-from dashboard.access import Principal, check_csrf, require_roles, require_user
+from dashboard.access import Principal, check_csrf, require_user
 from registry.grades import GRADE_CODES
 from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, limit_q, offset_q, reject_nul
 
 router = APIRouter(prefix="/api/v1", tags=["trading"], dependencies=[Depends(reject_nul)])
 
 TRADING_ERRORS: dict[int | str, dict[str, Any]] = {
-    **AUTH_ERRORS, **NOT_FOUND, 409: {"model": Message, "description": "conflicts with the current state"},
+    **AUTH_ERRORS,
+    **NOT_FOUND,
+    409: {"model": Message, "description": "conflicts with the current state"},
 }
 
 
-def _run(fn: Callable[..., Any], conn: Any, **kw: Any) -> Any:
-    err = trade.error_class()
-    try:
-        out = trade.call(fn, conn, **kw)
-        conn.commit()
-        return out
-    except err as exc:
-        conn.rollback()
-        raise HTTPException(status_code=int(getattr(exc, "http_status", 400)), detail=exc.to_dict()) from None  # type: ignore[attr-defined]
+def _json(obj: Any, status_code: int = 200) -> Response:
+    import json
+
+    return Response(
+        json.dumps(trade.plain(obj), ensure_ascii=False), status_code=status_code, media_type="application/json"
+    )
 
 
-def _season(season: int | None) -> int:
-    return season if season is not None else date.today().year
-
-
-def _page(items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
-    return {"items": items[offset:offset + limit], "total": len(items), "limit": limit, "offset": offset}
+def _call(request: Request, fn: Callable[..., Any], *args: Any, write: bool = False, **kw: Any) -> Any:
+    """Run a trading call in one transaction; TradingError -> its HTTP status, PermissionError -> 403."""
+    with request.app.state.yc.pool.connection() as conn:
+        try:
+            out = fn(conn, *args, **kw)
+            if write:
+                conn.commit()
+            return out
+        except trade.TradingError as exc:
+            conn.rollback()
+            raise HTTPException(status_code=exc.http_status, detail=exc.to_dict()) from None
+        except PermissionError as exc:
+            conn.rollback()
+            raise HTTPException(status_code=403, detail=str(exc)) from None
 
 
 class OrderIn(BaseModel):
@@ -54,8 +62,16 @@ class OrderIn(BaseModel):
     week_to: date = Field(description="Monday of the last delivery week")
     destination: str = Field(min_length=1, max_length=200)
     price_fen_per_kg: int = Field(gt=0, le=1_000_000, description="price, fen (0.01 yuan) per kg")
-    floor_price_fen_per_kg: int | None = Field(default=None, ge=0, le=1_000_000,
-                                               description="guaranteed floor price (保底价), fen per kg")
+    floor_price_fen_per_kg: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="guaranteed floor price (保底价), fen per kg"
+    )
+
+    @field_validator("destination", "grade")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
 
 
 class OrderAmend(BaseModel):
@@ -67,160 +83,161 @@ class OrderAmend(BaseModel):
     floor_price_fen_per_kg: int | None = Field(default=None, ge=0, le=1_000_000)
 
 
-def _order_owner_check(p: Principal, order: dict[str, Any]) -> None:
-    if p.role == "buyer" and order.get("buyer_id") != p.buyer_id:
-        raise HTTPException(status_code=403, detail="another buyer's order is not yours to see")
+@router.post("/orders", status_code=201, response_model=dict[str, Any], responses=TRADING_ERRORS)
+def place_order(
+    request: Request,
+    body: OrderIn,
+    idempotency_key: str = Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=100,
+        pattern=r"^[\x21-\x7e]+$",
+        description="a client-chosen unique key; a retry with the same key and body returns the same order",
+    ),
+    p: Principal = Depends(require_user),
+) -> Any:
+    """Place a forward order for your buyer account (buyers only)."""
+    check_csrf(request, p)
+    if body.grade not in GRADE_CODES:
+        raise HTTPException(status_code=422, detail=f"grade must be one of {list(GRADE_CODES)}")
+    out = _call(request, trade.place_order, p, idempotency_key=idempotency_key, write=True, **body.model_dump())
+    return _json(out, 201)
 
 
-if trade.available("orders"):
-
-    @router.post("/orders", status_code=201, response_model=dict[str, Any], responses=TRADING_ERRORS)
-    def place_order(request: Request, body: OrderIn,
-                    idempotency_key: str = Header(alias="Idempotency-Key", min_length=8, max_length=100,
-                                                  description="a client-chosen unique key; retries with the same key "
-                                                              "and body return the same order"),
-                    p: Principal = Depends(require_user)) -> Any:
-        """Place a forward order for your buyer account (buyers only)."""
-        require_roles(p, "buyer")
-        check_csrf(request, p)
-        if body.grade not in GRADE_CODES:
-            raise HTTPException(status_code=422, detail=f"grade must be one of {list(GRADE_CODES)}")
-        fn = trade.function("orders", "place_order")
-        assert fn is not None
-        with request.app.state.yc.pool.connection() as conn:
-            return trade.plain(_run(fn, conn, buyer_id=p.buyer_id, idempotency_key=idempotency_key,
-                                    **body.model_dump()))
-
-    @router.get("/orders", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def list_orders(request: Request, status: str | None = Query(default=None, max_length=32),
-                    season: int | None = Query(default=None, ge=2000, le=2100),
-                    limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
-        """Orders: a buyer's own; managers and admins see all."""
-        require_roles(p, "buyer", "manager", "admin")
-        fn = trade.function("orders", "list_orders")
-        assert fn is not None
-        with request.app.state.yc.pool.connection() as conn:
-            items = trade.rows(_run(fn, conn, buyer_id=p.buyer_id if p.role == "buyer" else None, status=status,
-                                    season=season))
-        if p.role == "buyer":
-            items = [o for o in items if o.get("buyer_id") == p.buyer_id]
-        return _page(items, limit, offset)
-
-    @router.get("/orders/{order_id}", response_model=dict[str, Any], responses=TRADING_ERRORS)
-    def get_order(request: Request, order_id: str, p: Principal = Depends(require_user)) -> Any:
-        require_roles(p, "buyer", "manager", "admin")
-        fn = trade.function("orders", "get_order")
-        assert fn is not None
-        with request.app.state.yc.pool.connection() as conn:
-            order = trade.plain(_run(fn, conn, order_id=order_id))
-        _order_owner_check(p, order)
-        return order
-
-    @router.patch("/orders/{order_id}", response_model=dict[str, Any], responses=TRADING_ERRORS)
-    def amend_order(request: Request, order_id: str, body: OrderAmend, p: Principal = Depends(require_user)) -> Any:
-        """Change quantity, weeks, destination or prices of your order while it can still change."""
-        require_roles(p, "buyer")
-        check_csrf(request, p)
-        get_fn, fn = trade.function("orders", "get_order"), trade.function("orders", "amend_order")
-        assert get_fn is not None and fn is not None
-        with request.app.state.yc.pool.connection() as conn:
-            _order_owner_check(p, trade.plain(_run(get_fn, conn, order_id=order_id)))
-            changes = {k: v for k, v in body.model_dump().items() if v is not None}
-            if not changes:
-                raise HTTPException(status_code=422, detail="nothing to change")
-            return trade.plain(_run(fn, conn, order_id=order_id, buyer_id=p.buyer_id, **changes))
-
-    @router.post("/orders/{order_id}/cancel", response_model=dict[str, Any], responses=TRADING_ERRORS)
-    def cancel_order(request: Request, order_id: str, p: Principal = Depends(require_user)) -> Any:
-        require_roles(p, "buyer")
-        check_csrf(request, p)
-        get_fn, fn = trade.function("orders", "get_order"), trade.function("orders", "cancel_order")
-        assert get_fn is not None and fn is not None
-        with request.app.state.yc.pool.connection() as conn:
-            _order_owner_check(p, trade.plain(_run(get_fn, conn, order_id=order_id)))
-            return trade.plain(_run(fn, conn, order_id=order_id, buyer_id=p.buyer_id))
+@router.get("/orders", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
+def list_orders(
+    request: Request,
+    status: str | None = Query(default=None, pattern="^(open|allocated|fulfilled|cancelled)$"),
+    season: int | None = Query(default=None, ge=2000, le=2100),
+    limit: int = limit_q(),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
+    """Orders, newest first: a buyer's own; managers and admins see all."""
+    items, total = _call(request, trade.list_orders, p, status=status, season=season, limit=limit, offset=offset)
+    return _json({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
-if trade.available("allocation"):
-
-    @router.get("/allocations", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def allocations(request: Request, order_id: str | None = Query(default=None, max_length=64),
-                    limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
-        """Allocations of forecast supply to orders: a buyer's own orders; all for managers/admins."""
-        require_roles(p, "buyer", "manager", "admin")
-        fn = trade.function("allocation", "get_allocations")
-        if fn is None:
-            raise HTTPException(status_code=404, detail="allocations are not available")
-        with request.app.state.yc.pool.connection() as conn:
-            items = trade.rows(_run(fn, conn, buyer_id=p.buyer_id if p.role == "buyer" else None, order_id=order_id))
-        if p.role == "buyer":
-            items = [a for a in items if a.get("buyer_id") in (None, p.buyer_id)]
-        return _page(items, limit, offset)
-
-    @router.get("/supply/offer", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def supply_offer(request: Request, season: int | None = Query(default=None, ge=2000, le=2100),
-                     limit: int = limit_q(200), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
-        """The public supply offer by week and grade: forecast supply not yet committed to orders (kg)."""
-        fn = trade.function("allocation", "supply_offer")
-        if fn is None:
-            raise HTTPException(status_code=404, detail="the supply offer is not available")
-        with request.app.state.yc.pool.connection() as conn:
-            items = trade.rows(_run(fn, conn, season=_season(season)))
-        return _page(items, limit, offset)
+@router.get("/orders/{order_id}", response_model=dict[str, Any], responses=TRADING_ERRORS)
+def get_order(request: Request, order_id: str, p: Principal = Depends(require_user)) -> Any:
+    """One order with its latest allocation figures (committed, expected, shortfall, shipped kg)."""
+    return _json(_call(request, trade.get_order, p, order_id))
 
 
-if trade.available("warehouse"):
-
-    @router.get("/warehouse/stock", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def stock(request: Request, limit: int = limit_q(), offset: int = offset_q(),
-              p: Principal = Depends(require_user)) -> Any:
-        """Cloud-warehouse stock (kg by grade and room) with capacity, for managers and admins."""
-        require_roles(p, "manager", "admin")
-        fn = trade.function("warehouse", "stock")
-        if fn is None:
-            raise HTTPException(status_code=404, detail="warehouse stock is not available")
-        with request.app.state.yc.pool.connection() as conn:
-            items = trade.rows(_run(fn, conn))
-        return _page(items, limit, offset)
+@router.patch("/orders/{order_id}", response_model=dict[str, Any], responses=TRADING_ERRORS)
+def amend_order(request: Request, order_id: str, body: OrderAmend, p: Principal = Depends(require_user)) -> Any:
+    """Change quantity, weeks, destination or prices of your open order."""
+    check_csrf(request, p)
+    changes = {k: v for k, v in body.model_dump().items() if v is not None}
+    if not changes:
+        raise HTTPException(status_code=422, detail="nothing to change")
+    return _json(_call(request, trade.amend_order, p, order_id, changes, write=True))
 
 
-if trade.available("trace"):
-
-    @router.get("/trace/{code}", response_model=dict[str, Any],
-                responses={**NOT_FOUND, 422: {"model": Message, "description": "malformed code"}})
-    def trace(request: Request, code: str) -> Any:
-        """Public: what a trace code on a box says: orchard, township, harvest, grade, lot and shipment."""
-        if not (1 <= len(code) <= 64) or not code.replace("-", "").isalnum():
-            raise HTTPException(status_code=404, detail=f"no product with trace code {code!r}")
-        fn = trade.function("trace", "resolve_trace")
-        assert fn is not None
-        with request.app.state.yc.pool.connection() as conn:
-            out = _run(fn, conn, code=code)
-        if out is None:
-            raise HTTPException(status_code=404, detail=f"no product with trace code {code!r}")
-        return trade.plain(out)
+@router.post("/orders/{order_id}/cancel", response_model=dict[str, Any], responses=TRADING_ERRORS)
+def cancel_order(request: Request, order_id: str, p: Principal = Depends(require_user)) -> Any:
+    """Cancel your order (before it is fulfilled)."""
+    check_csrf(request, p)
+    return _json(_call(request, trade.cancel_order, p, order_id, write=True))
 
 
-if trade.available("settlement"):
+@router.get("/allocations", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
+def allocations(
+    request: Request,
+    order_id: str | None = Query(default=None, max_length=64),
+    season: int | None = Query(default=None, ge=2000, le=2100),
+    limit: int = limit_q(100, 1000),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
+    """Allocation rows (orchard, harvest and delivery week, grade, kg, committed/expected) of the latest
+    allocation run: a buyer's own orders, a manager's cooperative orchards, all for admin."""
+    items, total = _call(request, trade.allocations, p, order_id=order_id, season=season, limit=limit, offset=offset)
+    return _json({"items": items, "total": total, "limit": limit, "offset": offset})
 
-    @router.get("/statements", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
-    def statements(request: Request, season: int | None = Query(default=None, ge=2000, le=2100),
-                   grower_id: str | None = Query(default=None, max_length=64),
-                   limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)) -> Any:
-        """Grower statements (fees, picking pay, dividends; money in fen): a grower's own, a manager's
-        cooperative, all for admin."""
-        require_roles(p, "grower", "manager", "admin")
-        if p.role == "grower":
-            if grower_id not in (None, p.grower_id):
-                raise HTTPException(status_code=403, detail="another grower's statement is not yours to see")
-            grower_id = p.grower_id
-        fn = trade.function("settlement", "statements")
-        assert fn is not None
-        with request.app.state.yc.pool.connection() as conn:
-            items = trade.rows(_run(fn, conn, season=_season(season), grower_id=grower_id,
-                                    cooperative_id=p.cooperative_id if p.role == "manager" else None))
-        if p.role == "grower":
-            items = [s for s in items if s.get("grower_id") in (None, p.grower_id)]
-        if p.role == "manager":
-            items = [s for s in items if s.get("cooperative_id") in (None, p.cooperative_id)]
-        return _page(items, limit, offset)
+
+@router.get("/supply/offer", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
+def supply_offer(
+    request: Request,
+    season: int | None = Query(default=None, ge=2000, le=2100),
+    limit: int = limit_q(200),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
+    """The supply offer by week and grade: forecast P10/P50/P90, committed and expected kg, and
+    ``offered_kg`` still available (blacklisted suppliers excluded). Any signed-in user."""
+    rows = _call(request, lambda conn: trade.supply_offer(conn, season))
+    return _json({"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset})
+
+
+@router.get("/warehouse/stock", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
+def stock(
+    request: Request, limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)
+) -> Any:
+    """Cloud-warehouse stock per cold room and grade (kg, lots) with each room's capacity (kg)."""
+    rows = _call(request, trade.stock, p)
+    return _json({"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset})
+
+
+@router.get(
+    "/trace/{code}",
+    response_model=dict[str, Any],
+    responses={**NOT_FOUND, 422: {"model": Message, "description": "malformed code"}},
+)
+def trace_code(request: Request, code: str) -> Any:
+    """Public, no sign-in: what the trace code on a box says (orchard, township, harvest day, grade,
+    lot, cold room, shipment; the grower's name masked)."""
+    if not (1 <= len(code) <= 64) or not code.replace("-", "").isalnum() or not code.isascii():
+        raise HTTPException(status_code=404, detail=f"no product with trace code {code!r}")
+    return _json(_call(request, trade.resolve_trace, code))
+
+
+@router.get("/statements", response_model=dict[str, Any], responses=TRADING_ERRORS)
+def statements(
+    request: Request,
+    season: int | None = Query(default=None, ge=2000, le=2100),
+    grower_id: str | None = Query(default=None, max_length=64),
+    limit: int = limit_q(),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
+    """Grower statements for a season (management fee, picking fee, dividend, total; fen), a page of
+    ``items`` plus ``totals`` and the part reaching poverty-alleviated households (``poverty_alleviated``)
+    over everything in scope: a grower's own, a manager's cooperative, all for admin."""
+    rep = _call(request, trade.statements, p, season=season, grower_id=grower_id)
+    items = rep["statements"]
+    return _json(
+        {
+            "season": rep["season"],
+            "items": items[offset : offset + limit],
+            "total": len(items),
+            "limit": limit,
+            "offset": offset,
+            "totals": rep["totals"],
+            "poverty_alleviated": rep["poverty_alleviated"],
+        }
+    )
+
+
+@router.get("/notifications", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
+def notifications(
+    request: Request,
+    unread_only: bool = Query(default=False),
+    limit: int = limit_q(50, 200),
+    offset: int = offset_q(),
+    p: Principal = Depends(require_user),
+) -> Any:
+    """Your allocation notices (a buyer's orders, a grower's orchards): what was allocated, changed or
+    dropped when forecasts moved, in zh and en, newest first."""
+    rows = _call(request, trade.notifications, p, unread_only=unread_only, limit=min(1000, offset + limit))
+    return _json({"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset})
+
+
+@router.post("/notifications/{notification_id}/read", status_code=204, responses=TRADING_ERRORS)
+def notification_read(request: Request, notification_id: int, p: Principal = Depends(require_user)) -> Response:
+    """Mark one of your notices read."""
+    check_csrf(request, p)
+    if not (1 <= notification_id <= 2**62):
+        raise HTTPException(status_code=404, detail="no such notification")
+    _call(request, trade.mark_read, p, notification_id, write=True)
+    return Response(status_code=204)

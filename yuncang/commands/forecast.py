@@ -15,7 +15,8 @@ def _parse_as_of(text: str | None) -> datetime:
     try:
         ts = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise SystemExit(f"--as-of: not an ISO date/time: {text!r} (e.g. 2026-05-20 or 2026-05-20T02:00+08:00)") from exc
+        raise SystemExit(f"--as-of: not an ISO date/time: {text!r} "
+                         "(e.g. 2026-05-20 or 2026-05-20T02:00+08:00)") from exc
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 

@@ -1,0 +1,284 @@
+"""``python -m bench forecast``: honest backtest and speed of the supply forecast.
+
+Backtest: the simulator (``sim_sensors.history.generate_history``, a yield process the models never
+see) generates seasons for the 1,546 seeded orchards (2022 late frost, 2023 drought, 2025 wet by its
+default scenarios). Every target season is forecast from the seasons before it only (expanding
+window), 90, 60 and 30 days before the county's harvest centroid, with only the data known then:
+weather up to the as-of day, grower observations recorded by then (flower density at full bloom,
+fruit set 28 days after it -- *assumption* on when growers record), past seasons' harvests by week
+and grade, and past bloom dates only where the grower recorded flowers.
+
+Scores per horizon (means over target seasons): per-orchard MAPE (orchards that harvested),
+weighted MAPE (sum |error| / sum harvest), county-total APE, P10-P90 coverage (orchards with a
+harvest or a forecast), against the naive baselines *last season x area* (the orchard's last
+season kg/mu times its area) and *mean yield per mu* (county kg/mu of all past seasons times area).
+
+Speed: compute of one full-season forecast for 1,546 orchards (after the model fit, which is
+reported apart), and for 100,000 synthetic orchards (the 1,546 tiled with perturbed weather and
+attributes) processed in chunks, with the tracemalloc peak of the forecast at 25k/50k/100k: bytes
+per orchard must not grow with the number of orchards (work is chunked, so the peak grows at most
+linearly). The last line is one JSON object with goals and ``meets_goals``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import json
+import statistics
+import time
+import tracemalloc
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from orchard_models.forecast import Forecaster, Observations, OrchardTable, SeasonRecord
+from orchard_models.weather import SeasonWeather, season_days, season_start
+
+HORIZONS_DAYS = (90, 60, 30)
+FRUIT_SET_AFTER_BLOOM_DAYS = 28
+
+
+def _day_index(dates: np.ndarray, season: int) -> np.ndarray:
+    s0 = np.datetime64(season_start(season).isoformat(), "D")
+    d = np.asarray(dates, dtype="datetime64[D]")
+    out = (d - s0).astype(np.int64)
+    return np.where(np.isnat(d), -1, out)
+
+
+def _season_array(h: Any, name: str, season: int) -> np.ndarray:
+    """A (orchard, day) array of the history re-indexed to this package's season axis (1 Oct start)."""
+    a = np.asarray(getattr(h, name)[season], dtype=np.float64)
+    idx = _day_index(h.dates[season], season)
+    out = np.full((a.shape[0], season_days(season)), np.nan)
+    ok = (idx >= 0) & (idx < out.shape[1])
+    out[:, idx[ok]] = a[:, ok]
+    return out
+
+
+def orchard_table(rows: list[dict[str, Any]], ids: list[str]) -> OrchardTable:
+    by = {r["orchard_id"]: r for r in rows}
+    rr = [by[i] for i in ids]
+    return OrchardTable(area_mu=np.array([float(r["area_mu"]) for r in rr]),
+                        tree_count=np.array([float(r["tree_count"]) for r in rr]),
+                        planting_year=np.array([int(r["planting_year"]) for r in rr]),
+                        elevation_m=np.array([float(r["elevation_m"]) for r in rr]),
+                        latitude_deg=np.array([float(r["lat"]) for r in rr]), orchard_ids=list(ids))
+
+
+def season_record(h: Any, season: int) -> SeasonRecord:
+    """One simulated season as the models' inputs (outcomes included, for training or scoring)."""
+    a = {n: _season_array(h, n, season) for n in ("tmin_c", "tmax_c", "rain_mm", "soil_vwc", "leaf_wet_h", "rh_pct")}
+    w = SeasonWeather(season, a["tmin_c"], a["tmax_c"], a["rain_mm"], a["soil_vwc"], a["leaf_wet_h"], a["rh_pct"])
+    bloom = _day_index(h.bloom_date[season], season)
+    fd = np.asarray(h.flower_density[season], dtype=np.float64)
+    fs = np.asarray(h.fruit_set_per_m[season], dtype=np.float64)
+    fd_day = np.where(np.isfinite(fd) & (bloom >= 0), bloom, -1)
+    fs_day = np.where(np.isfinite(fs) & (bloom >= 0), bloom + FRUIT_SET_AFTER_BLOOM_DAYS, -1)
+    obs = Observations(fd, fd_day, fs, fs_day, None)
+    ws = [date.fromisoformat(str(np.datetime64(x, "D"))) for x in h.week_starts[season]]
+    ykg = np.asarray(h.yield_kg[season], dtype=np.float64)
+    # bloom dates are known afterwards only where the grower recorded flowering
+    recorded_bloom = np.where(np.isfinite(fd), bloom, -1)
+    return SeasonRecord(w, obs, ykg.sum(axis=(1, 2)), ykg, ws, recorded_bloom)
+
+
+def _centroid_day(rec: SeasonRecord) -> int:
+    assert rec.week_grade_kg is not None and rec.week_starts is not None
+    kg = rec.week_grade_kg.sum(axis=(0, 2))
+    s0 = season_start(rec.season)
+    mid = np.array([(w - s0).days + 3.0 for w in rec.week_starts])
+    return round(float((kg * mid).sum() / kg.sum()))
+
+
+def _scores(pred: np.ndarray, act: np.ndarray) -> dict[str, float]:
+    ok = act > 0
+    return {"mape": float(np.mean(np.abs(pred[ok] - act[ok]) / act[ok])),
+            "wmape": float(np.abs(pred - act).sum() / act.sum()),
+            "county_ape": float(abs(pred.sum() - act.sum()) / act.sum())}
+
+
+def backtest(h: Any, tab: OrchardTable, targets: list[int]) -> dict[str, Any]:
+    recs = {s: season_record(h, s) for s in h.seasons}
+    cache: dict[int, Any] = {}
+    per: dict[int, list[dict[str, Any]]] = {hz: [] for hz in HORIZONS_DAYS}
+    fit_s: list[float] = []
+    for s in targets:
+        train = [recs[x] for x in h.seasons if x < s]
+        target = recs[s]
+        act = target.total_kg
+        assert act is not None and target.week_grade_kg is not None
+        fcr = Forecaster(tab, train, cache=cache)
+        prev = recs[s - 1].total_kg if (s - 1) in recs else None
+        tot_kg = sum(float(np.nansum(r.total_kg)) for r in train if r.total_kg is not None)
+        mean_per_mu = tot_kg / (tab.area_mu.sum() * len(train))
+        cen = _centroid_day(target)
+        for hz in HORIZONS_DAYS:
+            as_of = cen - hz
+            fc = fcr.forecast(target.weather, as_of, target.observations)
+            fit_s.append(fc.timings_s["fit"])
+            m = _scores(fc.total_p50_kg, act)
+            base_last = _scores(prev if prev is not None else np.zeros_like(act), act)
+            base_mean = _scores(mean_per_mu * tab.area_mu, act)
+            rel = (act > 0) | (fc.total_p90_kg > 0)
+            cover = float(np.mean((act[rel] >= fc.total_p10_kg[rel]) & (act[rel] <= fc.total_p90_kg[rel])))
+            # cells: week x grade against the truth on the same weeks
+            _p10, p50, _p90 = fc.cells()
+            truth_w = {w: i for i, w in enumerate(target.week_starts or [])}
+            cell_err = 0.0
+            for j, w in enumerate(fc.week_starts):
+                i = truth_w.get(w)
+                tw = target.week_grade_kg[:, i, :] if i is not None else 0.0
+                cell_err += float(np.abs(p50[:, j, :] - tw).sum())
+            missed = sum(float(target.week_grade_kg[:, i, :].sum()) for w, i in truth_w.items()
+                         if w not in fc.week_starts)
+            cell_wmape = (cell_err + missed) / float(act.sum())
+            true_bloom = _day_index(h.bloom_date[s], s)
+            per[hz].append({
+                "season": s, "scenario": h.scenarios[s], "model": m, "last_season_x_area": base_last,
+                "mean_per_mu": base_mean, "p10_p90_coverage": cover, "week_grade_wmape": cell_wmape,
+                "bloom_mae_days": float(np.mean(np.abs(fc.bloom_day - true_bloom)[true_bloom >= 0])),
+                "county_p50_t": float(fc.total_p50_kg.sum() / 1000), "county_actual_t": float(act.sum() / 1000),
+            })
+    summary: dict[str, Any] = {}
+    for hz, rows in per.items():
+        def mean(key: str, sub: str, rows: list[dict[str, Any]] = rows) -> float:
+            return round(float(np.mean([r[key][sub] for r in rows])), 4)
+
+        summary[f"{hz}d"] = {
+            "model_mape": mean("model", "mape"), "model_wmape": mean("model", "wmape"),
+            "model_county_ape": mean("model", "county_ape"),
+            "last_season_mape": mean("last_season_x_area", "mape"),
+            "last_season_wmape": mean("last_season_x_area", "wmape"),
+            "last_season_county_ape": mean("last_season_x_area", "county_ape"),
+            "mean_per_mu_mape": mean("mean_per_mu", "mape"), "mean_per_mu_wmape": mean("mean_per_mu", "wmape"),
+            "mean_per_mu_county_ape": mean("mean_per_mu", "county_ape"),
+            "p10_p90_coverage": round(float(np.mean([r["p10_p90_coverage"] for r in rows])), 4),
+            "p10_p90_coverage_min_season": round(float(np.min([r["p10_p90_coverage"] for r in rows])), 4),
+            "week_grade_wmape": round(float(np.mean([r["week_grade_wmape"] for r in rows])), 4),
+            "bloom_mae_days": round(float(np.mean([r["bloom_mae_days"] for r in rows])), 2),
+        }
+    return {"summary": summary, "per_season": per, "fit_s_median": statistics.median(fit_s)}
+
+
+def _tile(tab: OrchardTable, rec: SeasonRecord, n: int, rng: np.random.Generator
+          ) -> tuple[OrchardTable, SeasonWeather, Observations, np.ndarray]:
+    ref = np.arange(n) % tab.n
+    t = OrchardTable(tab.area_mu[ref] * rng.uniform(0.8, 1.25, n), tab.tree_count[ref].astype(np.float64),
+                     tab.planting_year[ref], tab.elevation_m[ref], tab.latitude_deg[ref] + rng.normal(0, 0.01, n))
+    w = rec.weather
+    shift = rng.normal(0, 0.5, (n, 1)).astype(np.float32)
+    f32 = np.float32
+    sw = SeasonWeather(w.season, w.tmin_c[ref].astype(f32) + shift, w.tmax_c[ref].astype(f32) + shift,
+                       w.rain_mm[ref].astype(f32), w.soil_vwc[ref].astype(f32), w.leaf_wet_h[ref].astype(f32),
+                       w.rh_pct[ref].astype(f32))
+    o = rec.observations
+    assert o is not None
+    return t, sw, o.subset(ref), ref
+
+
+def speed(h: Any, tab: OrchardTable, season: int, big_n: int, repeats: int) -> dict[str, Any]:
+    recs = [season_record(h, s) for s in h.seasons]
+    train = [r for r in recs if r.season < season]
+    target = next(r for r in recs if r.season == season)
+    t0 = time.perf_counter()
+    fcr = Forecaster(tab, train)
+    prep_s = time.perf_counter() - t0
+    as_of = _centroid_day(target) - 60
+    t0 = time.perf_counter()
+    fcr.fit(as_of)
+    fit_s = time.perf_counter() - t0
+    comp = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fcr.forecast(target.weather, as_of, target.observations)
+        comp.append(time.perf_counter() - t0)
+    rng = np.random.default_rng(0)
+    mem: dict[str, float] = {}
+    big_s = float("nan")
+    sizes = sorted({max(big_n // 4, 1), max(big_n // 2, 1), big_n})
+    for n in sizes:
+        t, sw, obs, ref = _tile(tab, target, n, rng)
+        gc.collect()
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        fcr.forecast(sw, as_of, obs, orchards=t, ref_idx=ref, chunk=10_000)
+        el = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        mem[str(n)] = peak / n
+        if n == big_n:
+            t0 = time.perf_counter()
+            fcr.forecast(sw, as_of, obs, orchards=t, ref_idx=ref, chunk=10_000)
+            big_s = min(el, time.perf_counter() - t0)  # the traced run is slower; keep the better
+        del t, sw, obs, ref
+    per = list(mem.values())
+    return {"orchards": tab.n, "history_prepare_s": round(prep_s, 3), "fit_s": round(fit_s, 3),
+            "compute_s_median": round(statistics.median(comp), 3), "compute_s_all": [round(c, 3) for c in comp],
+            "big_orchards": big_n, "big_compute_s": round(big_s, 2),
+            "peak_bytes_per_orchard": {k: round(v) for k, v in mem.items()},
+            "memory_at_most_linear": bool(all(b <= a * 1.1 for a, b in itertools.pairwise(per)))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench forecast", description=__doc__.split("\n")[0])
+    ap.add_argument("--orchards", type=int, default=1546, help="orchards in the seeded registry")
+    ap.add_argument("--seasons", default="2017-2026", help="simulated seasons, e.g. 2017-2026")
+    ap.add_argument("--targets", default="2020-2026", help="seasons to forecast (each from the earlier ones)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--big", type=int, default=100_000, help="synthetic orchards for the scale test")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+
+    from sim_sensors.history import generate_history
+
+    from registry.seed import SeedParams, generate
+
+    def span(text: str) -> list[int]:
+        lo, _, hi = text.partition("-")
+        return list(range(int(lo), int(hi or lo) + 1))
+
+    seasons = span(a.seasons)
+    targets = [s for s in span(a.targets) if s in seasons and s - 1 in seasons]
+    reg = generate(SeedParams(orchard_count=a.orchards, total_area_mu=176_000.0 * a.orchards / 1546,
+                              reference_year=max(seasons)))
+    t0 = time.perf_counter()
+    h = generate_history(reg.orchards, seasons, seed=a.seed)
+    gen_s = time.perf_counter() - t0
+    tab = orchard_table(reg.orchards, h.orchard_ids)
+    bt = backtest(h, tab, targets)
+    sp = speed(h, tab, targets[-1], a.big, a.repeats)
+    summ = bt["summary"]
+    beats = {}
+    for hz, s in summ.items():
+        beats[hz] = {k: bool(s[f"model_{k}"] < s[f"last_season_{k}"] and s[f"model_{k}"] < s[f"mean_per_mu_{k}"])
+                     for k in ("mape", "wmape", "county_ape")}
+    cover_ok = all(0.70 <= s["p10_p90_coverage"] <= 0.90 for s in summ.values())
+    goals = {"beat_both_baselines_every_horizon": True, "p10_p90_coverage_range": [0.70, 0.90],
+             "compute_1546_s_max": 1.0, "compute_100k_s_max": 60.0, "memory_at_most_linear": True}
+    out = {
+        "benchmark": "forecast", "seed": a.seed, "orchards": tab.n, "seasons": seasons, "targets": targets,
+        "scenarios": {str(k): v for k, v in h.scenarios.items()}, "simulate_s": round(gen_s, 2),
+        "horizons": summ, "beats_baselines": beats,
+        "per_season": {f"{hz}d": [{"season": r["season"], "scenario": r["scenario"],
+                                   "model_wmape": round(r["model"]["wmape"], 4),
+                                   "last_season_wmape": round(r["last_season_x_area"]["wmape"], 4),
+                                   "mean_per_mu_wmape": round(r["mean_per_mu"]["wmape"], 4),
+                                   "model_county_ape": round(r["model"]["county_ape"], 4),
+                                   "coverage": round(r["p10_p90_coverage"], 4)} for r in rows]
+                       for hz, rows in bt["per_season"].items()},
+        "fit_s_median": round(bt["fit_s_median"], 3),
+        "compute_1546_s": sp["compute_s_median"], "compute_100k_s": sp["big_compute_s"], "speed": sp,
+        "goals": goals,
+    }
+    out["meets_goals"] = bool(all(all(v.values()) for v in beats.values()) and cover_ok
+                              and sp["compute_s_median"] < 1.0 and sp["big_compute_s"] < 60.0
+                              and sp["memory_at_most_linear"])
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""Smoke test of ``python -m bench forecast`` at a tiny size, so the benchmark cannot rot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_bench_forecast_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sim_sensors.history", reason="the simulator's history generator is not merged yet")
+    from bench.forecast import main
+
+    assert main(["--orchards", "60", "--seasons", "2021-2025", "--targets", "2024-2025", "--big", "400",
+                 "--repeats", "1"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["benchmark"] == "forecast" and isinstance(out["meets_goals"], bool)
+    for hz in ("90d", "60d", "30d"):
+        h = out["horizons"][hz]
+        assert 0 <= h["p10_p90_coverage"] <= 1
+        assert h["model_wmape"] >= 0 and h["last_season_wmape"] >= 0 and h["mean_per_mu_wmape"] >= 0
+    assert out["speed"]["big_orchards"] == 400 and out["compute_100k_s"] > 0
+    assert set(out["goals"]) >= {"p10_p90_coverage_range", "compute_1546_s_max", "compute_100k_s_max"}
