@@ -225,7 +225,7 @@ async def publish_flow_controlled(mqtt_url: str, msgs: list[tuple[str, bytes]], 
                     state["next"] = total  # stop publishing
                     done.set()
                     return
-                time.sleep(0.02)
+                time.sleep(0.005)
 
     poller = asyncio.create_task(asyncio.to_thread(poll))
 
