@@ -383,6 +383,7 @@ class Forecaster:
 
     def fit(self, as_of_day: int) -> tuple[YieldFit, GradeModel, float]:
         """Fit the yield and grade models on the history at ``as_of_day`` (cached per day)."""
+        as_of_day = max(int(as_of_day), -1)
         if as_of_day in self._fits:
             return self._fits[as_of_day]
         tab = self.orchards
@@ -430,6 +431,7 @@ class Forecaster:
         ``ref_idx``: for each, the history orchard whose climatology it shares; they get no orchard
         effect (new orchards). Work is done ``chunk`` orchards at a time (memory linear in orchards).
         """
+        as_of_day = max(int(as_of_day), -1)   # before the season began: nothing of it is known yet
         t0 = time.perf_counter()
         yfit, gm, fs_ref = self.fit(as_of_day)
         t_fit = time.perf_counter() - t0

@@ -55,14 +55,16 @@ FEATURES: tuple[str, ...] = (
 #: Doorenbos & Kassam 1979); small losses per heat kilo-degree-hour, per 10 brown-rot infection days
 #: and per rainy day at bloom (pollination); observations elastic 0.7; alternate bearing: a crop
 #: heavier than the orchard's own recent level last season lowers this one (-0.2, Monselise &
-#: Goldschmidt 1982 on alternate bearing in fruit trees).
+#: Goldschmidt 1982 on alternate bearing in fruit trees). Missing-observation flags and elevation
+#: (per 100 m) have narrow priors (0.15, 0.1): the data identify them easily, and without data they
+#: should not widen every interval.
 _RISK_PRIOR = {"log_frost_survival": (1.0, 0.2, 1), "log_water_factor": (1.0, 0.4, 1), "heat_kdh": (-0.1, 0.3, -1),
                "rot_days_10": (-0.05, 0.2, -1), "bloom_rain_days": (-0.02, 0.05, -1)}
 PRIOR_MEAN = np.array([np.log(1200.0), np.log(0.3), np.log(0.7), 0.5,
                        *(_RISK_PRIOR[t][0] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][0] for t in RISK_TERMS),
                        0.7, 0.0, 0.7, 0.0, 0.0, -0.2])
 PRIOR_SD = np.array([0.5, 0.6, 0.4, 0.5, *(_RISK_PRIOR[t][1] for t in COUNTY_TERMS),
-                     *(_RISK_PRIOR[t][1] for t in RISK_TERMS), 0.6, 0.5, 0.6, 0.5, 0.3, 0.3])
+                     *(_RISK_PRIOR[t][1] for t in RISK_TERMS), 0.6, 0.15, 0.6, 0.15, 0.1, 0.3])
 #: agronomic signs the fit must respect (+1: >= 0, -1: <= 0, 0: free)
 SIGN = np.array([0, 0, 0, 1, *(_RISK_PRIOR[t][2] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][2] for t in RISK_TERMS),
                  1, 0, 1, 0, 0, 0])

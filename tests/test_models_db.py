@@ -151,3 +151,26 @@ def test_cli_forecast(small_db: str, monkeypatch: pytest.MonkeyPatch, capsys: py
     assert "season 2026" in out and f"{N} orchards" in out
     with pytest.raises(SystemExit):
         main(["forecast", "--as-of", "not-a-date"])
+
+
+def test_first_run_without_any_data_uses_priors(make_database: Callable[[], str]) -> None:
+    """A fresh deployment (registry only: no readings, no yield history, no records) still gets a
+    forecast from the priors: bearing orchards about 1,200 kg/mu at P50, young ones none."""
+    url = make_database()
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        seed(conn, SeedParams(orchard_count=12, total_area_mu=1200.0, reference_year=SEASON))
+        run_id = forecast_all(conn, datetime(SEASON, 4, 20, tzinfo=TZ))
+        rows = conn.execute(
+            "SELECT f.total_p10_kg, f.total_p50_kg, f.total_p90_kg, o.area_mu::float8, %s - o.planting_year "
+            "FROM forecast_orchards f JOIN orchards o USING (orchard_id) WHERE run_id = %s",
+            (SEASON, run_id)).fetchall()
+        assert len(rows) == 12
+        for p10, p50, p90, area, age in rows:
+            assert 0 <= p10 <= p50 <= p90
+            if age >= 5:
+                assert 600 <= p50 / area <= 2400 and p90 / p10 < 10
+            if age <= 2:
+                assert p90 == 0
+        meta = conn.execute("SELECT meta FROM forecast_runs WHERE run_id = %s", (run_id,)).fetchone()[0]
+        assert meta["history_seasons"] == [] and meta["climatology"] == "default"

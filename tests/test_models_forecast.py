@@ -229,3 +229,11 @@ def test_models_never_import_the_simulator() -> None:
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] == "sim_sensors" for n in names), f"{path.name} imports sim_sensors"
+
+
+def test_forecast_before_the_season_starts_uses_climatology(world, forecaster) -> None:  # type: ignore[no-untyped-def]
+    t = world.seasons[-1]
+    a = forecaster.forecast(t.weather, -40, t.observations)
+    b = forecaster.forecast(t.weather, -1, t.observations)
+    np.testing.assert_allclose(a.total_p50_kg, b.total_p50_kg)
+    assert np.all(a.bloom_day >= 0) and np.all(a.risk.frost_kill == 0)
