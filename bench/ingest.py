@@ -225,7 +225,7 @@ async def publish_flow_controlled(mqtt_url: str, msgs: list[tuple[str, bytes]], 
                     state["next"] = total  # stop publishing
                     done.set()
                     return
-                time.sleep(0.02)
+                time.sleep(0.005)
 
     poller = asyncio.create_task(asyncio.to_thread(poll))
 
@@ -447,7 +447,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--connections", type=int, default=2, help="publisher MQTT connections")
     p.add_argument("--inflight", type=int, default=200, help="unacknowledged publishes per connection")
-    p.add_argument("--window", type=int, default=800, help="max messages published ahead of ingest commits")
+    p.add_argument("--window", type=int, default=2000, help="max messages published ahead of ingest commits")
     p.add_argument("--batch-readings", type=int, default=20_000)
     p.add_argument("--receive-maximum", type=int, default=4000)
     p.add_argument("--clean", action="store_true", help="no simulated faults")

@@ -417,6 +417,13 @@ class IngestService:
                 await asyncio.to_thread(self.writer.close)
                 await self._write_one_by_one(b)
                 return
+            except Exception:  # a bug: say so loudly, keep the batch, try again (never drop, never ack)
+                self.stats.db_retries += 1
+                log.exception("batch write crashed; retrying", extra={"messages": len(b), "retry_s": delay})
+                await asyncio.to_thread(self.writer.close)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.db_retry_max_s)
+                continue
             self._account(b, inserted, time.perf_counter() - t0)
             return
 
