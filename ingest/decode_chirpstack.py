@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from ingest.model import Decoded, Health
-from ingest.validate import BOUNDS, MAX_MESSAGE_BYTES, Validator, take_sample, to_datetime
+from ingest.validate import BOUNDS, MAX_MESSAGE_BYTES, Validator, guarded_decode, take_sample, to_datetime
 
 FORMAT = "chirpstack"
 
@@ -52,14 +52,7 @@ def parse_rfc3339(s: object) -> float | None:
 
 def decode(topic: str, payload: bytes, v: Validator) -> Decoded:
     """Decode one ChirpStack uplink event; never raises (every problem becomes a reject)."""
-    dec = Decoded(fmt=FORMAT)
-    try:
-        _decode(dec, topic, payload, v)
-    except Exception as exc:  # a decoder bug must not stop the stream: dead-letter the message
-        dec.readings.clear()
-        dec.health.clear()
-        dec.reject("decoder_error", f"{type(exc).__name__}: {exc}"[:500])
-    return dec
+    return guarded_decode(FORMAT, _decode, topic, payload, v)
 
 
 def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from ingest.model import Decoded
-from ingest.validate import MAX_MESSAGE_BYTES, Validator, take_sample
+from ingest.validate import MAX_MESSAGE_BYTES, Validator, guarded_decode, take_sample
 
 FORMAT = "native"
 
@@ -26,14 +26,7 @@ def match(topic: str) -> tuple[str, str] | None:
 
 def decode(topic: str, payload: bytes, v: Validator) -> Decoded:
     """Decode one native message; never raises (every problem becomes a reject)."""
-    dec = Decoded(fmt=FORMAT)
-    try:
-        _decode(dec, topic, payload, v)
-    except Exception as exc:  # a decoder bug must not stop the stream: dead-letter the message
-        dec.readings.clear()
-        dec.health.clear()
-        dec.reject("decoder_error", f"{type(exc).__name__}: {exc}"[:500])
-    return dec
+    return guarded_decode(FORMAT, _decode, topic, payload, v)
 
 
 def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:

@@ -238,3 +238,17 @@ _NINF = -math.inf
 def to_datetime(t: float) -> datetime:
     """Epoch seconds -> tz-aware UTC datetime (microsecond resolution)."""
     return datetime.fromtimestamp(t, UTC)
+
+
+def guarded_decode(fmt: str, impl: Callable[[Decoded, str, bytes, Validator], None], topic: str, payload: bytes,
+                   v: Validator) -> Decoded:
+    """Run a format's decoder body so that it never raises: a decoder bug dead-letters the message
+    (reason ``decoder_error``) instead of stopping the stream."""
+    dec = Decoded(fmt=fmt)
+    try:
+        impl(dec, topic, payload, v)
+    except Exception as exc:
+        dec.readings.clear()
+        dec.health.clear()
+        dec.reject("decoder_error", f"{type(exc).__name__}: {exc}"[:500])
+    return dec
