@@ -1,9 +1,8 @@
-"""Hundreds of concurrent HTTP requests on loopback: forward orders are never duplicated.
+"""Hundreds of concurrent HTTP requests on loopback: orders are never duplicated, lots never oversold.
 
 A real uvicorn server on a free port, a real database, and an asyncio client firing every request at
 once. Each idempotency key is retried many times in parallel (as a flaky mobile network does); a key
-re-used with another body must be refused. Warehouse fulfilment under concurrency is proven at the
-database level in tests/test_trading_db.py (many connections racing for one lot).
+re-used with another body must be refused. Shipments from one lot race each other over HTTP too.
 """
 
 from __future__ import annotations
@@ -105,3 +104,65 @@ def test_hundreds_of_concurrent_order_requests_create_each_order_once(live: tupl
             "SELECT idempotency_key, quantity_kg FROM orders WHERE buyer_id = 'conc-buyer'").fetchall()}
     assert n == KEYS and distinct_keys == KEYS
     assert all(kgs[k] in won[k] for k in kgs), "the stored order is the accepted body"
+
+
+def test_hundreds_of_concurrent_shipments_never_oversell_a_lot(live: tuple[str, str]) -> None:
+    """200 shipment requests of 50 kg race for a 1,000 kg lot: exactly 20 ship, the rest get 409, stock ends at 0."""
+    from datetime import UTC, datetime
+
+    from orchard_models.run import forecast_all
+    from trading.allocation import allocate
+    from trading.warehouse import seed_warehouse
+
+    base, db = live
+    with psycopg.connect(db) as c:
+        create_user(c, username="conc-admin", password="conc-admin-pw", role="admin")
+        seed_warehouse(c)
+        run_id = forecast_all(c, datetime.now(UTC))
+        week, grade, season = c.execute(
+            "SELECT f.week_start, f.grade, r.season FROM forecasts f JOIN forecast_runs r USING (run_id) "
+            "WHERE run_id = %s ORDER BY f.p10_kg DESC LIMIT 1", (run_id,)).fetchone()
+        room = c.execute("SELECT cold_room_id FROM cold_rooms ORDER BY cold_room_id LIMIT 1").fetchone()[0]
+        c.commit()
+
+    async def fire() -> tuple[list[int], dict[str, object]]:
+        limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
+        async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+            async def bearer(u: str, pw: str) -> dict[str, str]:
+                r = await client.post("/api/v1/auth/token", json={"username": u, "password": pw})
+                return {"Authorization": f"Bearer {r.json()['token']}"}
+
+            buyer, admin = await bearer("conc-buyer", "conc-buyer-pw"), await bearer("conc-admin", "conc-admin-pw")
+            r = await client.post("/api/v1/orders", headers={**buyer, "Idempotency-Key": "conc-ship-order"},
+                                  json={"grade": grade, "quantity_kg": 2000, "week_from": week.isoformat(),
+                                        "week_to": week.isoformat(), "destination": "chongqing",
+                                        "price_fen_per_kg": 1500})
+            assert r.status_code == 201, r.text
+            order_id = r.json()["order_id"]
+            with psycopg.connect(db) as c:
+                allocate(c, season=season)
+                c.commit()
+                assert c.execute("SELECT status FROM orders WHERE order_id = %s", (order_id,)).fetchone()[0] \
+                    == "allocated"
+            r = await client.post("/api/v1/warehouse/lots", headers=admin,
+                                  json={"orchard_id": "WS-0001", "harvested_on": week.isoformat(),
+                                        "cold_room_id": room, "kg_by_grade": {grade: 1000}})
+            assert r.status_code == 201, r.text
+            lot = r.json()
+
+            async def ship() -> int:
+                resp = await client.post("/api/v1/warehouse/shipments", headers=admin,
+                                         json={"order_id": order_id, "lot_id": lot["lot_id"], "grade": grade,
+                                               "kg": 50})
+                return resp.status_code
+
+            return list(await asyncio.gather(*[ship() for _ in range(200)])), lot
+
+    statuses, lot = asyncio.run(fire())
+    counts = Counter(statuses)
+    assert counts == {201: 20, 409: 180}, counts
+    with psycopg.connect(db) as c:
+        remaining = c.execute("SELECT remaining_kg FROM lot_grades WHERE lot_id = %s", (lot["lot_id"],)).fetchone()[0]
+        shipped, codes = c.execute("SELECT sum(kg), count(DISTINCT trace_code) FROM shipments WHERE lot_id = %s",
+                                   (lot["lot_id"],)).fetchone()
+    assert float(remaining) == 0.0 and float(shipped) == 1000.0 and codes == 20
