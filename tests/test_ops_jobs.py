@@ -68,7 +68,7 @@ def test_nightly_forecast_then_reallocation_then_digest(small_db: str) -> None:
         leader.release()
         pool.close()
     assert [r[1] for r in runs] == ["ok"] * 4, runs
-    assert runs[1][2]["reallocated"] is True and runs[2][2]["reallocated"] is False  # nothing new the 2nd time
+    assert runs[1][2]["allocated"] is True and runs[2][2]["allocated"] is False  # nothing new the 2nd time
     assert allocs == 1
 
 

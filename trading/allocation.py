@@ -493,14 +493,18 @@ def reallocate_if_new_forecast(conn: psycopg.Connection, season: int, **kw: Any)
 
 
 def scheduled_allocation(conn: psycopg.Connection, now: Any) -> dict[str, Any]:
-    """Scheduler entry point (``yuncang.jobs`` style): re-allocate the current season (Asia/Shanghai year of
-    ``now``) after a new forecast run; returns a small JSON-able detail."""
-    from zoneinfo import ZoneInfo
+    """Scheduler entry point (``yuncang.jobs``): re-allocate the season running at ``now`` (the models'
+    season: from 1 October the next harvest) after a new forecast run; returns a small JSON-able detail."""
+    from orchard_models.inputs import season_of
 
-    season = now.astimezone(ZoneInfo("Asia/Shanghai")).year
+    season = season_of(now)
+    row = conn.execute("SELECT count(*) FROM orders WHERE season = %s AND status <> 'cancelled'", (season,)).fetchone()
+    if not row or not row[0]:
+        return {"season": season, "allocated": False, "reason": "no forward orders for the season"}
     res = reallocate_if_new_forecast(conn, season)
     if res is None:
-        return {"season": season, "allocated": False}
+        return {"season": season, "allocated": False, "reason": "no new forecast run"}
     return {"season": season, "allocated": True, "alloc_run_id": res.alloc_run_id,
             "committed_kg": float(res.committed_kg), "expected_kg": float(res.expected_kg),
-            "shortfall_kg": float(res.shortfall_kg), "notifications": res.notifications}
+            "shortfall_kg": float(res.shortfall_kg), "changes": len(res.changes),
+            "notifications": res.notifications}

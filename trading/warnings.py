@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -162,12 +161,14 @@ def evaluate_unsold_risk(conn: psycopg.Connection, *, season: int, as_of: date, 
 
 
 def scheduled_unsold_risk(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
-    """Scheduler entry point (``yuncang.jobs`` style): evaluate the current season (Asia/Shanghai date of
-    ``now``) if it has a forecast; returns a small JSON-able detail."""
-    today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    """Scheduler entry point (``yuncang.jobs``): evaluate the season running at ``now`` (the models'
+    season) as of the Asia/Shanghai date of ``now``, if it has a forecast; returns a small JSON-able detail."""
+    from orchard_models.inputs import local_date, season_of
+
+    season, today = season_of(now), local_date(now)
     try:
-        found = evaluate_unsold_risk(conn, season=today.year, as_of=today)
+        found = evaluate_unsold_risk(conn, season=season, as_of=today)
     except NotFound as exc:
-        return {"season": today.year, "skipped": str(exc)}
-    return {"season": today.year, "warnings": len(found),
+        return {"season": season, "skipped": str(exc)}
+    return {"season": season, "warnings": len(found),
             "critical": sum(1 for w in found if w.severity == "critical")}

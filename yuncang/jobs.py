@@ -14,6 +14,8 @@ import psycopg
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from trading.allocation import scheduled_allocation
+from trading.warnings import scheduled_unsold_risk
 from yuncang.scheduler import JobSpec
 
 
@@ -54,34 +56,6 @@ def nightly_forecast(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
     return {"season": season, "run_id": forecast_all(conn, now, season)}
 
 
-def reallocate(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
-    """Re-allocate forward orders when a newer forecast run exists (moves penalised, changes notified)."""
-    from orchard_models.inputs import season_of
-    from trading.allocation import reallocate_if_new_forecast
-
-    season = season_of(now)
-    open_orders = conn.execute("SELECT count(*) FROM orders WHERE season = %s AND status <> 'cancelled'",
-                               (season,)).fetchone()
-    if not open_orders or not open_orders[0]:
-        return {"season": season, "reallocated": False, "reason": "no forward orders for the season"}
-    res = reallocate_if_new_forecast(conn, season)
-    if res is None:
-        return {"season": season, "reallocated": False}
-    return {"season": season, "reallocated": True, "alloc_run_id": res.alloc_run_id,
-            "committed_kg": float(res.committed_kg), "shortfall_kg": float(res.shortfall_kg),
-            "changes": len(res.changes), "notifications": res.notifications}
-
-
-def unsold_risk(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
-    """Unsold-risk warnings (滞销预警) for the coming weeks of the running season, as alerts."""
-    from orchard_models.inputs import local_date, season_of
-    from trading.warnings import evaluate_unsold_risk
-
-    season = season_of(now)
-    warnings = evaluate_unsold_risk(conn, season=season, as_of=local_date(now))
-    return {"season": season, "warnings": len(warnings)}
-
-
 def default_jobs() -> list[JobSpec]:
     """Every periodic job of the product, with its schedule (UTC; nightly work at 02:00 Asia/Shanghai)."""
     return [
@@ -89,7 +63,8 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("device_alerts", IntervalTrigger(minutes=5), device_alerts, misfire_grace_s=300),
         JobSpec("ensure_partitions", IntervalTrigger(hours=6), ensure_partitions_ahead, misfire_grace_s=3600),
         JobSpec("nightly_forecast", CronTrigger(hour=18, minute=0), nightly_forecast, misfire_grace_s=6 * 3600),
-        JobSpec("reallocate", IntervalTrigger(minutes=15), reallocate, misfire_grace_s=900),
-        JobSpec("unsold_risk_digest", CronTrigger(hour=22, minute=30), unsold_risk, misfire_grace_s=6 * 3600),
+        JobSpec("reallocate", IntervalTrigger(minutes=15), scheduled_allocation, misfire_grace_s=900),
+        JobSpec("unsold_risk_digest", CronTrigger(hour=22, minute=30), scheduled_unsold_risk,
+                misfire_grace_s=6 * 3600),
         JobSpec("retention", CronTrigger(hour=19, minute=30), retention, misfire_grace_s=6 * 3600),
     ]
