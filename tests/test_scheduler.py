@@ -116,3 +116,19 @@ def test_product_jobs_run_and_are_recorded(db_url: str) -> None:
         pool.close()
     assert {r[0] for r in rows} == set(ids)
     assert all(r[1] == "ok" for r in rows), rows
+
+
+def test_first_run_after_start_does_not_wait_a_full_interval(sched_db: str) -> None:
+    pool = make_pool(sched_db, max_size=4)
+    leader = Leadership(sched_db, key=997)
+    sched = build_scheduler(pool, [JobSpec("soon", IntervalTrigger(hours=1), _ok, first_run_after_s=0.2)], leader)
+    sched.start()
+    try:
+        time.sleep(2.0)
+    finally:
+        sched.shutdown(wait=True)
+        leader.release()
+    with pool.connection() as c:
+        n = c.execute("SELECT count(*) FROM job_runs WHERE job = 'soon' AND outcome = 'ok'").fetchone()[0]
+    pool.close()
+    assert n == 1

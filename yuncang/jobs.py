@@ -59,8 +59,10 @@ def nightly_forecast(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
 def default_jobs() -> list[JobSpec]:
     """Every periodic job of the product, with its schedule (UTC; nightly work at 02:00 Asia/Shanghai)."""
     return [
-        JobSpec("refresh_rollups", IntervalTrigger(minutes=5), refresh_rollups, misfire_grace_s=300),
-        JobSpec("device_alerts", IntervalTrigger(minutes=5), device_alerts, misfire_grace_s=300),
+        JobSpec("refresh_rollups", IntervalTrigger(minutes=5), refresh_rollups, misfire_grace_s=300,
+                first_run_after_s=20),
+        JobSpec("device_alerts", IntervalTrigger(minutes=5), device_alerts, misfire_grace_s=300,
+                first_run_after_s=30),
         JobSpec("ensure_partitions", IntervalTrigger(hours=6), ensure_partitions_ahead, misfire_grace_s=3600),
         JobSpec("nightly_forecast", CronTrigger(hour=18, minute=0), nightly_forecast, misfire_grace_s=6 * 3600),
         JobSpec("reallocate", IntervalTrigger(minutes=15), scheduled_allocation, misfire_grace_s=900),

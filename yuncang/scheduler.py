@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -45,6 +45,7 @@ class JobSpec:
     trigger: BaseTrigger
     func: JobFunc                   #: (connection, now UTC) -> detail for job_runs
     misfire_grace_s: int = 600      #: a run this late (s) still runs; later ones are coalesced into the next
+    first_run_after_s: float | None = None  #: also run this many s after start (not only after a full interval)
 
 
 class Leadership:
@@ -134,6 +135,9 @@ def build_scheduler(pool: ConnectionPool, jobs: list[JobSpec], leader: Leadershi
     """A started-later APScheduler with one coalescing, single-instance job per spec."""
     sched = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     for spec in jobs:
+        extra: dict[str, Any] = {}
+        if spec.first_run_after_s is not None:
+            extra["next_run_time"] = datetime.now(UTC) + timedelta(seconds=spec.first_run_after_s)
         sched.add_job(run_job, spec.trigger, args=(pool, spec, leader), id=spec.name, name=spec.name,
-                      misfire_grace_time=spec.misfire_grace_s, replace_existing=True)
+                      misfire_grace_time=spec.misfire_grace_s, replace_existing=True, **extra)
     return sched
