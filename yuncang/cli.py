@@ -87,7 +87,8 @@ def run_product(settings: Settings, *, seconds: float | None, components: bool, 
                                               "embedded_broker": svc.embedded_broker is not None,
                                               "startup_s": round(time.monotonic() - t0, 2)})
             rt = Runtime(settings=settings, database_url=svc.database_url, mqtt_url=svc.mqtt_url, pool=pool,
-                         embedded=svc.embedded_db is not None)
+                         embedded=svc.embedded_db is not None,
+                         mqtt_protocol="3.1.1" if svc.embedded_broker is not None else "auto")
             asyncio.run(_main(rt, settings, seconds, components))
         finally:
             pool.close()

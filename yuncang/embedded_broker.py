@@ -31,6 +31,9 @@ async def _run(host: str, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    # connections cut by the shutdown end in CancelledError inside amqtt's handlers; that is the
+    # shutdown working, not an error worth a traceback on the console
+    loop.set_exception_handler(lambda _loop, _ctx: None)
     await broker.shutdown()
 
 

@@ -27,6 +27,8 @@ class Runtime:
     mqtt_url: str
     pool: ConnectionPool
     embedded: bool
+    #: '3.1.1' for the embedded amqtt broker (it has no MQTT 5), else 'auto' (clients probe for v5)
+    mqtt_protocol: str = "auto"
     #: demo speed-up: simulated seconds per wall-clock second (components may read it)
     time_scale: float = 1.0
     extras: dict[str, Any] = field(default_factory=dict)

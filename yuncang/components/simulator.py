@@ -89,7 +89,8 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
     backoff = 1.0
     while not stop.is_set():
         try:
-            stats = await run_fleet(catch_up, rt.mqtt_url, start=start, time_scale=scale, stop=stop,
+            url = rt.mqtt_url + ("?protocol=4" if rt.mqtt_protocol == "3.1.1" and "?" not in rt.mqtt_url else "")
+            stats = await run_fleet(catch_up, url, start=start, time_scale=scale, stop=stop,
                                     live=live, today=today, ledger=ledger, window=32)
             log.info("simulator stopped",
                      extra={"messages": stats.messages, "readings": ledger.readings_sent})
