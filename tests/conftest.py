@@ -106,6 +106,22 @@ def topic_prefix() -> str:
     return f"yctest-{_RUN}/"
 
 
+@pytest.fixture
+def prefix(topic_prefix: str) -> str:
+    """A topic prefix of this test alone (persistent sessions of other tests never share its topics)."""
+    return f"{topic_prefix}{secrets.token_hex(3)}/"
+
+
+@pytest.fixture(scope="module")
+def ingest_db(make_database: Callable[[], str]) -> str:
+    """A migrated database with the seeded registry, private to one test module (ingest writes into it)."""
+    url = make_database()
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        seed(conn, SeedParams())
+    return url
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     db = os.environ.get("YUNCANG_DATABASE_URL")
     broker = "YUNCANG_MQTT_URL (real broker)" if os.environ.get("YUNCANG_MQTT_URL") else "embedded amqtt"

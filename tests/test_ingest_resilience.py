@@ -90,20 +90,6 @@ def broker() -> Iterator[PrivateBroker]:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def ingest_db(make_database: Callable[[], str]) -> str:
-    url = make_database()
-    migrate(url)
-    with psycopg.connect(url) as conn:
-        seed(conn, SeedParams())
-    return url
-
-
-@pytest.fixture
-def prefix(topic_prefix: str) -> str:
-    return f"{topic_prefix}{secrets.token_hex(3)}/"
-
-
 def workload(url: str, prefix: str, n_messages: int, offset: int, samples: int = 12) -> tuple[list[Any], int]:
     """``n_messages`` native batches spread over 50 devices; returns (messages, distinct readings)."""
     with psycopg.connect(url) as conn:

@@ -26,25 +26,8 @@ from ingest.testing import (
     thingsboard_payload,
     thingsboard_topic,
 )
-from registry.seed import SeedParams, seed
-from yuncang.migrations import migrate
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-def ingest_db(make_database: Callable[[], str]) -> str:
-    url = make_database()
-    migrate(url)
-    with psycopg.connect(url) as conn:
-        seed(conn, SeedParams())
-    return url
-
-
-@pytest.fixture
-def prefix(topic_prefix: str) -> str:
-    """A topic prefix of this test alone (persistent sessions of other tests never share its topics)."""
-    return f"{topic_prefix}{secrets.token_hex(3)}/"
 
 
 def devices(url: str, n: int, offset: int = 0) -> list[tuple[str, str, str]]:
