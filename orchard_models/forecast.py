@@ -39,7 +39,7 @@ from orchard_models.phenology import (
 from orchard_models.risk import RiskIndices, RiskParams, estimate_field_capacity, risk_indices, root_zone_stress
 from orchard_models.thermal import DailyThermal, daily_thermal
 from orchard_models.weather import SeasonWeather, chill_start_day, day_of_year, default_climate, fill_gaps, season_start
-from orchard_models.yield_model import FEATURES, YieldFit, design, fit_yield, predict_yield
+from orchard_models.yield_model import FEATURES, YieldFit, design, fit_yield, fruit_set_log, predict_yield
 
 __all__ = ["MODEL_VERSION", "Forecaster", "Observations", "OrchardTable", "SeasonForecast", "SeasonRecord"]
 
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 MODEL_VERSION = "om-1.0 (dynamic-cp+asymcur bloom, EB-pooled log yield, ALR grades)"
 N_DAYS_MAX = 366
-_FS = FEATURES.index("log_fruit_set")
 _EL = FEATURES.index("elev_100m")
 CHILL_END_MONTH_DAY = (6, 1)   #: chill is not needed after 1 June
 
@@ -412,7 +411,7 @@ class Forecaster:
             rows_s.append(g[ok] / tot[ok, None])
             rows_load.append(np.log(tot[ok] / tab.area_mu[ok]))
             rows_w.append(st["risk"].root_zone_stress[ok])
-            rows_fs.append(x[ok, _FS])
+            rows_fs.append(fruit_set_log(x)[ok])
             rows_el.append(x[ok, _EL])
         gm = (fit_grades(np.concatenate(rows_s), np.concatenate(rows_load), np.concatenate(rows_w),
                          np.concatenate(rows_fs), np.concatenate(rows_el)) if rows_s else GradeModel())
@@ -464,7 +463,7 @@ class Forecaster:
         out["p10"], out["p50"], out["p90"] = predict_yield(yfit, x, age, area,
                                                            orch_idx=np.arange(n) if ref is None else None)
         log_load = np.log(np.maximum(out["p50"], 1e-9) / area)
-        out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, x[:, _FS], x[:, _EL])
+        out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, fruit_set_log(x), x[:, _EL])
         # weeks
         hp = self.harvest_params
         cen = out["centroid"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FEATURES", "YieldFit", "design", "fit_yield", "predict_yield"]
+__all__ = ["FEATURES", "YieldFit", "design", "fit_yield", "fruit_set_log", "predict_yield"]
 
 Z90 = 1.2815515655446004  # standard normal 90 % quantile
 
@@ -44,29 +44,42 @@ RISK_TERMS: tuple[str, ...] = ("log_frost_survival", "log_water_factor", "heat_k
 #: county (between-season) terms: only the two with a strong agronomic prior -- with a handful of
 #: seasons every extra season-level term would explain season noise (e.g. "dry years have less rot")
 COUNTY_TERMS: tuple[str, ...] = ("log_frost_survival", "log_water_factor")
+#: county means of the growers' observations: a county-wide poor (or rich) fruit set is a season-level
+#: signal like a frost night, so it is learnt between seasons too. The county fruit-set count is the
+#: direct measure of what frost (and pollination) left; once it is known the county frost index and
+#: flower density (indirect measures of the same thing) are set to 0 so the loss is not counted twice.
+COUNTY_OBS: tuple[str, ...] = ("log_flower_density", "log_fruit_set")
 FEATURES: tuple[str, ...] = (
     "intercept", "age3", "age4", "log_density",
-    *(f"c_{t}" for t in COUNTY_TERMS), *(f"d_{t}" for t in RISK_TERMS),
-    "log_flower_density", "flower_missing", "log_fruit_set", "fruit_set_missing", "elev_100m", "prev_season_dev",
+    *(f"c_{t}" for t in COUNTY_TERMS), *(f"c_{t}" for t in COUNTY_OBS), *(f"d_{t}" for t in RISK_TERMS),
+    "d_log_flower_density", "flower_missing", "d_log_fruit_set", "fruit_set_missing", "elev_100m", "prev_season_dev",
 )
 #: prior means: full bearing 1,200 kg/mu (SD 0.5 on the log scale: DOMAIN.md's 1,000-1,500 kg/mu with
 #: room to spare); age 3 and 4 at 30 % and 70 % of it; yield ~ sqrt(density);
 #: yield proportional to flowers surviving frost and to the FAO-33 water factor 1 - Ky * stress (Ky = 1,
 #: Doorenbos & Kassam 1979); small losses per heat kilo-degree-hour, per 10 brown-rot infection days
-#: and per rainy day at bloom (pollination); observations elastic 0.7; alternate bearing: a crop
-#: heavier than the orchard's own recent level last season lowers this one (-0.2, Monselise &
-#: Goldschmidt 1982 on alternate bearing in fruit trees). Missing-observation flags and elevation
-#: (per 100 m) have narrow priors (0.15, 0.1): the data identify them easily, and without data they
-#: should not widen every interval.
+#: and per rainy day at bloom (pollination); observations elastic 0.7 within a season; alternate
+#: bearing: a crop heavier than the orchard's own recent level last season lowers this one (-0.2,
+#: Monselise & Goldschmidt 1982 on alternate bearing in fruit trees). Missing-observation flags and
+#: elevation (per 100 m) have narrow priors (0.15, 0.1): the data identify them easily, and without
+#: data they should not widen every interval.
+#: County terms (learnt from one point per season, so these priors carry a first frost year): frost
+#: survival 1 +- 0.3 (my own kill table, not validated: wider than a measured count); county fruit
+#: set 0.8 +- 0.3 (*assumption*: crop ~ fruit number x fruit mass, and fruit mass partly makes up for
+#: fewer fruits -- the thinning response reviewed by Link 2000, Plant Growth Regul. 31:17-26);
+#: county flower density 0.5 +- 0.3 (*assumption*: fruit set after bloom still varies).
 _RISK_PRIOR = {"log_frost_survival": (1.0, 0.2, 1), "log_water_factor": (1.0, 0.4, 1), "heat_kdh": (-0.1, 0.3, -1),
                "rot_days_10": (-0.05, 0.2, -1), "bloom_rain_days": (-0.02, 0.05, -1)}
+_COUNTY_PRIOR = {"log_frost_survival": (1.0, 0.3, 1), "log_water_factor": (1.0, 0.4, 1),
+                 "log_flower_density": (0.5, 0.3, 1), "log_fruit_set": (0.8, 0.3, 1)}
+_CT = (*COUNTY_TERMS, *COUNTY_OBS)
 PRIOR_MEAN = np.array([np.log(1200.0), np.log(0.3), np.log(0.7), 0.5,
-                       *(_RISK_PRIOR[t][0] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][0] for t in RISK_TERMS),
+                       *(_COUNTY_PRIOR[t][0] for t in _CT), *(_RISK_PRIOR[t][0] for t in RISK_TERMS),
                        0.7, 0.0, 0.7, 0.0, 0.0, -0.2])
-PRIOR_SD = np.array([0.5, 0.6, 0.4, 0.5, *(_RISK_PRIOR[t][1] for t in COUNTY_TERMS),
+PRIOR_SD = np.array([0.5, 0.6, 0.4, 0.5, *(_COUNTY_PRIOR[t][1] for t in _CT),
                      *(_RISK_PRIOR[t][1] for t in RISK_TERMS), 0.6, 0.15, 0.6, 0.15, 0.1, 0.3])
 #: agronomic signs the fit must respect (+1: >= 0, -1: <= 0, 0: free)
-SIGN = np.array([0, 0, 0, 1, *(_RISK_PRIOR[t][2] for t in COUNTY_TERMS), *(_RISK_PRIOR[t][2] for t in RISK_TERMS),
+SIGN = np.array([0, 0, 0, 1, *(_COUNTY_PRIOR[t][2] for t in _CT), *(_RISK_PRIOR[t][2] for t in RISK_TERMS),
                  1, 0, 1, 0, 0, 0])
 REF_DENSITY_PER_MU = 45.0
 REF_FLOWER_DENSITY = 0.6
@@ -74,17 +87,28 @@ KY_WATER = 1.0          #: FAO-33 yield response factor over the fruit-growth pe
 MIN_OBS_FOR_COUNTY_MEAN = 5
 
 
-def _obs_feature(v: np.ndarray, ref: float, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """log(v / ref) where observed; elsewhere the season's mean over observing orchards (when at least
-    MIN_OBS_FOR_COUNTY_MEAN observed: a county-wide signal such as a poor fruit set after frost), else 0.
-    Returns (feature, missing flag)."""
+def _obs_feature(v: np.ndarray, ref: float, lo: float, hi: float, rows: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """log(v / ref) where observed, clipped to [lo, hi] x ref. Returns (orchard deviation from the
+    county mean, missing flag, county mean). The county mean is over the observing orchards among
+    ``rows`` (bearing) when at least MIN_OBS_FOR_COUNTY_MEAN observed (a county-wide signal such as a
+    poor fruit set after frost), else None; non-observing orchards get deviation 0."""
     ok = np.isfinite(v) & (ref > 0)
     f = np.zeros(v.shape[0])
     if ref > 0:
         f[ok] = np.log(np.clip(v[ok], lo * ref, hi * ref) / ref)
-    if ok.sum() >= MIN_OBS_FOR_COUNTY_MEAN:
-        f[~ok] = float(np.mean(f[ok]))
-    return f, (~ok).astype(np.float64)
+    use = ok & rows
+    if use.sum() < MIN_OBS_FOR_COUNTY_MEAN:
+        use = ok
+    if use.sum() < MIN_OBS_FOR_COUNTY_MEAN:
+        return np.where(ok, f, 0.0), (~ok).astype(np.float64), None
+    c = float(np.mean(f[use]))
+    return np.where(ok, f - c, 0.0), (~ok).astype(np.float64), c
+
+
+def fruit_set_log(x: np.ndarray) -> np.ndarray:
+    """The orchard's log fruit set relative to the reference (county mean + own deviation), per row."""
+    return x[:, FEATURES.index("c_log_fruit_set")] + x[:, FEATURES.index("d_log_fruit_set")]
 
 
 def design(age: np.ndarray, trees_per_mu: np.ndarray, elevation_m: np.ndarray, frost_kill: np.ndarray,
@@ -110,18 +134,31 @@ def design(age: np.ndarray, trees_per_mu: np.ndarray, elevation_m: np.ndarray, f
     }
     bearing = np.asarray(age) >= 3
     ref_rows = bearing if bearing.any() else np.ones(n, dtype=bool)
-    kc = len(COUNTY_TERMS)
+    fd_d, fd_miss, fd_c = _obs_feature(np.asarray(flower_density, dtype=np.float64), REF_FLOWER_DENSITY, 0.05, 1.7,
+                                       ref_rows)
+    fs_d, fs_miss, fs_c = _obs_feature(np.asarray(fruit_set, dtype=np.float64), fruit_set_ref, 0.05, 20.0, ref_rows)
+    county = {t: float(np.mean(raw[t][ref_rows])) if n else 0.0 for t in RISK_TERMS}
+    # once the county fruit set is counted, frost index and flower density are superseded at county level
+    cvals = {"log_frost_survival": county["log_frost_survival"] if fs_c is None else 0.0,
+             "log_water_factor": county["log_water_factor"],
+             "log_flower_density": (fd_c or 0.0) if fs_c is None else 0.0,
+             "log_fruit_set": fs_c or 0.0}
+    for j, t in enumerate(_CT):
+        x[:, 4 + j] = cvals[t]
+    o = 4 + len(_CT)
     for j, t in enumerate(RISK_TERMS):
-        c = float(np.mean(raw[t][ref_rows])) if n else 0.0
-        if t in COUNTY_TERMS:
-            x[:, 4 + COUNTY_TERMS.index(t)] = c
-        x[:, 4 + kc + j] = raw[t] - c
-    o = 4 + kc + len(RISK_TERMS)
-    x[:, o], x[:, o + 1] = _obs_feature(np.asarray(flower_density, dtype=np.float64), REF_FLOWER_DENSITY, 0.05, 1.7)
-    x[:, o + 2], x[:, o + 3] = _obs_feature(np.asarray(fruit_set, dtype=np.float64), fruit_set_ref, 0.05, 20.0)
+        x[:, o + j] = raw[t] - county[t]
+    o += len(RISK_TERMS)
+    x[:, o], x[:, o + 1] = fd_d, fd_miss
+    x[:, o + 2], x[:, o + 3] = fs_d, fs_miss
     x[:, o + 4] = (np.asarray(elevation_m, dtype=np.float64) - 600.0) / 100.0
     if prev_season_dev is not None:
-        x[:, o + 5] = np.nan_to_num(np.asarray(prev_season_dev, dtype=np.float64), nan=0.0)
+        # within the season only: a county-wide rebound after a lost crop shows in the county flower and
+        # fruit-set counts (heavy return bloom); its county mean would count it a second time
+        pd = np.asarray(prev_season_dev, dtype=np.float64)
+        known = np.isfinite(pd) & ref_rows
+        c = float(np.mean(pd[known])) if known.any() else 0.0
+        x[:, o + 5] = np.where(np.isfinite(pd), pd - c, 0.0)
     return x
 
 
