@@ -39,7 +39,15 @@ from orchard_models.phenology import (
 from orchard_models.risk import RiskIndices, RiskParams, estimate_field_capacity, risk_indices, root_zone_stress
 from orchard_models.thermal import DailyThermal, daily_thermal
 from orchard_models.weather import SeasonWeather, chill_start_day, day_of_year, default_climate, fill_gaps, season_start
-from orchard_models.yield_model import FEATURES, YieldFit, design, fit_yield, fruit_set_log, predict_yield
+from orchard_models.yield_model import (
+    FEATURES,
+    YieldFit,
+    county_quantiles,
+    design,
+    fit_yield,
+    fruit_set_log,
+    predict_yield,
+)
 
 __all__ = ["MODEL_VERSION", "Forecaster", "Observations", "OrchardTable", "SeasonForecast", "SeasonRecord"]
 
@@ -144,6 +152,9 @@ class SeasonForecast:
     grade_share: np.ndarray         #: (orchard, grade), grade order of registry.grades.GRADE_CODES
     risk: RiskIndices
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: county total (all orchards) P10/P50/P90 kg: not the sum of the orchards' quantiles -- the
+    #: season-level shock is common to all orchards, the rest averages out (see yield_model.county_quantiles)
+    county_kg: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
 
     def day_to_date(self, day: np.ndarray | int) -> list[date | None]:
         s = season_start(self.season)
@@ -483,6 +494,8 @@ class Forecaster:
         no_weeks = wshare.sum(axis=1) == 0
         for k in ("p10", "p50", "p90"):
             out[k] = np.where(no_weeks, 0.0, out[k])
+        county = county_quantiles(yfit, x, age, area, orch_idx=np.arange(n) if ref is None else None,
+                                  include=~no_weeks)
         half = 1.645 * hp.spread_sd_days
         fc = SeasonForecast(
             season=weather.season, as_of_day=as_of_day, bloom_day=out["bloom"].astype(np.int64), centroid_day=cen,
@@ -490,7 +503,7 @@ class Forecaster:
             harvest_end_day=np.where(np.isfinite(cen), np.ceil(cen + half), -1).astype(np.int64),
             total_p10_kg=out["p10"], total_p50_kg=out["p50"], total_p90_kg=out["p90"], week_starts=weeks,
             week_share=wshare, grade_share=out["grades"], risk=risk,
-            timings_s={"fit": t_fit, "compute": time.perf_counter() - t1})
+            timings_s={"fit": t_fit, "compute": time.perf_counter() - t1}, county_kg=county)
         return fc
 
     def _forecast_chunk(self, weather: SeasonWeather, as_of_day: int, observations: Observations | None,

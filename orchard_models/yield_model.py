@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FEATURES", "YieldFit", "design", "fit_yield", "fruit_set_log", "predict_yield"]
+__all__ = ["FEATURES", "YieldFit", "county_quantiles", "design", "fit_yield", "fruit_set_log", "predict_yield"]
 
 Z90 = 1.2815515655446004  # standard normal 90 % quantile
 
@@ -85,6 +85,9 @@ REF_DENSITY_PER_MU = 45.0
 REF_FLOWER_DENSITY = 0.6
 KY_WATER = 1.0          #: FAO-33 yield response factor over the fruit-growth period (assumption)
 MIN_OBS_FOR_COUNTY_MEAN = 5
+OMEGA_PRIOR = 0.5        #: prior SD of the orchards' relative sensitivity to a county shock (*assumption*)
+OMEGA_PRIOR_SHOCK = 0.7  #: the prior counts as one season with a county shock of 0.7 log (half the crop lost)
+SEASON_PRIOR_DOF = 2.0   #: pseudo-seasons behind SEASON_SD_PRIOR (the predictive Student-t has n_s + 2 dof)
 
 
 def _obs_feature(v: np.ndarray, ref: float, lo: float, hi: float, rows: np.ndarray
@@ -179,6 +182,15 @@ class YieldFit:
     #: training mean of the design (within-season columns): their uncertainty counts only for the
     #: departure from it, the mean itself being absorbed by the season intercepts
     x_center: np.ndarray | None = None
+    #: within-season variance of an ordinary season (no county shock), log scale
+    sigma2_base: float | None = None
+    #: variance of the orchards' sensitivity to the season's county shock g (random slope): the
+    #: within-season variance of a season is sigma2_base + omega2 * g**2
+    omega2: float = OMEGA_PRIOR ** 2
+
+    def common_shock(self, x: np.ndarray) -> float:
+        """The season's predicted county shock g (log scale): county terms x coefficients, row 0."""
+        return float(x[0, _C] @ self.beta[_C]) if x.shape[0] else 0.0
 
 
 def _bayes(x: np.ndarray, y: np.ndarray, s2: float, mean: np.ndarray, sd: np.ndarray, sign: np.ndarray
@@ -205,6 +217,30 @@ _C = np.array([i for i, f in enumerate(FEATURES) if f.startswith("c_")])
 _B = np.concatenate([[0], _C])                                     # between-season columns
 _W = np.array([i for i in range(len(FEATURES)) if i not in set(_B.tolist())])  # within-season columns
 SEASON_SD_PRIOR = 0.15   #: prior SD of the unexplained season effect (log scale), weight 2 pseudo-seasons
+
+
+
+
+def _shock_dispersion(e: np.ndarray, s_idx: np.ndarray, g: np.ndarray, s2w: float) -> tuple[float, float]:
+    """Within-season variance as ``s2_0 + omega2 * g_s**2`` over the training seasons (a random-slope
+    model, Swamy 1970: each orchard's response to the season's county shock g_s varies with SD omega).
+    ``e``: within residuals (season effects and orchard effects removed), ``g``: county shock per
+    season (log). A frost that costs the county half its crop costs some orchards nearly all and
+    others little (cold-air pooling, stage at the frost), so shock seasons are more dispersed; pooled
+    into one sigma2 they would widen ordinary seasons' intervals and narrow the shock seasons'.
+    omega2 is a least-squares fit through the origin weighted by g**4, with the prior OMEGA_PRIOR as
+    one pseudo-season of shock OMEGA_PRIOR_SHOCK; s2_0 the median over seasons of the rest."""
+    n_s = g.shape[0]
+    v = np.array([float(np.mean(e[s_idx == k] ** 2)) if np.any(s_idx == k) else s2w for k in range(n_s)])
+    g2 = g ** 2
+    s2_0 = float(np.median(v))
+    omega2 = OMEGA_PRIOR ** 2
+    for _ in range(2):
+        g0 = OMEGA_PRIOR_SHOCK ** 2
+        omega2 = float((np.sum(g2 * np.maximum(v - s2_0, 0.0)) + g0 * g0 * OMEGA_PRIOR ** 2)
+                       / (np.sum(g2 * g2) + g0 * g0))
+        s2_0 = max(float(np.median(v - omega2 * g2)), 1e-4)
+    return s2_0, omega2
 
 
 def _fit_core(x: np.ndarray, y: np.ndarray, orch: np.ndarray, seas: np.ndarray, n_orch: int,
@@ -252,12 +288,21 @@ def _fit_core(x: np.ndarray, y: np.ndarray, orch: np.ndarray, seas: np.ndarray, 
     cov[np.ix_(_W, _W)] = cw[:len(_W), :len(_W)]
     cov[np.ix_(_B, _B)] = cb
     var_u = np.where(has, tau2 * s2w / (n_o * tau2 + s2w), tau2)
+    s2w0, omega2 = _shock_dispersion(y - xw @ bw - u[orch], s_idx, zb[:, 1:] @ bb[1:], s2w)
     center = np.zeros(len(FEATURES))
     center[_W] = x[:, _W].mean(axis=0)
-    return YieldFit(beta, cov, s2w, s2s, tau2, u, var_u, n_o, 1.0, {}, int(y.size), n_s, center)
+    return YieldFit(beta, cov, s2w, s2s, tau2, u, var_u, n_o, 1.0, {}, int(y.size), n_s, center, s2w0, omega2)
 
 
-def _pred_log(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _pred_log(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log-scale mean, idiosyncratic SD and common (season-level) SD per row of ONE season.
+
+    Idiosyncratic: within-season noise of a season with this county shock (sigma2_base + omega2 g²),
+    the orchard effect's posterior variance and the within-season coefficients' uncertainty.
+    Common to every orchard of the season: the unexplained season effect and the uncertainty of the
+    intercept and county coefficients -- a frost or a drought moves all orchards together, so this
+    part does not average out in the county total."""
     mu = x @ fit.beta
     if orch_idx is not None:
         mu = mu + fit.u[orch_idx]
@@ -265,8 +310,31 @@ def _pred_log(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None) -> tupl
     else:
         var_u = np.full(x.shape[0], fit.tau2)
     xc = x if fit.x_center is None else x - fit.x_center
-    var = fit.sigma2_within + fit.sigma2_season + var_u + np.einsum("ij,jk,ik->i", xc, fit.cov_beta, xc)
-    return mu, np.sqrt(var)
+    cw = fit.cov_beta[np.ix_(_W, _W)]
+    cb = fit.cov_beta[np.ix_(_B, _B)]
+    base = fit.sigma2_within if fit.sigma2_base is None else fit.sigma2_base
+    g = fit.common_shock(x)
+    var_i = base + fit.omega2 * g * g + var_u + np.einsum("ij,jk,ik->i", xc[:, _W], cw, xc[:, _W])
+    var_c = fit.sigma2_season + np.einsum("ij,jk,ik->i", x[:, _B], cb, x[:, _B])
+    return mu, np.sqrt(var_i), np.sqrt(var_c)
+
+
+def _t90(dof: float) -> float:
+    """90 % quantile of Student's t with ``dof`` degrees of freedom (Cornish-Fisher expansion in
+    1/dof, Abramowitz & Stegun 26.7.5; error < 0.005 for dof >= 3)."""
+    z = Z90
+    g1 = (z ** 3 + z) / 4
+    g2 = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96
+    g3 = (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384
+    d = max(dof, 1.0)
+    return float(z + g1 / d + g2 / d ** 2 + g3 / d ** 3)
+
+
+def _half_width(fit: YieldFit, sd_i: np.ndarray, sd_c: np.ndarray) -> np.ndarray:
+    """P90 - P50 on the log scale: the season effect's variance is estimated from few seasons, so its
+    quantile is Student-t with n_seasons + SEASON_PRIOR_DOF dof; the idiosyncratic part is normal."""
+    t = _t90(fit.seasons + SEASON_PRIOR_DOF)
+    return fit.calib_k * np.sqrt((Z90 * sd_i) ** 2 + (t * sd_c) ** 2)
 
 
 def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_seasons: list[np.ndarray],
@@ -312,8 +380,8 @@ def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_sea
             tr = seas != s
             f = _fit_core(x[tr], y[tr], orch[tr], seas[tr], n_orch, iters=3)
             te = ~tr
-            mu, sd = _pred_log(f, x[te], orch[te])
-            zs.append((y[te] - mu) / sd)
+            mu, sd_i, sd_c = _pred_log(f, x[te], orch[te])
+            zs.append((y[te] - mu) / (_half_width(f, sd_i, sd_c) / Z90))
         z = np.abs(np.concatenate(zs))
         # never narrower than the model's own variance (k >= 1): held-out seasons of the history
         # cannot show the extremes it has not seen
@@ -327,12 +395,12 @@ def predict_yield(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.nda
 
     ``orch_idx`` maps each row to the fit's orchard axis (for the orchard effect); None = all new.
     """
-    mu, sd = _pred_log(fit, x, orch_idx)
-    sd = sd * fit.calib_k
+    mu, sd_i, sd_c = _pred_log(fit, x, orch_idx)
+    h = _half_width(fit, sd_i, sd_c)
     area = np.asarray(area_mu, dtype=np.float64)
     p50 = area * np.exp(mu)
-    p10 = area * np.exp(mu - Z90 * sd)
-    p90 = area * np.exp(mu + Z90 * sd)
+    p10 = area * np.exp(mu - h)
+    p90 = area * np.exp(mu + h)
     for a in (0, 1, 2):
         m = age == a
         if m.any():
@@ -341,3 +409,37 @@ def predict_yield(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.nda
     young = age < 0
     p10[young] = p50[young] = p90[young] = 0.0
     return p10, p50, p90
+
+
+def county_quantiles(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.ndarray,
+                     orch_idx: np.ndarray | None = None, include: np.ndarray | None = None
+                     ) -> tuple[float, float, float]:
+    """(P10, P50, P90) of the county total kg over the ``include``d orchards of ONE season.
+
+    Total = exp(δ) · S with δ the common season term (Student-t scaled by its SD, as in
+    :func:`predict_yield`) and S the sum of the orchards' idiosyncratic lognormals; S is matched by
+    a lognormal with its mean and variance (Fenton 1960) -- over a thousand orchards it is nearly
+    a constant, so the interval is essentially the season-level one. Young orchards (age <= 2) add
+    their empirical quantiles comonotonically (a small, conservative part)."""
+    inc = np.ones(x.shape[0], dtype=bool) if include is None else np.asarray(include, dtype=bool)
+    area = np.asarray(area_mu, dtype=np.float64)
+    bear = inc & (np.asarray(age) >= 3)
+    young = inc & (np.asarray(age) >= 0) & (np.asarray(age) <= 2)
+    q_young = np.zeros(3)
+    for a in (0, 1, 2):
+        m = young & (age == a)
+        if m.any():
+            q_young += np.asarray(fit.young_kg_per_mu.get(a, (0.0, 0.0, 0.0))) * area[m].sum()
+    if not bear.any():
+        return float(q_young[0]), float(q_young[1]), float(q_young[2])
+    mu, sd_i, sd_c = _pred_log(fit, x[bear], None if orch_idx is None else orch_idx[bear])
+    k = fit.calib_k
+    vi = (k * sd_i) ** 2
+    m_i = area[bear] * np.exp(mu + vi / 2)
+    mean_s = float(m_i.sum())
+    var_s = float(np.sum(m_i ** 2 * np.expm1(vi)))
+    s2_log = np.log1p(var_s / mean_s ** 2)
+    med_s = mean_s / np.sqrt(1.0 + var_s / mean_s ** 2)
+    sc = k * float(np.median(sd_c))
+    h = np.sqrt((Z90 ** 2) * s2_log + (_t90(fit.seasons + SEASON_PRIOR_DOF) * sc) ** 2)
+    return (float(med_s * np.exp(-h) + q_young[0]), float(med_s + q_young[1]), float(med_s * np.exp(h) + q_young[2]))
