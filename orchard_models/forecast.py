@@ -419,8 +419,11 @@ class Forecaster:
             g = rec.week_grade_kg.sum(axis=1)
             tot = g.sum(axis=1)
             ok = (tot > 0) & (prep.age >= 3)
+            # crop load from the recorded season total where there is one (graded lots may be partial)
+            load_kg = tot if rec.total_kg is None else np.where(np.isfinite(rec.total_kg), rec.total_kg, tot)
+            ok &= load_kg > 0
             rows_s.append(g[ok] / tot[ok, None])
-            rows_load.append(np.log(tot[ok] / tab.area_mu[ok]))
+            rows_load.append(np.log(load_kg[ok] / tab.area_mu[ok]))
             rows_w.append(st["risk"].root_zone_stress[ok])
             rows_fs.append(fruit_set_log(x)[ok])
             rows_el.append(x[ok, _EL])

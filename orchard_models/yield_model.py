@@ -331,10 +331,12 @@ def _t90(dof: float) -> float:
 
 
 def _half_width(fit: YieldFit, sd_i: np.ndarray, sd_c: np.ndarray) -> np.ndarray:
-    """P90 - P50 on the log scale: the season effect's variance is estimated from few seasons, so its
-    quantile is Student-t with n_seasons + SEASON_PRIOR_DOF dof; the idiosyncratic part is normal."""
+    """P90 - P50 on the log scale. The unexplained season effect's variance is estimated from few
+    seasons, so its quantile is Student-t with n_seasons + SEASON_PRIOR_DOF dof; the idiosyncratic
+    part and the coefficients' (Gaussian posterior) uncertainty are normal."""
     t = _t90(fit.seasons + SEASON_PRIOR_DOF)
-    return fit.calib_k * np.sqrt((Z90 * sd_i) ** 2 + (t * sd_c) ** 2)
+    coef = np.maximum(sd_c ** 2 - fit.sigma2_season, 0.0)
+    return fit.calib_k * np.sqrt(Z90 ** 2 * (sd_i ** 2 + coef) + t ** 2 * fit.sigma2_season)
 
 
 def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_seasons: list[np.ndarray],
@@ -440,6 +442,7 @@ def county_quantiles(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.
     var_s = float(np.sum(m_i ** 2 * np.expm1(vi)))
     s2_log = np.log1p(var_s / mean_s ** 2)
     med_s = mean_s / np.sqrt(1.0 + var_s / mean_s ** 2)
-    sc = k * float(np.median(sd_c))
-    h = np.sqrt((Z90 ** 2) * s2_log + (_t90(fit.seasons + SEASON_PRIOR_DOF) * sc) ** 2)
+    # the season-level part as in _half_width, without the idiosyncratic variance (it is in s2_log)
+    common = float(np.median(_half_width(fit, np.zeros(1), sd_c)))
+    h = np.sqrt((Z90 ** 2) * s2_log + common ** 2)
     return (float(med_s * np.exp(-h) + q_young[0]), float(med_s + q_young[1]), float(med_s * np.exp(h) + q_young[2]))
