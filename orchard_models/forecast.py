@@ -53,7 +53,7 @@ __all__ = ["MODEL_VERSION", "Forecaster", "Observations", "OrchardTable", "Seaso
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "om-1.0 (dynamic-cp+asymcur bloom, EB-pooled log yield, ALR grades)"
+MODEL_VERSION = "om-1.1 (dynamic-cp+asymcur bloom, EB-pooled log yield with county season terms, ALR grades)"
 N_DAYS_MAX = 366
 _EL = FEATURES.index("elev_100m")
 CHILL_END_MONTH_DAY = (6, 1)   #: chill is not needed after 1 June

@@ -5,22 +5,34 @@ Model (log scale, per bearing orchard-season):
 
 * x: intercept; age 3 and age 4 indicators (economic yield from year 3, full bearing at 5: the
   age effects are fitted, with priors log 0.3 and log 0.7); log tree density (trees/mu over 45);
-  frost survival log(1 - kill); water stress; heat degree-hours; brown-rot infection days;
-  grower observations (log flower density, log fruit set, each with a missing indicator);
-  elevation. Risk features are computed up to the forecast's as-of day *in every season alike*,
-  so each horizon has its own coefficients (a direct forecast).
+  risk indices (frost survival log(1 - kill), water stress, heat degree-hours, brown-rot infection
+  days, rain at bloom) and grower observations (log flower density, log fruit set, each with a
+  missing indicator) split within/between seasons (Mundlak 1978): the orchard's deviation from the
+  season's county mean ("d_", learnt from orchard-to-orchard differences) and, for frost, water,
+  flower density and fruit set, the county mean itself ("c_", learnt from season-to-season
+  differences, one point per season, so with few seasons it stays near its agronomic prior); once
+  the county fruit set is counted it supersedes the county frost index and flower density (the
+  direct measure of what frost left; not counted twice); elevation; alternate bearing (within
+  season). Features are computed up to the forecast's as-of day *in every season alike*, so each
+  horizon has its own coefficients (a direct forecast).
 * β: Bayesian linear regression with Gaussian priors (agronomic prior means, e.g. frost survival
   coefficient 1 = yield proportional to surviving flowers) -- the data overrule the priors only
   where the history varies enough.
 * u: orchard effect, empirical-Bayes shrinkage (James-Stein / Morris 1983): ``u = r̄ n τ² / (n τ² + σ²)``
   with τ² (between-orchard) and σ² (within-orchard) by the method of moments, so an orchard with
   one season borrows strength from all the others.
-* δ: season effect common to all orchards, unknown in advance; its variance (with a weak prior of
-  0.15² from 2 pseudo-seasons) enters every prediction.
+* δ: season effect common to all orchards, unknown in advance; its variance σ_δ² (weak prior 0.15²
+  from 2 pseudo-seasons) enters every prediction with a Student-t quantile (n_seasons + 2 dof: a
+  variance estimated from a handful of seasons).
+* ε: orchard noise within a season, variance ``σ₀² + ω² g²`` where g is the season's predicted
+  county shock (county terms x coefficients): orchards differ in how hard a frost or drought hits
+  them (random slope, Swamy 1970), so shock seasons are more dispersed than ordinary ones.
 
-Predictive SD = k · sqrt(σ² + σ_δ² + Var(u) + x Σβ xᵀ); k calibrated by leave-one-season-out so that
-the P10-P90 interval covers 80 % of held-out orchard-seasons, but never below 1 (k = 1 without 3
-seasons of history).
+Predictive interval (log scale): P50 ± k·sqrt(z²(Var ε + Var u + x Σβ xᵀ) + t² σ_δ²); the part
+common to all orchards (δ, intercept and county coefficients) does not average out over orchards,
+so the county total has its own P10/P50/P90 (:func:`county_quantiles`). k is calibrated by
+leave-one-season-out so that the P10-P90 interval covers 80 % of held-out orchard-seasons, but
+never below 1 (k = 1 without 3 seasons of history).
 Non-bearing orchards (age <= 2) take the empirical kg/mu quantiles of their age in the history
 (0 without history).
 """

@@ -92,6 +92,13 @@ def test_forecast_all_writes_a_consistent_versioned_run(small_db: str) -> None:
         assert season == SEASON and count == N and version
         assert meta["history_seasons"] == [2023, 2024, 2025]
         assert meta["coverage"]["target_weather"] > 0.9
+        # the county total has its own interval: narrower than the sums of the orchards' P10/P90 (those
+        # would have every orchard at its P10 at once), wider than nothing
+        c = meta["county_total_kg"]
+        sums = conn.execute("SELECT sum(total_p10_kg), sum(total_p50_kg), sum(total_p90_kg) FROM forecast_orchards "
+                            "WHERE run_id = %s", (run_id,)).fetchone()
+        assert sums[0] <= c["p10"] < c["p50"] < c["p90"] <= sums[2]
+        assert c["p50"] == pytest.approx(sums[1], rel=0.15)
         orch = conn.execute("SELECT orchard_id, bloom_date, harvest_start, harvest_end, total_p10_kg, total_p50_kg, "
                             "total_p90_kg, risk FROM forecast_orchards WHERE run_id = %s ORDER BY orchard_id",
                             (run_id,)).fetchall()
