@@ -242,9 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args(argv)
 
-    from sim_sensors.history import generate_history
-
     from registry.seed import SeedParams, generate
+    from sim_sensors.history import generate_history
 
     def span(text: str) -> list[int]:
         lo, _, hi = text.partition("-")
