@@ -46,6 +46,7 @@ from orchard_models.yield_model import (
     design,
     fit_yield,
     fruit_set_log,
+    orchard_log_sd,
     predict_yield,
 )
 
@@ -155,6 +156,8 @@ class SeasonForecast:
     #: county total (all orchards) P10/P50/P90 kg: not the sum of the orchards' quantiles -- the
     #: season-level shock is common to all orchards, the rest averages out (see yield_model.county_quantiles)
     county_kg: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
+    #: per orchard, SD (log scale) of its own noise given the season's common effect (bench diagnostics)
+    orchard_log_sd: np.ndarray | None = None
 
     def day_to_date(self, day: np.ndarray | int) -> list[date | None]:
         s = season_start(self.season)
@@ -506,7 +509,8 @@ class Forecaster:
             harvest_end_day=np.where(np.isfinite(cen), np.ceil(cen + half), -1).astype(np.int64),
             total_p10_kg=out["p10"], total_p50_kg=out["p50"], total_p90_kg=out["p90"], week_starts=weeks,
             week_share=wshare, grade_share=out["grades"], risk=risk,
-            timings_s={"fit": t_fit, "compute": time.perf_counter() - t1}, county_kg=county)
+            timings_s={"fit": t_fit, "compute": time.perf_counter() - t1}, county_kg=county,
+            orchard_log_sd=orchard_log_sd(yfit, x, np.arange(n) if ref is None else None))
         return fc
 
     def _forecast_chunk(self, weather: SeasonWeather, as_of_day: int, observations: Observations | None,

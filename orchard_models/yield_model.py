@@ -28,11 +28,12 @@ Model (log scale, per bearing orchard-season):
   county shock (county terms x coefficients): orchards differ in how hard a frost or drought hits
   them (random slope, Swamy 1970), so shock seasons are more dispersed than ordinary ones.
 
-Predictive interval (log scale): P50 ± k·sqrt(z²(Var ε + Var u + x Σβ xᵀ) + t² σ_δ²); the part
-common to all orchards (δ, intercept and county coefficients) does not average out over orchards,
-so the county total has its own P10/P50/P90 (:func:`county_quantiles`). k is calibrated by
-leave-one-season-out so that the P10-P90 interval covers 80 % of held-out orchard-seasons, but
-never below 1 (k = 1 without 3 seasons of history).
+Predictive interval (log scale): P50 ± sqrt(z²(k²(Var ε + Var u + x_w Σ_w x_wᵀ) + x_b Σ_b x_bᵀ) + t² σ_δ²);
+the part common to all orchards (δ, intercept and county coefficients b) does not average out over
+orchards, so the county total has its own P10/P50/P90 (:func:`county_quantiles`). k scales the
+orchards' own noise: calibrated by leave-one-season-out so that, given each held-out season's
+realised common effect, 80 % of its orchards fall in the interval; never below 1 (k = 1 without 3
+seasons of history).
 Non-bearing orchards (age <= 2) take the empirical kg/mu quantiles of their age in the history
 (0 without history).
 """
@@ -43,7 +44,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FEATURES", "YieldFit", "county_quantiles", "design", "fit_yield", "fruit_set_log", "predict_yield"]
+__all__ = ["FEATURES", "YieldFit", "county_quantiles", "design", "fit_yield", "fruit_set_log", "orchard_log_sd",
+           "predict_yield"]
 
 Z90 = 1.2815515655446004  # standard normal 90 % quantile
 
@@ -348,7 +350,7 @@ def _half_width(fit: YieldFit, sd_i: np.ndarray, sd_c: np.ndarray) -> np.ndarray
     part and the coefficients' (Gaussian posterior) uncertainty are normal."""
     t = _t90(fit.seasons + SEASON_PRIOR_DOF)
     coef = np.maximum(sd_c ** 2 - fit.sigma2_season, 0.0)
-    return fit.calib_k * np.sqrt(Z90 ** 2 * (sd_i ** 2 + coef) + t ** 2 * fit.sigma2_season)
+    return np.sqrt(Z90 ** 2 * ((fit.calib_k * sd_i) ** 2 + coef) + t ** 2 * fit.sigma2_season)
 
 
 def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_seasons: list[np.ndarray],
@@ -394,8 +396,12 @@ def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_sea
             tr = seas != s
             f = _fit_core(x[tr], y[tr], orch[tr], seas[tr], n_orch, iters=3)
             te = ~tr
-            mu, sd_i, sd_c = _pred_log(f, x[te], orch[te])
-            zs.append((y[te] - mu) / (_half_width(f, sd_i, sd_c) / Z90))
+            mu, sd_i, _sd_c = _pred_log(f, x[te], orch[te])
+            r = y[te] - mu
+            # given the held-out season's realised common effect: k calibrates the orchards' own
+            # noise only (the season term has its own variance estimate; scaling it by a k that a
+            # held-out disaster season inflated would count that season twice)
+            zs.append((r - np.mean(r)) / sd_i)
         z = np.abs(np.concatenate(zs))
         # never narrower than the model's own variance (k >= 1): held-out seasons of the history
         # cannot show the extremes it has not seen
@@ -447,8 +453,7 @@ def county_quantiles(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.
     if not bear.any():
         return float(q_young[0]), float(q_young[1]), float(q_young[2])
     mu, sd_i, sd_c = _pred_log(fit, x[bear], None if orch_idx is None else orch_idx[bear])
-    k = fit.calib_k
-    vi = (k * sd_i) ** 2
+    vi = (fit.calib_k * sd_i) ** 2
     m_i = area[bear] * np.exp(mu + vi / 2)
     mean_s = float(m_i.sum())
     var_s = float(np.sum(m_i ** 2 * np.expm1(vi)))
@@ -458,3 +463,12 @@ def county_quantiles(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.
     common = float(np.median(_half_width(fit, np.zeros(1), sd_c)))
     h = np.sqrt((Z90 ** 2) * s2_log + common ** 2)
     return (float(med_s * np.exp(-h) + q_young[0]), float(med_s + q_young[1]), float(med_s * np.exp(h) + q_young[2]))
+
+
+def orchard_log_sd(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None = None) -> np.ndarray:
+    """Per row, the calibrated SD (log scale) of the orchard's own noise *given* the season's common
+    effect: what the interval would be if the county total were known. A check of the orchard-level
+    dispersion season by season (coverage of ``P50 · exp(±z·sd)`` shifted by the county's realised
+    log error), which the pooled coverage cannot give because the season effect is shared."""
+    _mu, sd_i, _sd_c = _pred_log(fit, x, orch_idx)
+    return fit.calib_k * sd_i
