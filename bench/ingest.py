@@ -308,7 +308,7 @@ def raw_copy_seconds(db: str, msgs: list[tuple[str, bytes]], devices: list[dict[
     reading, the form stored before the wide rows). Decoding and pivoting are untimed; returns seconds
     per form and the readings (values) copied."""
     from ingest.decode import decode_message
-    from ingest.samples import pivot, write_rows
+    from ingest.samples import merge, write_rows
     from ingest.validate import DeviceCache, Validator
 
     cache = DeviceCache({d["device_id"]: d["orchard_id"] for d in devices},
@@ -323,10 +323,12 @@ def raw_copy_seconds(db: str, msgs: list[tuple[str, bytes]], devices: list[dict[
         conn.commit()
         chunk = 400
         for i in range(0, len(msgs), chunk):
-            readings = []
+            readings, rows = [], []
             for topic, payload in msgs[i:i + chunk]:
-                readings.extend(decode_message(topic, payload, v, prefix).readings)
-            rows, kept = pivot(readings)
+                dec = decode_message(topic, payload, v, prefix)
+                readings.extend(dec.readings)
+                rows.extend(dec.rows)
+            rows, kept = merge(rows)
             t0 = time.perf_counter()
             with conn.cursor() as cur:
                 write_rows(cur, "bench_raw_wide", rows)

@@ -18,44 +18,50 @@ from typing import Any
 
 import psycopg
 
-from ingest.model import Reading
-from registry.metrics import METRICS
+from ingest.model import COLUMNS, Reading, SampleRow
 
-#: metric columns of ``samples``, in table order
-COLUMNS: tuple[str, ...] = tuple(METRICS)
 _INDEX = {m: i for i, m in enumerate(COLUMNS)}
 _N = len(COLUMNS)
+_NONES = (None,) * _N
 
 #: psycopg binary COPY types of a sample row ``(device_id, time, *COLUMNS)``
 COPY_TYPES: list[str] = ["text", "timestamptz"] + ["float8"] * _N
 
 _COLS = ", ".join(COLUMNS)
 
-#: A wide row: [device_id, time, value or None per COLUMNS]
-Row = list[Any]
+
+def row_of(r: Reading) -> SampleRow:
+    """The sample row holding the one narrow reading ``r``."""
+    row: SampleRow = [r[0], r[2], *_NONES]
+    row[2 + _INDEX[r[1]]] = r[3]
+    return row
 
 
-def pivot(readings: Iterable[Reading]) -> tuple[list[Row], int]:
-    """Group narrow readings into sample rows; returns (rows, values kept).
-
-    Within the input the first value of a (device, metric, time) wins and later ones are dropped (the
-    same rule the database applies to values already stored), so ``values kept`` <= readings given.
-    Rows come out in order of first appearance.
-    """
-    rows: dict[tuple[str, datetime], Row] = {}
-    get = rows.get
-    index = _INDEX
+def merge(rows: list[SampleRow]) -> tuple[list[SampleRow], int]:
+    """One row per (device, time): later rows of a key fill only the values the first lacks (first value
+    wins, as in the database); returns (rows, values kept). Rows keep their order of first appearance;
+    the first row of a key is updated in place (merging again gives the same result)."""
+    out: dict[tuple[str, datetime], SampleRow] = {}
+    get = out.get
     kept = 0
-    for dev, metric, ts, val in readings:
-        key = (dev, ts)
-        r = get(key)
-        if r is None:
-            r = rows[key] = [dev, ts, *(None,) * _N]
-        i = index[metric] + 2
-        if r[i] is None:
-            r[i] = val
-            kept += 1
-    return list(rows.values()), kept
+    width = _N + 2
+    for r in rows:
+        key = (r[0], r[1])
+        o = get(key)
+        if o is None:
+            out[key] = r
+            kept += width - r.count(None) - 2
+            continue
+        for i in range(2, width):
+            if o[i] is None and r[i] is not None:
+                o[i] = r[i]
+                kept += 1
+    return list(out.values()), kept
+
+
+def pivot(readings: Iterable[Reading]) -> tuple[list[SampleRow], int]:
+    """Group narrow readings into sample rows; returns (rows, values kept) — see :func:`merge`."""
+    return merge([row_of(r) for r in readings])
 
 
 def copy_sql(table: str) -> str:
@@ -63,7 +69,7 @@ def copy_sql(table: str) -> str:
     return f"COPY {table} (device_id, time, {_COLS}) FROM STDIN (FORMAT BINARY)"
 
 
-def write_rows(cur: psycopg.Cursor[Any], table: str, rows: list[Row]) -> None:
+def write_rows(cur: psycopg.Cursor[Any], table: str, rows: list[SampleRow]) -> None:
     """Binary COPY ``rows`` into ``table``."""
     with cur.copy(copy_sql(table)) as cp:
         cp.set_types(COPY_TYPES)

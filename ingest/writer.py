@@ -129,7 +129,7 @@ class BatchWriter:
         goes through the staging table and the merge (first value wins, late values fill). TimescaleDB:
         always through staging (ingest marks the buckets from it).
         """
-        rows, kept = samples.pivot(b.readings)
+        rows, kept = samples.merge(b.rows)
         if self.path == "postgresql" and self._fast_skip > 0:
             self._fast_skip -= 1
         elif self.path == "postgresql":
@@ -170,7 +170,7 @@ class BatchWriter:
         self._ensure_partitions(conn, b)
         inserted = 0
         with conn.transaction(), conn.cursor() as cur:
-            if b.readings:
+            if b.rows:
                 inserted = self._store(conn, cur, b)
             if b.dead:
                 cur.executemany(_DEAD, b.dead)

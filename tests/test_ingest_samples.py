@@ -79,9 +79,7 @@ def test_writer_stores_exactly_the_first_value_of_each_reading(db: psycopg.Conne
             before = len(expect)
             expect = first_wins(rs, expect)
             b = Batch()
-            b.readings.extend(rs)
-            if rs:
-                b.tmin, b.tmax = min(r[2] for r in rs), max(r[2] for r in rs)
+            b.add_readings(rs)  # one row per reading: the writer merges rows of the same sample
             assert w.write(b) == len(expect) - before  # the new values, whichever path stored them
     finally:
         w.close()
@@ -92,13 +90,14 @@ def test_a_late_partial_sample_fills_and_a_resend_changes_nothing(db: psycopg.Co
     w = BatchWriter(db.info.dsn)
     try:
         first = Batch()
-        first.readings += [("gw-0001", "air_temp_c", T0, 12.5), ("gw-0001", "air_rh_pct", T0, 80.0)]
+        first.add_readings([("gw-0001", "air_temp_c", T0, 12.5), ("gw-0001", "air_rh_pct", T0, 80.0)])
         assert w.write(first) == 2 and w.fast_batches == 1
         late = Batch()  # the soil sensor's value for the same sample arrives later, with a re-send
-        late.readings += [("gw-0001", "soil_vwc_10cm", T0, 0.31), ("gw-0001", "air_temp_c", T0, 99.0)]
+        late_readings = [("gw-0001", "soil_vwc_10cm", T0, 0.31), ("gw-0001", "air_temp_c", T0, 99.0)]
+        late.add_readings(late_readings)
         assert w.write(late) == 1 and w.slow_batches == 1
         again = Batch()
-        again.readings += late.readings
+        again.add_readings(late_readings)
         assert w.write(again) == 0
     finally:
         w.close()
