@@ -2,15 +2,16 @@
 -- registry.metrics.METRICS (NULL = not measured), primary key (device_id, time). Readers keep the
 -- narrow view `readings` (device_id, metric, time, value) defined below, so no query changes.
 --
--- Chosen by measurement (PostgreSQL 15 on the 2-core dev machine, binary COPY of one simulated hour
--- block of 350 gateways, 1,008,000 readings; /tmp micro-benchmark recorded in
--- docs/dev-notes/issue-3-ingest.md):
---   narrow rows (device_id, metric, time, value), PK (device_id, metric, time):   405,000 readings/s
---   narrow, same + the rollup-marking statement trigger:                          325,000 readings/s
---   wide rows (device_id, time, 10 metric columns), PK (device_id, time):        4,910,000 readings/s
---   (index-free heaps: narrow 2,290,000, wide 12,800,000 readings/s)
--- i.e. the database spends ~12x less per reading: one index entry and one tuple header per sample
--- instead of per value. The database is the part of ingest that cannot be scaled out by starting
+-- Chosen by measurement: `python -m bench storage` (binary COPY of one day of 350 gateways, 1,008,000
+-- readings, into each shape; PostgreSQL 15 on the 2-core dev machine, figures in
+-- docs/dev-notes/issue-3-ingest.md). Quiet machine, readings/s:
+--   narrow rows (device_id, metric, time, value), PK (device_id, metric, time):   405,000
+--   narrow, same + the rollup-marking statement trigger:                          325,000
+--   wide rows (device_id, time, 10 metric columns), PK (device_id, time):        4,910,000
+--   (index-free heaps: narrow 2,290,000, wide 12,800,000)
+-- and 11.5x wide over narrow (both indexed, partitioned, with the trigger) under heavy load: the
+-- database spends ~12x less per reading, one index entry and one tuple header per sample instead of
+-- per value. The database is the part of ingest that cannot be scaled out by starting
 -- more processes, so its cost per reading decides how many orchards one server carries.
 -- What narrow rows had going for them, and how wide rows keep it:
 --   * a partial sample (a failed sensor, a ChirpStack codec with two keys) is a row with NULLs;
