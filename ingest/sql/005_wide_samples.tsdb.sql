@@ -204,6 +204,9 @@ BEGIN
     IF n = 0 THEN
         RETURN NULL;  -- already stored
     END IF;
+    -- no statement trigger on hypertables: mark the rollup bucket here (ingest marks its own batches)
+    INSERT INTO readings_dirty (device_id, hour) VALUES (NEW.device_id, date_trunc('hour', NEW.time, 'UTC'))
+    ON CONFLICT (device_id, hour) DO UPDATE SET marked_at = now();
     RETURN NEW;
 END
 $$;
