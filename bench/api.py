@@ -58,6 +58,7 @@ def app_factory() -> Any:
 def prepare(url: str, orchards: int, days: int) -> dict[str, Any]:
     """Migrate, seed, add demo users and sensor data; returns the orchard ids that carry data."""
     from ingest import rollups
+    from ingest.samples import store_readings
     from ingest.storage import ensure_partitions
     from registry.seed import SeedParams, seed
     from yuncang.auth import seed_demo_users
@@ -78,27 +79,28 @@ def prepare(url: str, orchards: int, days: int) -> dict[str, Any]:
         conn.commit()
         n = 0
         step = timedelta(minutes=15)
-        with conn.cursor().copy("COPY readings (device_id, metric, time, value) FROM STDIN") as cp:
-            for k, (dev, _oid) in enumerate(devs):
-                t = start
-                while t < end:
-                    h = (t.hour + 8) % 24 + t.minute / 60
-                    d = math.sin((h - 9) / 24 * 2 * math.pi)
-                    for m, v in (
-                        ("air_temp_c", 17 + 6 * d + k % 3),
-                        ("air_rh_pct", 70 - 15 * d),
-                        ("soil_vwc_10cm", 0.25 + 0.01 * (k % 5)),
-                        ("soil_vwc_30cm", 0.3),
-                        ("soil_temp_10cm_c", 16 + 2 * d),
-                        ("soil_temp_30cm_c", 15.5),
-                        ("rain_mm", 0.5 if h < 1 else 0.0),
-                        ("leaf_wetness_pct", 30.0),
-                        ("solar_wm2", max(0.0, 800 * d)),
-                        ("wind_ms", 1.2),
-                    ):
-                        cp.write_row((dev, m, t, v))
-                        n += 1
-                    t += step
+        rows: list[tuple[str, str, datetime, float]] = []
+        for k, (dev, _oid) in enumerate(devs):
+            t = start
+            while t < end:
+                h = (t.hour + 8) % 24 + t.minute / 60
+                d = math.sin((h - 9) / 24 * 2 * math.pi)
+                for m, v in (
+                    ("air_temp_c", 17 + 6 * d + k % 3),
+                    ("air_rh_pct", 70 - 15 * d),
+                    ("soil_vwc_10cm", 0.25 + 0.01 * (k % 5)),
+                    ("soil_vwc_30cm", 0.3),
+                    ("soil_temp_10cm_c", 16 + 2 * d),
+                    ("soil_temp_30cm_c", 15.5),
+                    ("rain_mm", 0.5 if h < 1 else 0.0),
+                    ("leaf_wetness_pct", 30.0),
+                    ("solar_wm2", max(0.0, 800 * d)),
+                    ("wind_ms", 1.2),
+                ):
+                    rows.append((dev, m, t, float(v)))
+                    n += 1
+                t += step
+        store_readings(conn, rows)
         conn.execute(
             """INSERT INTO device_health (device_id, first_seen_at, last_seen_at, last_reading_at, messages, readings)
                SELECT device_id, min(time), max(time), max(time), count(*) / 10, count(*) FROM readings

@@ -8,7 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ingest.model import Decoded, Reading
+from ingest.model import Decoded, Reading, SampleRow
+from ingest.samples import row_of
 from ingest.validate import MAX_STORED_PAYLOAD_BYTES
 
 
@@ -48,7 +49,10 @@ def _clean(s: str | None) -> str | None:
 
 @dataclass
 class Batch:
-    readings: list[Reading] = field(default_factory=list)
+    #: accepted sample rows of the batch's messages (see :data:`ingest.model.SampleRow`)
+    rows: list[SampleRow] = field(default_factory=list)
+    #: accepted values in ``rows``
+    n_readings: int = 0
     pending: list[Pending] = field(default_factory=list)
     #: dead_letters rows: (received_at, topic, device_id, reason, detail, metric, reading_time, msg_key, item,
     #: payload, payload_bytes)
@@ -65,15 +69,25 @@ class Batch:
     def __len__(self) -> int:
         return len(self.pending)
 
+    def add_readings(self, readings: list[Reading]) -> None:
+        """Add narrow readings as one sample row each (tools and tests; decoders produce rows)."""
+        for r in readings:
+            self.rows.append(row_of(r))
+            t = r[2]
+            self.tmin = t if self.tmin is None or t < self.tmin else self.tmin
+            self.tmax = t if self.tmax is None or t > self.tmax else self.tmax
+        self.n_readings += len(readings)
+
     def add(self, p: Pending, dec: Decoded) -> None:
         """Add one decoded message (``p`` carries its ack identity and raw bytes)."""
         self.pending.append(p)
         self.formats[dec.fmt or "unknown"] += 1
-        rs = dec.readings
+        rs = dec.rows
         if rs:
-            self.readings.extend(rs)
-            lo = min(r[2] for r in rs)
-            hi = max(r[2] for r in rs)
+            self.rows.extend(rs)
+            self.n_readings += dec.n_readings
+            lo = min(r[1] for r in rs)
+            hi = max(r[1] for r in rs)
             if self.tmin is None or lo < self.tmin:
                 self.tmin = lo
             if self.tmax is None or hi > self.tmax:
@@ -92,7 +106,7 @@ class Batch:
             t.readings += n_ok
             t.rejects += n_bad
             if n_ok and rs:
-                newest = hi if single is not None else max(r[2] for r in rs if r[0] == dev)
+                newest = hi if single is not None else max(r[1] for r in rs if r[0] == dev)
                 if t.last_reading_at is None or newest > t.last_reading_at:
                     t.last_reading_at = newest
             if dec.seq is not None:

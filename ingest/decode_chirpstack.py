@@ -11,12 +11,11 @@ uplink. The device is found by ``deviceInfo.devEui`` in the registry's ``devices
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from ingest.model import Decoded, Health
-from ingest.validate import BOUNDS, MAX_MESSAGE_BYTES, Validator, guarded_decode, take_sample, to_datetime
+from ingest.validate import BOUNDS, MAX_MESSAGE_BYTES, Validator, guarded_decode, loads, take_sample, to_datetime
 
 FORMAT = "chirpstack"
 
@@ -68,7 +67,7 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         dec.reject("oversized", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}", claimed or eui_topic)
         return
     try:
-        obj = json.loads(payload)
+        obj = loads(payload)
     except (ValueError, RecursionError) as exc:
         dec.reject("malformed_json", str(exc)[:300], claimed)
         return
@@ -132,4 +131,4 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         lo_r, hi_r, _ = BOUNDS["rssi_dbm"]
         if x is not None and lo_r <= x <= hi_r and lo <= t <= hi:
             dec.health.append(Health(dev, to_datetime(t), None, x))
-    dec.per_device[dev][0] = len(dec.readings)
+    dec.per_device[dev][0] = dec.n_readings

@@ -8,10 +8,9 @@ Times are Unix epoch seconds (int or float), values JSON numbers in the units of
 
 from __future__ import annotations
 
-import json
 
 from ingest.model import Decoded
-from ingest.validate import MAX_MESSAGE_BYTES, Validator, guarded_decode, take_sample
+from ingest.validate import MAX_MESSAGE_BYTES, Validator, guarded_decode, loads, take_sample
 
 FORMAT = "native"
 
@@ -41,7 +40,7 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         dec.reject("oversized", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}", gw_topic)
         return
     try:
-        obj = json.loads(payload)
+        obj = loads(payload)
     except (ValueError, RecursionError) as exc:
         dec.reject("malformed_json", str(exc)[:300], gw_topic)
         return
@@ -80,4 +79,4 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
             dec.reject(reason, f"samples[{i}].t: {detail}", gw_topic)
             continue
         take_sample(dec, v, gw_topic, t, s, lo, hi, label="samples", idx=i)
-    dec.per_device[gw_topic][0] = len(dec.readings)
+    dec.per_device[gw_topic][0] = dec.n_readings

@@ -8,10 +8,9 @@ Values are JSON numbers (numeric strings are accepted, as ThingsBoard stores the
 
 from __future__ import annotations
 
-import json
 
 from ingest.model import Decoded
-from ingest.validate import MAX_MESSAGE_BYTES, Validator, guarded_decode, take_sample
+from ingest.validate import MAX_MESSAGE_BYTES, Validator, guarded_decode, loads, take_sample
 
 FORMAT = "thingsboard"
 TOPIC = "v1/gateway/telemetry"
@@ -34,7 +33,7 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         dec.reject("oversized", f"{len(payload)} bytes > {MAX_MESSAGE_BYTES}")
         return
     try:
-        obj = json.loads(payload)
+        obj = loads(payload)
     except (ValueError, RecursionError) as exc:
         dec.reject("malformed_json", str(exc)[:300])
         return
@@ -47,7 +46,7 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
         if name not in v.devices:
             dec.reject("unknown_device", f"device {name[:60]!r} is not in the registry", name[:200])
             continue
-        before = len(dec.readings)
+        before = dec.n_readings
         dec.per_device[name] = [0, 0]
         if type(items) is dict:  # a single telemetry object instead of a list
             items = [items]
@@ -70,4 +69,4 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
             else:
                 t, values = now, item
             take_sample(dec, v, name, t, values, lo, hi, allow_str=True, label=name, idx=i)
-        dec.per_device[name][0] = len(dec.readings) - before
+        dec.per_device[name][0] = dec.n_readings - before

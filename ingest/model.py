@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-#: One measured value, stored as a row of ``readings``: ``(device_id, metric, time, value)`` —
-#: registry devices.device_id, registry.metrics.METRICS name, measurement time (tz-aware UTC), value in
-#: the metric's unit. A plain tuple (not a NamedTuple): decoders build millions of them a minute.
+from registry.metrics import METRICS
+
+#: One measured value as readers see it in the narrow ``readings`` view: ``(device_id, metric, time,
+#: value)`` — registry devices.device_id, registry.metrics.METRICS name, measurement time (tz-aware UTC),
+#: value in the metric's unit.
 Reading = tuple[str, str, datetime, float]
+
+#: Metric columns of a sample row (and of the ``samples`` table), in order.
+COLUMNS: tuple[str, ...] = tuple(METRICS)
+
+#: One sample as decoders produce it and ``samples`` stores it: ``[device_id, time, v_1, ..., v_n]``
+#: with a value (float, in the metric's unit) or None per :data:`COLUMNS`. A plain list (not a class):
+#: decoders build hundreds of thousands a minute.
+SampleRow = list[Any]
 
 
 class Health(NamedTuple):
@@ -35,7 +45,10 @@ class Reject(NamedTuple):
 class Decoded:
     """Result of decoding one MQTT message. Decoders never raise: every problem is a ``Reject``."""
 
-    readings: list[Reading] = field(default_factory=list)
+    #: accepted samples (each holds at least one value)
+    rows: list[SampleRow] = field(default_factory=list)
+    #: accepted values in ``rows``
+    n_readings: int = 0
     health: list[Health] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     #: known devices the message came from -> [readings accepted, items rejected]
@@ -43,6 +56,15 @@ class Decoded:
     #: native format: the gateway's message counter
     seq: int | None = None
     fmt: str = ""
+
+    @property
+    def readings(self) -> list[Reading]:
+        """The accepted values as narrow readings (sample by sample, in column order)."""
+        return [(r[0], COLUMNS[i], r[1], v) for r in self.rows for i, v in enumerate(r[2:]) if v is not None]
+
+    def clear_readings(self) -> None:
+        self.rows = []
+        self.n_readings = 0
 
     def reject(self, reason: str, detail: str, device_id: str | None = None, metric: str | None = None,
                time: datetime | None = None) -> None:

@@ -16,7 +16,8 @@ yesterday's hours, and :func:`refresh` recomputes exactly those.
   rows of the (device, local day) pairs they fall in from the hourly rows. It holds an EXCLUSIVE lock
   on ``readings_dirty`` (not on readings) for the chunk, so an insert that commits while a chunk is
   being computed is either seen by it or marks its bucket again afterwards: no late row is missed.
-* TimescaleDB: rollups are continuous aggregates; :func:`refresh` calls
+* TimescaleDB: rollups are continuous aggregates over the wide ``samples`` (``samples_hourly``,
+  ``samples_daily``; the contract views ``readings_hourly``/``readings_daily`` unpivot them); :func:`refresh` calls
   ``refresh_continuous_aggregate`` over the span of the marked hours (TimescaleDB's own invalidation
   log limits the work to buckets that really changed).
 """
@@ -62,7 +63,7 @@ INSERT INTO _rollup_work (device_id, hour) SELECT device_id, hour FROM del
 
 _SINCE = """
 INSERT INTO _rollup_work (device_id, hour)
-SELECT DISTINCT device_id, date_trunc('hour', time, 'UTC') FROM readings WHERE time >= %(since)s
+SELECT DISTINCT device_id, date_trunc('hour', time, 'UTC') FROM samples WHERE time >= %(since)s
 """
 
 _HOURLY = """
@@ -156,9 +157,9 @@ def _refresh_tsdb(conn: psycopg.Connection, since: datetime | None, t0: float) -
     was = conn.autocommit
     conn.autocommit = True  # refresh_continuous_aggregate cannot run inside a transaction block
     try:
-        conn.execute("CALL refresh_continuous_aggregate('readings_hourly', %s::timestamptz, %s::timestamptz)",
+        conn.execute("CALL refresh_continuous_aggregate('samples_hourly', %s::timestamptz, %s::timestamptz)",
                      (h_start, h_end))
-        conn.execute("CALL refresh_continuous_aggregate('readings_daily', %s::timestamptz, %s::timestamptz)",
+        conn.execute("CALL refresh_continuous_aggregate('samples_daily', %s::timestamptz, %s::timestamptz)",
                      (d_start, d_end))
         if seen is not None:
             conn.execute("DELETE FROM readings_dirty WHERE marked_at <= %s", (seen,))

@@ -339,34 +339,35 @@ class IngestService:
         payload = m.payload if isinstance(m.payload, bytes | bytearray) else str(m.payload).encode()
         p = Pending(m.topic.value, bytes(payload), time.time(), self._gen, m.mid, m.qos)
         dec = self.decode(p.topic, p.payload)
-        if dec.readings and self.cfg.resend_cache:
+        if dec.n_readings and self.cfg.resend_cache:
             # an identical message seen recently (a gateway re-send, a broker redelivery): its readings are
             # stored or about to be; skipping them spares the database a batch full of conflicts
             key = hashlib.blake2b(p.topic.encode() + b"\x00" + p.payload, digest_size=16).digest()
             seen = self._seen
             if key in seen:
-                self.stats.resent_skipped += len(dec.readings)
-                M.DUPLICATES.inc(len(dec.readings))
-                dec.readings = []
+                self.stats.resent_skipped += dec.n_readings
+                M.DUPLICATES.inc(dec.n_readings)
+                dec.clear_readings()
             else:
                 seen[key] = None
                 if len(seen) > self.cfg.resend_cache:
                     del seen[next(iter(seen))]
         b = self._batch
-        n_readings, n_dead = len(b.readings), len(b.dead)
+        n_rows, n_readings, n_dead = len(b.rows), b.n_readings, len(b.dead)
         try:
             b.add(p, dec)
         except Exception as exc:  # a bug must not stop the stream: keep the raw message as a dead letter
             log.exception("could not batch a message; dead-lettering it", extra={"topic": p.topic})
             b.pending[:] = [q for q in b.pending if q is not p]
-            del b.readings[n_readings:]
+            del b.rows[n_rows:]
+            b.n_readings = n_readings
             del b.dead[n_dead:]
             failed = Decoded(fmt=dec.fmt)
             failed.reject("decoder_error", f"{type(exc).__name__}: {exc}"[:500])
             b.add(p, failed)
         self._buffered += 1
         M.QUEUE_DEPTH.set(self._buffered)
-        if len(b.readings) >= self.cfg.batch_max_readings or len(b.pending) >= self.cfg.batch_max_messages:
+        if b.n_readings >= self.cfg.batch_max_readings or len(b.pending) >= self.cfg.batch_max_messages:
             await self._flush()
 
     def decode(self, topic: str, payload: bytes) -> Decoded:
@@ -406,7 +407,7 @@ class IngestService:
                 self.stats.db_retries += 1
                 M.DB_RETRIES.inc()
                 log.warning("batch write failed; retrying", extra={"error": str(exc)[:300], "retry_s": delay,
-                                                                   "messages": len(b), "readings": len(b.readings)})
+                                                                   "messages": len(b), "readings": b.n_readings})
                 await asyncio.to_thread(self.writer.close)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.db_retry_max_s)
@@ -461,19 +462,19 @@ class IngestService:
         s = self.stats
         s.batches += 1
         s.messages += len(b)
-        s.readings += len(b.readings)
+        s.readings += b.n_readings
         s.stored += inserted
         s.rejects += len(b.dead)
         for fmt, n in b.formats.items():
             M.MESSAGES.labels(fmt).inc(n)
         for reason, n in b.reasons.items():
             M.REJECTS.labels(reason).inc(n)
-        M.READINGS.inc(len(b.readings))
+        M.READINGS.inc(b.n_readings)
         M.READINGS_NEW.inc(inserted)
-        M.DUPLICATES.inc(max(0, len(b.readings) - inserted))
+        M.DUPLICATES.inc(max(0, b.n_readings - inserted))
         if seconds:
             M.BATCH_SECONDS.observe(seconds)
-            M.BATCH_READINGS.observe(len(b.readings))
+            M.BATCH_READINGS.observe(b.n_readings)
 
     def _ack(self, b: Batch) -> None:
         client = self._client

@@ -1,5 +1,5 @@
-"""Writes a batch in ONE transaction: readings (binary COPY into a temp staging table, then INSERT ...
-ON CONFLICT DO NOTHING), dead letters, device health and traffic. Synchronous psycopg; the service runs
+"""Writes a batch in ONE transaction: readings as wide sample rows (binary COPY into ``samples``, or into
+a temp staging table and a merge when some samples are already stored), dead letters, device health and traffic. Synchronous psycopg; the service runs
 it in a worker thread so MQTT keeps flowing while PostgreSQL works.
 """
 
@@ -11,12 +11,13 @@ from typing import Any
 
 import psycopg
 
+from ingest import samples
 from ingest.batch import Batch
 from ingest.storage import StoragePath, storage_path
 
 log = logging.getLogger(__name__)
 
-_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS _ingest_stage (LIKE readings_staging) ON COMMIT DELETE ROWS;"
+_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS _ingest_wide (LIKE samples) ON COMMIT DELETE ROWS;"
           "CREATE TEMP TABLE IF NOT EXISTS _ingest_health (device_id text, first_seen timestamptz,"
           " last_seen timestamptz, last_reading_at timestamptz, messages integer, readings integer,"
           " rejects integer, battery_v float8, battery_at timestamptz, rssi_dbm float8, rssi_at timestamptz,"
@@ -24,22 +25,16 @@ _STAGE = ("CREATE TEMP TABLE IF NOT EXISTS _ingest_stage (LIKE readings_staging)
           "CREATE TEMP TABLE IF NOT EXISTS _ingest_traffic (device_id text, hour timestamptz, messages integer,"
           " readings integer, rejects integer) ON COMMIT DELETE ROWS")
 
-_COPY = "COPY _ingest_stage (device_id, metric, time, value) FROM STDIN (FORMAT BINARY)"
-_COPY_DIRECT = "COPY readings (device_id, metric, time, value) FROM STDIN (FORMAT BINARY)"
-
-_MOVE = ("INSERT INTO readings (device_id, metric, time, value)"
-         " SELECT device_id, metric, time, value FROM _ingest_stage ORDER BY device_id, metric, time"
-         " ON CONFLICT DO NOTHING")
-
+_MERGE = samples.merge_sql("_ingest_wide")
 # Fast path: a plain INSERT is ~1.5-2x faster than ON CONFLICT's speculative insertion; it is tried in a
-# savepoint and, on any unique violation (a re-send, a clock jump re-stamping a stored time), the
-# savepoint is rolled back and the batch goes through _MOVE instead. Same rows stored either way.
-_MOVE_FAST = ("INSERT INTO readings (device_id, metric, time, value)"
-              " SELECT device_id, metric, time, value FROM _ingest_stage")
+# savepoint and, on any unique violation (a re-send, a late value for a stored sample, a clock jump
+# re-stamping a stored time), the savepoint is rolled back and the batch is merged instead. Same values
+# stored either way.
+_INSERT = samples.insert_sql("_ingest_wide")
 
 # TimescaleDB: no statement trigger on hypertables, so ingest marks the rollup buckets itself
 _MARK_DIRTY = ("INSERT INTO readings_dirty (device_id, hour)"
-               " SELECT DISTINCT device_id, date_trunc('hour', time, 'UTC') FROM _ingest_stage ORDER BY 1, 2"
+               " SELECT DISTINCT device_id, date_trunc('hour', time, 'UTC') FROM _ingest_wide ORDER BY 1, 2"
                " ON CONFLICT (device_id, hour) DO UPDATE SET marked_at = now()")
 
 _DEAD = ("INSERT INTO dead_letters (received_at, topic, device_id, reason, detail, metric, reading_time, msg_key,"
@@ -127,51 +122,47 @@ class BatchWriter:
         self._days |= days
 
     def _store(self, conn: psycopg.Connection, cur: psycopg.Cursor[Any], b: Batch) -> int:
-        """Readings of ``b`` into ``readings``; returns the new rows.
+        """Readings of ``b`` into ``samples`` (wide rows, see :mod:`ingest.samples`); returns new values.
 
-        Plain PostgreSQL, fast path: binary COPY straight into ``readings`` (the statement trigger marks
-        the rollup buckets) inside a savepoint; a unique violation (a re-send, a clock jump re-stamping a
-        stored time) rolls the savepoint back and the batch goes through the staging table and
-        ON CONFLICT DO NOTHING. TimescaleDB: always through staging (ingest marks the buckets from it).
+        Plain PostgreSQL, fast path: binary COPY straight into ``samples`` (the statement trigger marks
+        the rollup buckets) inside a savepoint; a unique violation rolls the savepoint back and the batch
+        goes through the staging table and the merge (first value wins, late values fill). TimescaleDB:
+        always through staging (ingest marks the buckets from it).
         """
+        rows, kept = samples.merge(b.rows)
         if self.path == "postgresql" and self._fast_skip > 0:
             self._fast_skip -= 1
         elif self.path == "postgresql":
             try:
-                with conn.transaction(), cur.copy(_COPY_DIRECT) as cp:
-                    cp.set_types(["text", "text", "timestamptz", "float8"])
-                    for r in b.readings:
-                        cp.write_row(r)
+                with conn.transaction():
+                    samples.write_rows(cur, "samples", rows)
                 self.fast_batches += 1
-                return len(b.readings)
+                return kept
             except psycopg.errors.UniqueViolation:
                 self.slow_batches += 1
                 self._fast_skip = 4  # conflicts come in bursts (a gateway's re-sent buffer)
-        with cur.copy(_COPY) as cp:
-            cp.set_types(["text", "text", "timestamptz", "float8"])
-            for r in b.readings:
-                cp.write_row(r)
-        inserted = self._move(conn, cur)
+        samples.write_rows(cur, "_ingest_wide", rows)
+        inserted = self._move(conn, cur, kept)
         if self.path == "timescaledb":
             cur.execute(_MARK_DIRTY)
         return inserted
 
-    def _move(self, conn: psycopg.Connection, cur: psycopg.Cursor[Any]) -> int:
-        """Staging -> readings (TimescaleDB, or a plain-path batch that conflicted); returns new rows."""
+    def _move(self, conn: psycopg.Connection, cur: psycopg.Cursor[Any], kept: int) -> int:
+        """Staging -> samples (TimescaleDB, or a plain-path batch that conflicted); returns new values."""
         if self.path == "timescaledb":
             if self._fast_skip > 0:
                 self._fast_skip -= 1
             else:
                 try:
                     with conn.transaction():
-                        cur.execute(_MOVE_FAST)
+                        cur.execute(_INSERT)
                     self.fast_batches += 1
-                    return cur.rowcount
+                    return kept
                 except psycopg.errors.UniqueViolation:
                     self.slow_batches += 1
                     self._fast_skip = 4
-        cur.execute(_MOVE)
-        return cur.rowcount
+        row = cur.execute(_MERGE).fetchone()
+        return int(row[0]) if row else 0
 
     def write(self, b: Batch) -> int:
         """Write ``b`` in one transaction; returns the readings that were new rows. Raises psycopg errors."""
@@ -179,7 +170,7 @@ class BatchWriter:
         self._ensure_partitions(conn, b)
         inserted = 0
         with conn.transaction(), conn.cursor() as cur:
-            if b.readings:
+            if b.rows:
                 inserted = self._store(conn, cur, b)
             if b.dead:
                 cur.executemany(_DEAD, b.dead)

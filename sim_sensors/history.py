@@ -53,6 +53,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from registry.grades import GRADES
+from registry.metrics import METRICS
 from sim_sensors import climate
 
 SCENARIOS = ("normal", "late_frost", "drought", "wet")
@@ -718,9 +719,13 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
         with conn.cursor().copy("COPY _hist_raw FROM STDIN") as cp:
             for raw in iter_compact_readings(history, devmap):
                 cp.write_row(raw)
-        conn.execute("INSERT INTO readings (device_id, metric, time, value) "
-                     "SELECT device_id, metric, time, value FROM _hist_raw "
-                     "ON CONFLICT (device_id, metric, time) DO UPDATE SET value = EXCLUDED.value")
+        # raw readings are stored as wide sample rows (ingest's `samples`: a column per metric)
+        cols = ", ".join(METRICS)
+        pivot = ", ".join(f"max(value) FILTER (WHERE metric = '{m}')" for m in METRICS)
+        fill = ", ".join(f"{m} = COALESCE(EXCLUDED.{m}, samples.{m})" for m in METRICS)
+        conn.execute(f"INSERT INTO samples (device_id, time, {cols}) "
+                     f"SELECT device_id, time, {pivot} FROM _hist_raw GROUP BY device_id, time "
+                     f"ON CONFLICT (device_id, time) DO UPDATE SET {fill}")
         conn.execute("DROP TABLE _hist_raw")
     conn.commit()
     lo = _local_midnight(min(history.dates[s][0] for s in history.seasons))
@@ -728,6 +733,6 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        conn.execute("CALL refresh_continuous_aggregate('readings_daily', %s, %s)", (lo, hi))
+        conn.execute("CALL refresh_continuous_aggregate('samples_daily', %s, %s)", (lo, hi))
     finally:
         conn.autocommit = autocommit

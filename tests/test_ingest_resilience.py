@@ -198,7 +198,9 @@ async def test_ingest_killed_mid_batch_loses_nothing(ingest_db: str, broker: Pri
     cid = f"yc-kill-{secrets.token_hex(3)}"
     first = IngestProcess(ingest_db, broker.url, prefix, cid)
     first.wait_subscribed()
-    pub = asyncio.create_task(publish_all(broker.url, msgs, inflight=50))
+    # paced so the stream lasts several seconds whatever the machine: the kill must land mid-stream
+    pub = asyncio.create_task(publish_reliably(broker.url, msgs, chunk=25, pause_s=0.1,
+                                               client_id=f"yc-pub-{secrets.token_hex(3)}"))
     await wait_for(lambda: stored(ingest_db, msgs) > 0, 60, "first rows")
     first.kill()
     at_kill = stored(ingest_db, msgs)

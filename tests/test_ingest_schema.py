@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from ingest import rollups
+from ingest.samples import COLUMNS
 from ingest.storage import RETENTION_DAYS, apply_retention, ensure_partitions, storage_path
 from yuncang.migrations import discover, migrate
 
@@ -64,19 +65,20 @@ def test_old_and_future_days_never_fail_and_get_their_partition(fresh: psycopg.C
     old = T("2021-03-04T05:06:07")
     # no partition for that day: the default partition takes the row instead of failing the write
     _ins(fresh, [("gw-0002", "rain_mm", old, 1.5)])
-    where = fresh.execute("SELECT tableoid::regclass::text FROM readings").fetchone()
-    assert where == ("readings_default",)
+    where = fresh.execute("SELECT tableoid::regclass::text FROM samples").fetchone()
+    assert where == ("samples_default",)
     # creating the day's partition moves the parked row into it
     assert ensure_partitions(fresh, old, old) == 1
     fresh.commit()
-    assert fresh.execute("SELECT tableoid::regclass::text, value FROM readings").fetchall() == [
-        ("readings_p20210304", 1.5)]
+    assert fresh.execute("SELECT tableoid::regclass::text, rain_mm FROM samples").fetchall() == [
+        ("samples_p20210304", 1.5)]
+    assert fresh.execute("SELECT metric, value FROM readings").fetchall() == [("rain_mm", 1.5)]
     assert ensure_partitions(fresh, old, old + timedelta(days=1)) == 1  # the next day only
     assert ensure_partitions(fresh, old, old + timedelta(days=1)) == 0
     fresh.commit()
     # migration created the coming week's partitions ahead
     future = datetime.now(UTC) + timedelta(days=6)
-    assert fresh.execute("SELECT to_regclass(%s)", (f"readings_p{future:%Y%m%d}",)).fetchone() != (None,)
+    assert fresh.execute("SELECT to_regclass(%s)", (f"samples_p{future:%Y%m%d}",)).fetchone() != (None,)
 
 
 def test_retention_drops_old_partitions_only(fresh: psycopg.Connection) -> None:
@@ -141,22 +143,45 @@ def test_refresh_since_recomputes_everything_from_that_time(fresh: psycopg.Conne
 def test_timescaledb_migrations_parse_and_define_the_same_objects() -> None:
     tsdb = {m.key: m for m in discover("timescaledb", ("ingest",))}
     pg = {m.key: m for m in discover("postgresql", ("ingest",))}
-    assert list(tsdb) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups"]
-    assert list(pg) == [*tsdb, "ingest/004_c_collation"]
+    assert list(tsdb) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups",
+                          "ingest/005_wide_samples"]
+    assert list(pg) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups",
+                        "ingest/004_c_collation", "ingest/005_wide_samples"]
     text = "\n".join(m.sql for m in tsdb.values())
     for m in tsdb.values():
         assert pglast.parse_sql(m.sql)  # valid PostgreSQL syntax
-    for needle in ("create_hypertable('readings'", "timescaledb.compress_segmentby = 'device_id'",
-                   f"add_retention_policy('readings', INTERVAL '{RETENTION_DAYS} days')",
-                   "CREATE MATERIALIZED VIEW readings_hourly", "CREATE MATERIALIZED VIEW readings_daily",
+    wide = tsdb["ingest/005_wide_samples"].sql
+    for needle in ("create_hypertable('samples'", "timescaledb.compress_segmentby = 'device_id'",
+                   f"add_retention_policy('samples', INTERVAL '{RETENTION_DAYS} days')",
+                   "CREATE MATERIALIZED VIEW samples_hourly", "CREATE MATERIALIZED VIEW samples_daily",
                    "time_bucket(INTERVAL '1 day', time, 'Asia/Shanghai')", "WITH NO DATA",
-                   "add_continuous_aggregate_policy('readings_hourly'",
-                   "FUNCTION ingest_ensure_partitions", "FUNCTION ingest_drop_partitions_before"):
-        assert needle in text, needle
-    views = _cagg_columns(tsdb["ingest/003_rollups"].sql)
-    assert views == {"readings_hourly": [c for c, _ in ROLLUP_COLUMNS],
-                     "readings_daily": [c for c, _ in ROLLUP_COLUMNS]}
+                   "add_continuous_aggregate_policy('samples_hourly'", "add_continuous_aggregate_policy('samples_daily'",
+                   "CREATE VIEW readings_hourly", "CREATE VIEW readings_daily", "CREATE VIEW readings ",
+                   "FUNCTION ingest_drop_partitions_before", "drop_chunks('samples'"):
+        assert needle in wide, needle
+    assert "FUNCTION ingest_ensure_partitions" in text
+    # the continuous aggregates carry n/min/max/avg/sum for every metric column of samples, and the
+    # contract views unpivot exactly the rollup columns
+    caggs = _cagg_columns(wide)
+    for name in ("samples_hourly", "samples_daily"):
+        assert caggs[name] == ["device_id", "bucket"] + [f"{m}_{a}" for m in COLUMNS
+                                                         for a in ("n", "min", "max", "avg", "sum")]
+    views = _view_columns(wide)
+    assert views["readings_hourly"] == views["readings_daily"] == [c for c, _ in ROLLUP_COLUMNS]
+    assert views["readings"] == ["device_id", "metric", "time", "value"]
     assert "FROM readings_dirty" not in text  # TimescaleDB marks dirty hours from ingest, no trigger
+
+
+def _view_columns(sql: str) -> dict[str, list[str]]:
+    """Output column names of each CREATE VIEW, from the parse tree."""
+    from pglast import ast
+
+    out: dict[str, list[str]] = {}
+    for raw in pglast.parse_sql(sql):
+        stmt = raw.stmt
+        if isinstance(stmt, ast.ViewStmt):
+            out[stmt.view.relname] = [t.name or t.val.fields[-1].sval for t in stmt.query.targetList]
+    return out
 
 
 def _cagg_columns(sql: str) -> dict[str, list[str]]:
@@ -181,17 +206,17 @@ def test_readings_keys_compare_bytewise_and_old_databases_are_converted(fresh: p
     def collations() -> set[str]:
         rows = fresh.execute(
             "SELECT c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation"
-            " WHERE a.attrelid = ANY(ARRAY['readings', 'readings_hourly', 'readings_daily',"
+            " WHERE a.attrelid = ANY(ARRAY['readings', 'samples', 'readings_hourly', 'readings_daily',"
             " 'readings_staging']::regclass[])"
             " AND a.attname IN ('device_id', 'metric')").fetchall()
         return {r[0] for r in rows}
 
     assert collations() == {"C"}
     # a database migrated before the columns were declared COLLATE "C"
-    for t in ("readings", "readings_hourly", "readings_daily", "readings_staging"):
+    for t in ("readings_hourly", "readings_daily", "readings_staging"):  # (samples was born "C")
         fresh.execute(f'ALTER TABLE {t} ALTER COLUMN device_id TYPE text COLLATE "default",'
                       ' ALTER COLUMN metric TYPE text COLLATE "default"')
-    assert collations() == {"default"}
+    assert collations() == {"default", "C"}
     fix = next(m for m in discover("postgresql", ("ingest",)) if m.name == "c_collation")
     fresh.execute(fix.sql.encode())  # type: ignore[call-overload]
     assert collations() == {"C"}

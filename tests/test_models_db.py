@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from ingest.rollups import refresh
+from ingest.samples import store_readings
 from orchard_models.run import forecast_all
 from orchard_models.synthetic import make_season
 from orchard_models.weather import season_start
@@ -68,9 +69,7 @@ def small_db(make_database: Callable[[], str]) -> Iterator[str]:
                          (dev, "soil_vwc_10cm", t14, float(w.soil_vwc[o, d])),
                          (dev, "leaf_wetness_pct", t5, float(min(100.0, w.leaf_wet_h[o, d] / 24 * 100))),
                          (dev, "rain_mm", t14, float(w.rain_mm[o, d]))]
-        with conn.cursor().copy("COPY readings (device_id, metric, time, value) FROM STDIN") as cp:
-            for rec_ in recs:
-                cp.write_row(rec_)
+        store_readings(conn, recs)
         # growers' flower-density records for half of the orchards
         conn.execute(
             "INSERT INTO farm_records (orchard_id, observed_on, kind, value, recorded_by) "

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from ingest.samples import store_readings
 from registry.seed import SeedParams, seed
 from yuncang.app import create_app
 from yuncang.auth import DEMO_PASSWORDS, create_user, seed_demo_users
@@ -122,9 +123,7 @@ def sample(web_db: str) -> dict[str, Any]:
             }
             rows += [(dev, m, t, v) for m, v in vals.items()]
             t += timedelta(hours=1)
-        with conn.cursor().copy("COPY readings (device_id, metric, time, value) FROM STDIN") as cp:
-            for r in rows:
-                cp.write_row(r)
+        store_readings(conn, rows)
         conn.execute(
             "INSERT INTO device_health (device_id, first_seen_at, last_seen_at, last_reading_at, messages, readings, "
             "battery_v) VALUES (%s, %s, %s, %s, 480, %s, 3.9) ON CONFLICT (device_id) DO NOTHING",
