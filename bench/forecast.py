@@ -10,7 +10,12 @@ and grade, and past bloom dates only where the grower recorded flowers.
 
 Scores per horizon (means over target seasons): per-orchard MAPE (orchards that harvested),
 weighted MAPE (sum |error| / sum harvest), county-total APE, P10-P90 coverage (orchards with a
-harvest or a forecast), against the naive baselines *last season x area* (the orchard's last
+harvest or a forecast) pooled and per season (``p10_p90_coverage_by_season``: the pool hides that
+a frost or drought moves every orchard at once), the county-total P10-P90 interval (from the model's
+common season term, not the sum of orchard quantiles) and how many seasons' county totals it
+contained, and per season the orchard coverage *given the season* (each orchard's interval shifted by
+the county's realised log error, only its own noise left: whether the orchard-level spread is right
+in calm and in shock seasons alike), against the naive baselines *last season x area* (the orchard's last
 season kg/mu times its area) and *mean yield per mu* (county kg/mu of all past seasons times area).
 
 Speed: compute of one full-season forecast for 1,546 orchards (after the model fit, which is
@@ -38,6 +43,7 @@ from orchard_models.forecast import Forecaster, Observations, OrchardTable, Seas
 from orchard_models.weather import SeasonWeather, season_days, season_start
 
 HORIZONS_DAYS = (90, 60, 30)
+Z90 = 1.2815515655446004  # standard normal 90 % quantile
 FRUIT_SET_AFTER_BLOOM_DAYS = 28
 
 
@@ -135,12 +141,22 @@ def backtest(h: Any, tab: OrchardTable, targets: list[int]) -> dict[str, Any]:
             missed = sum(float(target.week_grade_kg[:, i, :].sum()) for w, i in truth_w.items()
                          if w not in fc.week_starts)
             cell_wmape = (cell_err + missed) / float(act.sum())
+            c10, c50, c90 = fc.county_kg
+            # orchard-level dispersion given the season: shift every interval by the county's realised
+            # log error and keep only the orchard's own noise (what a known county total would leave)
+            both = (act > 0) & (fc.total_p50_kg > 0) & (fc.total_p10_kg > 0)
+            e_c = float(np.log(act[both].sum() / fc.total_p50_kg[both].sum()))
+            assert fc.orchard_log_sd is not None
+            r = np.log(act[both] / fc.total_p50_kg[both]) - e_c
+            cover_given = float(np.mean(np.abs(r) <= Z90 * fc.orchard_log_sd[both]))
             true_bloom = _day_index(h.bloom_date[s], s)
             per[hz].append({
                 "season": s, "scenario": h.scenarios[s], "model": m, "last_season_x_area": base_last,
                 "mean_per_mu": base_mean, "p10_p90_coverage": cover, "week_grade_wmape": cell_wmape,
                 "bloom_mae_days": float(np.mean(np.abs(fc.bloom_day - true_bloom)[true_bloom >= 0])),
                 "county_p50_t": float(fc.total_p50_kg.sum() / 1000), "county_actual_t": float(act.sum() / 1000),
+                "county_interval_t": [c10 / 1000, c50 / 1000, c90 / 1000],
+                "county_covered": bool(c10 <= act.sum() <= c90), "coverage_given_season": cover_given,
             })
     summary: dict[str, Any] = {}
     for hz, rows in per.items():
@@ -157,6 +173,11 @@ def backtest(h: Any, tab: OrchardTable, targets: list[int]) -> dict[str, Any]:
             "mean_per_mu_county_ape": mean("mean_per_mu", "county_ape"),
             "p10_p90_coverage": round(float(np.mean([r["p10_p90_coverage"] for r in rows])), 4),
             "p10_p90_coverage_min_season": round(float(np.min([r["p10_p90_coverage"] for r in rows])), 4),
+            "p10_p90_coverage_max_season": round(float(np.max([r["p10_p90_coverage"] for r in rows])), 4),
+            "p10_p90_coverage_by_season": {str(r["season"]): round(r["p10_p90_coverage"], 4) for r in rows},
+            "county_p10_p90_covered_seasons": int(sum(r["county_covered"] for r in rows)),
+            "coverage_given_season_by_season": {str(r["season"]): round(r["coverage_given_season"], 4) for r in rows},
+            "county_p10_p90_seasons": len(rows),
             "week_grade_wmape": round(float(np.mean([r["week_grade_wmape"] for r in rows])), 4),
             "bloom_mae_days": round(float(np.mean([r["bloom_mae_days"] for r in rows])), 2),
         }
@@ -232,9 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args(argv)
 
-    from sim_sensors.history import generate_history
-
     from registry.seed import SeedParams, generate
+    from sim_sensors.history import generate_history
 
     def span(text: str) -> list[int]:
         lo, _, hi = text.partition("-")
@@ -267,7 +287,12 @@ def main(argv: list[str] | None = None) -> int:
                                    "last_season_wmape": round(r["last_season_x_area"]["wmape"], 4),
                                    "mean_per_mu_wmape": round(r["mean_per_mu"]["wmape"], 4),
                                    "model_county_ape": round(r["model"]["county_ape"], 4),
-                                   "coverage": round(r["p10_p90_coverage"], 4)} for r in rows]
+                                   "last_season_county_ape": round(r["last_season_x_area"]["county_ape"], 4),
+                                   "coverage": round(r["p10_p90_coverage"], 4),
+                                   "coverage_given_season": round(r["coverage_given_season"], 4),
+                                   "county_actual_t": round(r["county_actual_t"], 1),
+                                   "county_p10_p50_p90_t": [round(v, 1) for v in r["county_interval_t"]],
+                                   "county_covered": r["county_covered"]} for r in rows]
                        for hz, rows in bt["per_season"].items()},
         "fit_s_median": round(bt["fit_s_median"], 3),
         "compute_1546_s": sp["compute_s_median"], "compute_100k_s": sp["big_compute_s"], "speed": sp,

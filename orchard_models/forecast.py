@@ -39,15 +39,23 @@ from orchard_models.phenology import (
 from orchard_models.risk import RiskIndices, RiskParams, estimate_field_capacity, risk_indices, root_zone_stress
 from orchard_models.thermal import DailyThermal, daily_thermal
 from orchard_models.weather import SeasonWeather, chill_start_day, day_of_year, default_climate, fill_gaps, season_start
-from orchard_models.yield_model import FEATURES, YieldFit, design, fit_yield, predict_yield
+from orchard_models.yield_model import (
+    FEATURES,
+    YieldFit,
+    county_quantiles,
+    design,
+    fit_yield,
+    fruit_set_log,
+    orchard_log_sd,
+    predict_yield,
+)
 
 __all__ = ["MODEL_VERSION", "Forecaster", "Observations", "OrchardTable", "SeasonForecast", "SeasonRecord"]
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "om-1.0 (dynamic-cp+asymcur bloom, EB-pooled log yield, ALR grades)"
+MODEL_VERSION = "om-1.1 (dynamic-cp+asymcur bloom, EB-pooled log yield with county season terms, ALR grades)"
 N_DAYS_MAX = 366
-_FS = FEATURES.index("log_fruit_set")
 _EL = FEATURES.index("elev_100m")
 CHILL_END_MONTH_DAY = (6, 1)   #: chill is not needed after 1 June
 
@@ -145,6 +153,11 @@ class SeasonForecast:
     grade_share: np.ndarray         #: (orchard, grade), grade order of registry.grades.GRADE_CODES
     risk: RiskIndices
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: county total (all orchards) P10/P50/P90 kg: not the sum of the orchards' quantiles -- the
+    #: season-level shock is common to all orchards, the rest averages out (see yield_model.county_quantiles)
+    county_kg: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
+    #: per orchard, SD (log scale) of its own noise given the season's common effect (bench diagnostics)
+    orchard_log_sd: np.ndarray | None = None
 
     def day_to_date(self, day: np.ndarray | int) -> list[date | None]:
         s = season_start(self.season)
@@ -409,10 +422,13 @@ class Forecaster:
             g = rec.week_grade_kg.sum(axis=1)
             tot = g.sum(axis=1)
             ok = (tot > 0) & (prep.age >= 3)
+            # crop load from the recorded season total where there is one (graded lots may be partial)
+            load_kg = tot if rec.total_kg is None else np.where(np.isfinite(rec.total_kg), rec.total_kg, tot)
+            ok &= load_kg > 0
             rows_s.append(g[ok] / tot[ok, None])
-            rows_load.append(np.log(tot[ok] / tab.area_mu[ok]))
+            rows_load.append(np.log(load_kg[ok] / tab.area_mu[ok]))
             rows_w.append(st["risk"].root_zone_stress[ok])
-            rows_fs.append(x[ok, _FS])
+            rows_fs.append(fruit_set_log(x)[ok])
             rows_el.append(x[ok, _EL])
         gm = (fit_grades(np.concatenate(rows_s), np.concatenate(rows_load), np.concatenate(rows_w),
                          np.concatenate(rows_fs), np.concatenate(rows_el)) if rows_s else GradeModel())
@@ -464,7 +480,7 @@ class Forecaster:
         out["p10"], out["p50"], out["p90"] = predict_yield(yfit, x, age, area,
                                                            orch_idx=np.arange(n) if ref is None else None)
         log_load = np.log(np.maximum(out["p50"], 1e-9) / area)
-        out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, x[:, _FS], x[:, _EL])
+        out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, fruit_set_log(x), x[:, _EL])
         # weeks
         hp = self.harvest_params
         cen = out["centroid"]
@@ -484,6 +500,8 @@ class Forecaster:
         no_weeks = wshare.sum(axis=1) == 0
         for k in ("p10", "p50", "p90"):
             out[k] = np.where(no_weeks, 0.0, out[k])
+        county = county_quantiles(yfit, x, age, area, orch_idx=np.arange(n) if ref is None else None,
+                                  include=~no_weeks)
         half = 1.645 * hp.spread_sd_days
         fc = SeasonForecast(
             season=weather.season, as_of_day=as_of_day, bloom_day=out["bloom"].astype(np.int64), centroid_day=cen,
@@ -491,7 +509,8 @@ class Forecaster:
             harvest_end_day=np.where(np.isfinite(cen), np.ceil(cen + half), -1).astype(np.int64),
             total_p10_kg=out["p10"], total_p50_kg=out["p50"], total_p90_kg=out["p90"], week_starts=weeks,
             week_share=wshare, grade_share=out["grades"], risk=risk,
-            timings_s={"fit": t_fit, "compute": time.perf_counter() - t1})
+            timings_s={"fit": t_fit, "compute": time.perf_counter() - t1}, county_kg=county,
+            orchard_log_sd=orchard_log_sd(yfit, x, np.arange(n) if ref is None else None))
         return fc
 
     def _forecast_chunk(self, weather: SeasonWeather, as_of_day: int, observations: Observations | None,

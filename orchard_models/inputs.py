@@ -3,7 +3,9 @@
 Sources: the registry (``orchards``, ``devices``), the ingest rollups ``readings_daily`` and
 ``readings_hourly`` (columns device_id, metric, bucket, n, min, max, avg, sum; the daily bucket is the
 start of the local day in Asia/Shanghai, the hourly bucket the start of the UTC hour), the growers'
-``farm_records`` and ``yield_history``. An orchard with several active gateways gets the mean of
+``farm_records`` and ``yield_history``, and -- when trading's warehouse tables exist -- the received
+harvest lots (``lots`` + ``lot_grades``: orchard, harvest date, grade, kg) as past seasons' harvests
+by week and grade. An orchard with several active gateways gets the mean of
 their values. Hourly air temperature is used where it exists; elsewhere the models reconstruct it
 from daily min/max (:mod:`orchard_models.hourly`, Linvill 1990 as in chillR).
 
@@ -26,8 +28,9 @@ import psycopg
 
 from orchard_models.forecast import Observations, OrchardTable, SeasonRecord
 from orchard_models.weather import SeasonWeather, season_days, season_start
+from registry.grades import GRADE_CODES
 
-__all__ = ["ModelInputs", "local_date", "read_inputs", "season_of"]
+__all__ = ["ModelInputs", "has_lot_tables", "local_date", "read_graded_harvests", "read_inputs", "season_of"]
 
 log = logging.getLogger(__name__)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -203,6 +206,42 @@ def read_bloom_records(conn: psycopg.Connection, index: dict[str, int], season: 
     return out
 
 
+def has_lot_tables(conn: psycopg.Connection) -> bool:
+    """Whether trading's warehouse tables are there (the models do not depend on trading: read by SQL)."""
+    row = conn.execute("SELECT to_regclass('lots') IS NOT NULL AND to_regclass('lot_grades') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def read_graded_harvests(conn: psycopg.Connection, index: dict[str, int], season: int, until: datetime
+                         ) -> tuple[np.ndarray, list[date]] | None:
+    """Past harvest by orchard x week x grade from the warehouse's received lots: kg (orchard, week,
+    grade in GRADE_CODES order) and the weeks' Mondays, or None when the season has no lots (or the
+    tables do not exist). A lot counts in the week of its harvest date (``harvested_on``, within the
+    season 1 Oct - 30 Sep) if it was received before ``until`` (a back-filled run sees only lots
+    received by then). Lots hold what reached the warehouse, so their totals are a lower bound of the
+    harvest: the yield model takes ``yield_history`` where it is recorded."""
+    s0 = season_start(season)
+    s1 = s0 + timedelta(days=season_days(season))
+    rows = conn.execute(
+        """
+        SELECT l.orchard_id, date_trunc('week', l.harvested_on)::date AS wk, g.grade, sum(g.received_kg)::float8
+          FROM lots l JOIN lot_grades g USING (lot_id)
+         WHERE l.harvested_on >= %(s0)s AND l.harvested_on < %(s1)s AND l.received_at <= %(until)s
+         GROUP BY 1, 2, 3
+        """, {"s0": s0, "s1": s1, "until": until}).fetchall()
+    gi = {g: k for k, g in enumerate(GRADE_CODES)}
+    rows = [r for r in rows if r[0] in index and r[2] in gi]
+    if not rows:
+        return None
+    first = min(r[1] for r in rows)
+    n_w = (max(r[1] for r in rows) - first).days // 7 + 1
+    weeks = [first + timedelta(days=7 * k) for k in range(n_w)]
+    kg = np.zeros((len(index), n_w, len(GRADE_CODES)))
+    for oid, wk, grade, v in rows:
+        kg[index[oid], (wk - first).days // 7, gi[grade]] += v
+    return kg, weeks
+
+
 def read_inputs(conn: psycopg.Connection, as_of: datetime, season: int, *,
                 hourly_days: int | None = 60, max_history: int = MAX_HISTORY_SEASONS) -> ModelInputs:
     """Everything for one forecast run: registry, up to ``max_history`` past seasons with recorded
@@ -222,11 +261,24 @@ def read_inputs(conn: psycopg.Connection, as_of: datetime, season: int, *,
         if o is None:
             continue
         by_season.setdefault(int(s), np.full(n_o, np.nan))[o] = kg
+    lots = has_lot_tables(conn)
+    graded: dict[int, tuple[np.ndarray, list[date]]] = {}
+    for s in range(season - max_history, season) if lots else ():
+        g = read_graded_harvests(conn, index, s, as_of)
+        if g is not None:
+            graded[s] = g
     history = []
-    for s in sorted(by_season):
+    for s in sorted(set(by_season) | set(graded)):
         end = min(as_of, _local_midnight(season_start(s) + timedelta(days=season_days(s))))
         w = read_season_weather(conn, index, s, end, hourly_days=0)
-        history.append(SeasonRecord(w, read_observations(conn, index, s, end), by_season[s],
+        wg, weeks = graded.get(s, (None, None))
+        total = by_season.get(s)
+        if wg is not None:
+            # recorded season totals first; the received lots where no total was recorded
+            lot_kg = wg.sum(axis=(1, 2))
+            lot_total = np.where(lot_kg > 0, lot_kg, np.nan)
+            total = lot_total if total is None else np.where(np.isfinite(total), total, lot_total)
+        history.append(SeasonRecord(w, read_observations(conn, index, s, end), total, wg, weeks,
                                     bloom_day=read_bloom_records(conn, index, s)))
     target = read_season_weather(conn, index, season, as_of, hourly_days=hourly_days)
     obs = read_observations(conn, index, season, as_of)

@@ -55,7 +55,12 @@ def forecast_all(conn: psycopg.Connection, as_of: datetime, season: int | None =
     yfit = fc_model.fit(inp.as_of_day)[0]
     meta["yield_fit"] = {"rows": yfit.n_rows, "seasons": yfit.seasons, "calib_k": round(yfit.calib_k, 3),
                          "sigma_within": round(float(np.sqrt(yfit.sigma2_within)), 4),
-                         "sigma_season": round(float(np.sqrt(yfit.sigma2_season)), 4)}
+                         "sigma_season": round(float(np.sqrt(yfit.sigma2_season)), 4),
+                         "sigma_base": None if yfit.sigma2_base is None else round(float(np.sqrt(yfit.sigma2_base)), 4),
+                         "omega": round(float(np.sqrt(yfit.omega2)), 4)}
+    # the county total's own quantiles (common season shock + orchards' noise that averages out);
+    # the sums of the orchards' P10/P90 would treat every orchard as failing at once
+    meta["county_total_kg"] = dict(zip(("p10", "p50", "p90"), (round(v, 1) for v in fc.county_kg), strict=True))
     with conn.transaction():
         run_id = write_run(conn, inp, fc, as_of, meta)
         n_alerts = _alerts(conn, inp, fc, fc_model.field_capacity) if alerts else 0

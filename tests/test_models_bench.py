@@ -19,5 +19,12 @@ def test_bench_forecast_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
         h = out["horizons"][hz]
         assert 0 <= h["p10_p90_coverage"] <= 1
         assert h["model_wmape"] >= 0 and h["last_season_wmape"] >= 0 and h["mean_per_mu_wmape"] >= 0
+        # per-season coverage is reported, so a pooled figure cannot hide a season
+        assert set(h["p10_p90_coverage_by_season"]) == {"2024", "2025"}
+        assert h["p10_p90_coverage_min_season"] <= h["p10_p90_coverage"] <= h["p10_p90_coverage_max_season"]
+        assert 0 <= h["county_p10_p90_covered_seasons"] <= h["county_p10_p90_seasons"] == 2
+        for row in out["per_season"][hz]:
+            lo, mid, hi = row["county_p10_p50_p90_t"]
+            assert 0 <= lo <= mid <= hi
     assert out["speed"]["big_orchards"] == 400 and out["compute_100k_s"] > 0
     assert set(out["goals"]) >= {"p10_p90_coverage_range", "compute_1546_s_max", "compute_100k_s_max"}

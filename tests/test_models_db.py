@@ -91,6 +91,13 @@ def test_forecast_all_writes_a_consistent_versioned_run(small_db: str) -> None:
         assert season == SEASON and count == N and version
         assert meta["history_seasons"] == [2023, 2024, 2025]
         assert meta["coverage"]["target_weather"] > 0.9
+        # the county total has its own interval: narrower than the sums of the orchards' P10/P90 (those
+        # would have every orchard at its P10 at once), wider than nothing
+        c = meta["county_total_kg"]
+        sums = conn.execute("SELECT sum(total_p10_kg), sum(total_p50_kg), sum(total_p90_kg) FROM forecast_orchards "
+                            "WHERE run_id = %s", (run_id,)).fetchone()
+        assert sums[0] <= c["p10"] < c["p50"] < c["p90"] <= sums[2]
+        assert c["p50"] == pytest.approx(sums[1], rel=0.15)
         orch = conn.execute("SELECT orchard_id, bloom_date, harvest_start, harvest_end, total_p10_kg, total_p50_kg, "
                             "total_p90_kg, risk FROM forecast_orchards WHERE run_id = %s ORDER BY orchard_id",
                             (run_id,)).fetchall()
@@ -173,3 +180,52 @@ def test_first_run_without_any_data_uses_priors(make_database: Callable[[], str]
                 assert p90 == 0
         meta = conn.execute("SELECT meta FROM forecast_runs WHERE run_id = %s", (run_id,)).fetchone()[0]
         assert meta["history_seasons"] == [] and meta["climatology"] == "default"
+
+
+def test_warehouse_lots_give_past_harvest_weeks_and_grades(small_db: str) -> None:
+    """Trading's received lots are the past harvest by week and grade: with them the forecast's harvest
+    window and grade shares follow the orchards' own history instead of the defaults; a lot received
+    after the as-of time is not used (back-filled runs stay honest)."""
+    from orchard_models.inputs import read_inputs
+
+    as_of = datetime(SEASON, 3, 26, 2, tzinfo=TZ)
+    with psycopg.connect(small_db) as conn:
+        before = forecast_all(conn, as_of, alerts=False)
+        conn.execute("INSERT INTO warehouses VALUES ('WH-T', 'test', 31.07, 109.88)")
+        conn.execute("INSERT INTO cold_rooms (cold_room_id, warehouse_id, name, capacity_kg) "
+                     "VALUES ('CR-T', 'WH-T', 'test', 1e9)")
+        ids = [r[0] for r in conn.execute("SELECT orchard_id FROM orchards ORDER BY 1")]
+        lots = []
+        for s in (2024, 2025):
+            for oid in ids:   # every orchard picked in the week of 18 August, mostly premium fruit
+                lots.append((f"LOT-T-{s}-{oid}", oid, s, date(s, 8, 20), datetime(s, 8, 21, tzinfo=TZ)))
+        late = ("LOT-T-LATE", ids[0], 2025, date(2025, 7, 1), datetime(SEASON, 4, 1, tzinfo=TZ))
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO lots (lot_id, orchard_id, season, harvested_on, received_at, cold_room_id) "
+                            "VALUES (%s, %s, %s, %s, %s, 'CR-T')", [*lots, late])
+            cur.executemany("INSERT INTO lot_grades (lot_id, grade, received_kg, remaining_kg) "
+                            "VALUES (%s, %s, %s, %s)",
+                            [(lot[0], g, kg, kg) for lot in [*lots, late] for g, kg in
+                             (("XL", 800.0), ("L", 150.0), ("M", 50.0))])
+        conn.commit()
+        try:
+            inp = read_inputs(conn, as_of, SEASON)
+            rec = {r.season: r for r in inp.history}
+            assert rec[2025].week_starts == [date(2025, 8, 18)], "the lot received after the as-of is ignored"
+            assert rec[2025].week_grade_kg is not None
+            assert rec[2025].week_grade_kg.sum(axis=(0, 1)).tolist() == [800.0 * N, 150.0 * N, 50.0 * N]
+            # recorded season totals are kept (lots are what reached the warehouse)
+            assert rec[2024].total_kg is not None and rec[2024].total_kg.sum() > 1000.0 * N
+            after = forecast_all(conn, as_of, alerts=False)
+            q = ("SELECT avg((risk->'grade_share'->>'XL')::float8), avg(harvest_start - DATE '2026-01-01'), "
+                 "avg(harvest_end - DATE '2026-01-01') FROM forecast_orchards WHERE run_id = %s AND total_p50_kg > 0")
+            xl0, start0, end0 = conn.execute(q, (before,)).fetchone()
+            xl1, start1, end1 = conn.execute(q, (after,)).fetchone()
+            assert xl0 < 0.45 and xl1 > 0.6, (xl0, xl1)
+            mid1 = date(SEASON, 1, 1) + timedelta(days=float(start1 + end1) / 2)
+            assert date(SEASON, 8, 5) <= mid1 <= date(SEASON, 9, 5), (mid1, start0, end0)
+        finally:
+            conn.execute("DELETE FROM lots WHERE lot_id LIKE 'LOT-T-%'")
+            conn.execute("DELETE FROM cold_rooms WHERE cold_room_id = 'CR-T'")
+            conn.execute("DELETE FROM warehouses WHERE warehouse_id = 'WH-T'")
+            conn.commit()

@@ -38,10 +38,12 @@ def _run(a: argparse.Namespace, s: Settings) -> int:
                 " (SELECT sum(total_p50_kg) FROM forecast_orchards WHERE run_id = %s),"
                 " (SELECT sum(total_p90_kg) FROM forecast_orchards WHERE run_id = %s),"
                 " (SELECT min(harvest_start) FROM forecast_orchards WHERE run_id = %s),"
-                " (SELECT max(harvest_end) FROM forecast_orchards WHERE run_id = %s)"
+                " (SELECT max(harvest_end) FROM forecast_orchards WHERE run_id = %s), meta->'county_total_kg'"
                 " FROM forecast_runs WHERE run_id = %s", (run_id,) * 6).fetchone()
     assert row is not None
-    season, n, p10, p50, p90, hs, he = row
+    season, n, p10, p50, p90, hs, he, county = row
+    if county:  # the county total's own interval (not the sum of the orchards' quantiles)
+        p10, p90 = county["p10"], county["p90"]
     print(f"forecast run {run_id}: season {season}, {n} orchards, as of {as_of.isoformat()}")
     print(f"  county total P10/P50/P90: {p10 / 1000:,.0f} / {p50 / 1000:,.0f} / {p90 / 1000:,.0f} t;"
           f" harvest {hs} .. {he}")
