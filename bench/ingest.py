@@ -22,8 +22,9 @@ and dead letters must equal the invalid readings.
 Raw COPY baseline: the same readings (decoded again from the same messages, untimed) are written with
 psycopg binary COPY into scratch tables without indexes, timing only the COPY: in the stored form (wide
 sample rows; ``ratio_to_raw_copy`` = end-to-end / this, the goal's ratio) and as narrow rows, one per
-reading (``ratio_to_raw_copy_narrow``, the form stored before; reported for comparison). Peak RSS is the ingest process's ``VmHWM`` (MB). Phase 2 publishes ``--single`` messages with one
-reading each and reports messages/s. ``--runs`` repeats everything; medians are reported.
+reading (``ratio_to_raw_copy_narrow``, the form stored before; reported for comparison). Peak RSS is the
+ingest process's ``VmHWM`` (MB). Phase 2 publishes ``--single`` messages with one reading each and reports
+messages/s. ``--runs`` repeats everything; medians are reported.
 """
 
 from __future__ import annotations

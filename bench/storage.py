@@ -79,7 +79,8 @@ def make_rows(devices: int, day: dt.datetime, seed: int = 7) -> tuple[list[tuple
 
 def copy_seconds(conn: psycopg.Connection, rows: list[Any], kind: str) -> float:
     cols = "device_id, metric, time, value" if kind == "narrow" else "device_id, time, " + ", ".join(COLS)
-    types = ["text", "text", "timestamptz", "float8"] if kind == "narrow" else ["text", "timestamptz"] + ["float8"] * len(COLS)
+    types = (["text", "text", "timestamptz", "float8"] if kind == "narrow"
+             else ["text", "timestamptz"] + ["float8"] * len(COLS))
     t0 = time.perf_counter()
     with conn.transaction(), conn.cursor() as cur, cur.copy(f"COPY t ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
         cp.set_types(types)

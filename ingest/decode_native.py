@@ -8,7 +8,6 @@ Times are Unix epoch seconds (int or float), values JSON numbers in the units of
 
 from __future__ import annotations
 
-
 from ingest.model import Decoded
 from ingest.validate import MAX_MESSAGE_BYTES, Validator, guarded_decode, loads, take_sample
 

@@ -8,7 +8,6 @@ Values are JSON numbers (numeric strings are accepted, as ThingsBoard stores the
 
 from __future__ import annotations
 
-
 from ingest.model import Decoded
 from ingest.validate import MAX_MESSAGE_BYTES, Validator, guarded_decode, loads, take_sample
 

@@ -1,6 +1,7 @@
 """Writes a batch in ONE transaction: readings as wide sample rows (binary COPY into ``samples``, or into
-a temp staging table and a merge when some samples are already stored), dead letters, device health and traffic. Synchronous psycopg; the service runs
-it in a worker thread so MQTT keeps flowing while PostgreSQL works.
+a temp staging table and a merge when some samples are already stored), dead letters, device health and
+traffic. Synchronous psycopg; the service runs it in a worker thread so MQTT keeps flowing while
+PostgreSQL works.
 """
 
 from __future__ import annotations

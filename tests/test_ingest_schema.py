@@ -155,7 +155,8 @@ def test_timescaledb_migrations_parse_and_define_the_same_objects() -> None:
                    f"add_retention_policy('samples', INTERVAL '{RETENTION_DAYS} days')",
                    "CREATE MATERIALIZED VIEW samples_hourly", "CREATE MATERIALIZED VIEW samples_daily",
                    "time_bucket(INTERVAL '1 day', time, 'Asia/Shanghai')", "WITH NO DATA",
-                   "add_continuous_aggregate_policy('samples_hourly'", "add_continuous_aggregate_policy('samples_daily'",
+                   "add_continuous_aggregate_policy('samples_hourly'",
+                   "add_continuous_aggregate_policy('samples_daily'",
                    "CREATE VIEW readings_hourly", "CREATE VIEW readings_daily", "CREATE VIEW readings ",
                    "FUNCTION ingest_drop_partitions_before", "drop_chunks('samples'"):
         assert needle in wide, needle
