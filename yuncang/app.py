@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Histogram
 from psycopg_pool import ConnectionPool
 
+from dashboard.access import CACHE_TTL_S as OWNER_TTL_S
+from yuncang.api._cache import TtlCache
 from yuncang.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,13 @@ class AppState:
     pool: ConnectionPool
     mqtt_url: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: short-lived response bodies of the hot reads and the orchards' owners (``yuncang.api._cache``)
+    cache: TtlCache[Any] = field(init=False)
+    owners: TtlCache[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = TtlCache(self.settings.api_cache_ttl_s)
+        self.owners = TtlCache(OWNER_TTL_S)
 
 
 def _router_modules(package: str) -> list[Any]:

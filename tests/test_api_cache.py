@@ -1,0 +1,144 @@
+# ruff: noqa: F811  (session fixtures imported from test_web_fixtures)
+"""The short response cache of conditions and charts: validators (ETag / If-None-Match → 304),
+bounded staleness, and access control checked before any cached body is served."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from test_web_fixtures import SAMPLE_GROWER, bearer, client, sample, token_for, web_app, web_db  # noqa: F401
+
+from registry.alerts import Alert, raise_alerts, resolve_alerts
+from yuncang.api._cache import TtlCache, etag_matches
+from yuncang.app import create_app
+from yuncang.db import make_pool
+from yuncang.settings import Settings
+
+
+def _paths(oid: str) -> list[str]:
+    return [
+        f"/api/v1/orchards/{oid}/conditions",
+        f"/api/v1/orchards/{oid}/series?days=7&metric=air_temp_c&metric=rain_mm",
+    ]
+
+
+def test_if_none_match_gives_304_without_body(client: TestClient, sample: dict[str, Any]) -> None:
+    h = bearer(token_for(client, SAMPLE_GROWER, role="grower"))
+    for path in _paths(sample["orchard_id"]):
+        first = client.get(path, headers=h)
+        assert first.status_code == 200 and first.json()["orchard_id"] == sample["orchard_id"]
+        etag = first.headers["etag"]
+        assert etag.startswith('"') and etag.endswith('"')
+        assert first.headers["cache-control"].startswith("private, max-age=")
+        assert "Authorization" in first.headers["vary"]
+        again = client.get(path, headers={**h, "If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+        weak_in_list = client.get(path, headers={**h, "If-None-Match": f'"nope", W/{etag}'})
+        assert weak_in_list.status_code == 304
+        other = client.get(path, headers={**h, "If-None-Match": '"not-the-current-one"'})
+        assert other.status_code == 200 and other.json() == first.json()
+
+
+def test_cache_never_bypasses_access_control(client: TestClient, sample: dict[str, Any]) -> None:
+    """A body cached for its owner (and for the admin) is refused to another grower and to a buyer —
+    with or without its ETag — and to nobody signed in."""
+    owner = bearer(token_for(client, SAMPLE_GROWER, role="grower"))
+    admin = bearer(token_for(client, "admin", role="admin"))
+    intruder = bearer(token_for(client, "G-00002", role="grower"))
+    buyer = bearer(token_for(client, "buyer-test-a-user", "correct horse battery"))
+    for path in _paths(sample["orchard_id"]):
+        cached = client.get(path, headers=owner)
+        assert cached.status_code == 200
+        assert client.get(path, headers=admin).headers["etag"] == cached.headers["etag"]  # same cached body
+        etag = cached.headers["etag"]
+        for who in (intruder, {**intruder, "If-None-Match": etag}):
+            r = client.get(path, headers=who)
+            assert r.status_code == 403 and sample["orchard_id"] in r.json()["detail"]
+            assert "metrics" not in r.text and "series" not in r.text
+        assert client.get(path, headers={**buyer, "If-None-Match": etag}).status_code == 403
+        assert client.get(path, headers={"If-None-Match": etag}).status_code == 401
+    assert client.get("/api/v1/orchards/NO-SUCH/conditions", headers=admin).status_code == 404
+
+
+@pytest.fixture
+def short_ttl_client(web_db: str) -> Iterator[TestClient]:
+    pool = make_pool(web_db, min_size=1, max_size=2, name="cache-tests")
+    app = create_app(Settings(database_url=web_db, api_cache_ttl_s=1.0), pool)
+    with TestClient(app) as c:
+        yield c
+    pool.close()
+
+
+def test_staleness_is_bounded_by_the_ttl(short_ttl_client: TestClient, web_db: str) -> None:
+    """A new alert shows in conditions' open_alerts at most ttl seconds later, with a new ETag."""
+    c = short_ttl_client
+    h = bearer(token_for(c, "G-00009", role="grower"))
+    oid = c.get("/api/v1/orchards", headers=h).json()["items"][0]["orchard_id"]
+    path = f"/api/v1/orchards/{oid}/conditions"
+    before = c.get(path, headers=h)
+    assert before.status_code == 200
+    with psycopg.connect(web_db) as conn:
+        raise_alerts(conn, [Alert(dedupe_key=f"cache-test:{oid}", kind="cache-test", severity="info",
+                                  title_zh="缓存测试", title_en="cache test", orchard_id=oid)])
+        conn.commit()
+    try:
+        t0 = time.monotonic()
+        while True:
+            now = c.get(path, headers={**h, "If-None-Match": before.headers["etag"]})
+            if now.status_code == 200:
+                break
+            assert now.status_code == 304 and time.monotonic() - t0 < 1.5, "stale beyond the 1 s TTL"
+            time.sleep(0.05)
+        assert now.json()["open_alerts"] == before.json()["open_alerts"] + 1
+        assert now.headers["etag"] != before.headers["etag"]
+    finally:
+        with psycopg.connect(web_db) as conn:
+            resolve_alerts(conn, kind="cache-test", keep_open=set())
+            conn.commit()
+
+
+def test_ttl_cache_fills_once_for_concurrent_misses_and_never_caches_errors() -> None:
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def slow_fill() -> str:
+        calls.append(1)
+        gate.wait(5)
+        return "body"
+
+    def failing() -> str:
+        calls.append(1)
+        raise ValueError("database down")
+
+    async def go() -> None:
+        cache: TtlCache[str] = TtlCache(ttl_s=30)
+        waiters = [asyncio.create_task(cache.get("k", slow_fill)) for _ in range(20)]
+        await asyncio.sleep(0.2)
+        gate.set()
+        assert [v for _, v in await asyncio.gather(*waiters)] == ["body"] * 20
+        assert len(calls) == 1 and cache.misses == 1
+        calls.clear()
+        for _ in range(2):
+            with pytest.raises(ValueError):
+                await cache.get("bad", failing)
+        assert len(calls) == 2  # the error was not remembered
+        off: TtlCache[str] = TtlCache(ttl_s=0)
+        calls.clear()
+        gate.set()
+        await off.get("k", slow_fill)
+        await off.get("k", slow_fill)
+        assert len(calls) == 2  # ttl 0: no caching at all
+
+    asyncio.run(go())
+
+
+def test_etag_comparison() -> None:
+    assert etag_matches('"a"', '"a"') and etag_matches('W/"a"', '"a"') and etag_matches("*", '"a"')
+    assert etag_matches('"b", "a"', '"a"') and not etag_matches('"b"', '"a"') and not etag_matches("", '"a"')

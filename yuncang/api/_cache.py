@@ -1,0 +1,154 @@
+"""A short in-process cache for the hottest reads, with single-flight fills and HTTP validators.
+
+Sensor data arrives every 5 minutes, so an orchard's conditions or chart may be served from memory
+for a few seconds (``ttl_s``, setting ``YUNCANG_API_CACHE_TTL_S``, default 5 s): a reader sees data at
+most ``ttl_s`` seconds older than the database. Entries are per process (each uvicorn worker has its
+own), bounded in number, and dropped when they expire; a miss is filled once even when many requests
+for the same key arrive together (the others wait for that fill: no stampede on the database).
+
+The cache holds *response bodies only*. Callers check access on every request before they ask the
+cache (see :mod:`yuncang.api.orchards`), so a cached body is never served to someone who may not see
+it. Responses carry a strong ``ETag`` (a hash of the body), ``Cache-Control: private, max-age=<s left>``
+and ``Vary: Authorization, Cookie``; a request whose ``If-None-Match`` matches gets ``304`` with no body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+V = TypeVar("V")
+
+
+class TtlCache(Generic[V]):
+    """Values by key for ``ttl_s`` seconds (monotonic clock); at most ``max_entries`` (oldest dropped).
+
+    ``await get(key, fill)`` returns the fresh value or runs the blocking ``fill()`` in a worker thread
+    once per key, however many requests wait for it. A fill that raises is not cached: the error
+    reaches every waiter and the next request tries again. ``ttl_s <= 0`` disables caching (every
+    call fills)."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 4096):
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._values: dict[Hashable, tuple[float, V]] = {}
+        self._filling: dict[Hashable, asyncio.Future[V]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def fresh(self, key: Hashable) -> tuple[float, V] | None:
+        """(age in s, value) when a fresh value is held, else None."""
+        hit = self._values.get(key)
+        if hit is None:
+            return None
+        age = time.monotonic() - hit[0]
+        if age >= self.ttl_s:
+            del self._values[key]
+            return None
+        return age, hit[1]
+
+    async def get(self, key: Hashable, fill: Callable[[], V]) -> tuple[float, V]:
+        """(age in s, value): from memory when fresh, else from ``fill`` (run in a worker thread)."""
+        hit = self.fresh(key)
+        if hit is not None:
+            self.hits += 1
+            return hit
+        pending = self._filling.get(key)
+        while pending is not None:
+            try:
+                value = await asyncio.shield(pending)
+                self.hits += 1
+                return 0.0, value
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request itself was cancelled
+                pending = self._filling.get(key)  # the filling request went away: fill (or wait) anew
+        self.misses += 1
+        fut: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._filling[key] = fut
+        try:
+            value = await run_in_threadpool(fill)
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved here, so a fill nobody else waited for logs no "never retrieved"
+            raise
+        finally:
+            if self._filling.get(key) is fut:
+                del self._filling[key]
+        fut.set_result(value)
+        if self.ttl_s > 0:
+            if len(self._values) >= self.max_entries:
+                self._evict()
+            self._values[key] = (time.monotonic(), value)
+        return 0.0, value
+
+    def _evict(self) -> None:
+        now = time.monotonic()
+        for k in [k for k, (t, _) in self._values.items() if now - t >= self.ttl_s]:
+            del self._values[k]
+        while len(self._values) >= self.max_entries:  # still full of fresh entries: drop the oldest
+            del self._values[next(iter(self._values))]
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+@dataclass(frozen=True)
+class Body:
+    """A ready JSON body and its strong entity tag."""
+
+    data: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Body:
+        return cls(data, '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"')
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2: ``*`` or any listed tag equal to ``etag`` by weak comparison (``W/`` ignored)."""
+    v = if_none_match.strip()
+    if v == "*":
+        return True
+    return any(t.strip().removeprefix("W/") == etag for t in v.split(","))
+
+
+def cached_json(request: Request, body: Body, age_s: float, ttl_s: float) -> Response:
+    """200 with the body, or 304 when the request's ``If-None-Match`` names its ETag; both carry the
+    validators and how many more seconds the body may be reused (``max-age``)."""
+    headers = {
+        "ETag": body.etag,
+        "Cache-Control": f"private, max-age={max(0, int(ttl_s - age_s))}",
+        "Vary": "Authorization, Cookie",
+    }
+    inm = request.headers.get("if-none-match")
+    if inm is not None and etag_matches(inm, body.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body.data, media_type="application/json", headers=headers)
+
+
+#: OpenAPI documentation of the validator headers and the 304 answer, for the cached endpoints.
+CACHE_HEADERS: dict[str, Any] = {
+    "ETag": {
+        "description": "strong entity tag of the body; send it back in If-None-Match",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "private, max-age = seconds the body may still be reused",
+        "schema": {"type": "string"},
+    },
+}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "If-None-Match named the current ETag: not modified, no body", "headers": CACHE_HEADERS}
+}
