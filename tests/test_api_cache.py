@@ -139,6 +139,41 @@ def test_ttl_cache_fills_once_for_concurrent_misses_and_never_caches_errors() ->
     asyncio.run(go())
 
 
+def test_ttl_cache_refreshes_ahead_in_the_background() -> None:
+    """A value past refresh_at × ttl is served at once while one background fill replaces it; a value is
+    never served ttl seconds after its fill started."""
+    n = [0]
+
+    def fill() -> int:
+        n[0] += 1
+        return n[0]
+
+    async def go() -> None:
+        cache: TtlCache[int] = TtlCache(ttl_s=0.5, refresh_at=0.5)
+        assert (await cache.get("k", fill))[1] == 1
+        assert (await cache.get("k", fill))[1] == 1 and n[0] == 1  # young: no refresh
+        await asyncio.sleep(0.3)
+        age, v = await cache.get("k", fill)
+        assert v == 1 and 0.25 <= age < 0.5  # old but fresh: served at once...
+        await asyncio.sleep(0.1)
+        assert n[0] == 2  # ...and refreshed once in the background
+        age, v = await cache.get("k", fill)
+        assert v == 2 and age < 0.25
+        await asyncio.sleep(0.6)
+        age, v = await cache.get("k", fill)
+        assert v == 3 and age == 0.0  # expired: filled in the request
+
+    asyncio.run(go())
+
+
+def test_nul_characters_are_refused_before_any_handler(client: TestClient, sample: dict[str, Any]) -> None:
+    h = bearer(token_for(client, "admin", role="admin"))
+    base = f"/api/v1/orchards/{sample['orchard_id']}"
+    assert client.get(f"{base}/series?metric=air_temp_c%00", headers=h).status_code == 422
+    assert client.get("/api/v1/orchards/WS-0001%00/conditions", headers=h).status_code == 422
+    assert client.get(f"{base}/conditions", headers=h).status_code == 200
+
+
 def test_etag_comparison() -> None:
     assert etag_matches('"a"', '"a"') and etag_matches('W/"a"', '"a"') and etag_matches("*", '"a"')
     assert etag_matches('"b", "a"', '"a"') and not etag_matches('"b"', '"a"') and not etag_matches("", '"a"')

@@ -4,7 +4,8 @@ Sensor data arrives every 5 minutes, so an orchard's conditions or chart may be 
 for a few seconds (``ttl_s``, setting ``YUNCANG_API_CACHE_TTL_S``, default 5 s): a reader sees data at
 most ``ttl_s`` seconds older than the database. Entries are per process (each uvicorn worker has its
 own), bounded in number, and dropped when they expire; a miss is filled once even when many requests
-for the same key arrive together (the others wait for that fill: no stampede on the database).
+for the same key arrive together (the others wait for that fill: no stampede on the database), and a
+value near the end of its life is refreshed in the background while it is still being served.
 
 The cache holds *response bodies only*. Callers check access on every request before they ask the
 cache (see :mod:`yuncang.api.orchards`), so a cached body is never served to someone who may not see
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -26,41 +28,44 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 V = TypeVar("V")
+log = logging.getLogger(__name__)
 
 
 class TtlCache(Generic[V]):
     """Values by key for ``ttl_s`` seconds (monotonic clock); at most ``max_entries`` (oldest dropped).
 
-    ``await get(key, fill)`` returns the fresh value or runs the blocking ``fill()`` in a worker thread
-    once per key, however many requests wait for it. A fill that raises is not cached: the error
-    reaches every waiter and the next request tries again. ``ttl_s <= 0`` disables caching (every
-    call fills)."""
+    ``await get(key, fill)`` returns ``(age_s, value)``: the held value while it is younger than ``ttl_s``,
+    else the result of the blocking ``fill()``, run in a worker thread once per key however many requests
+    wait for it. A value's age counts from the moment its fill *started*, so no value is served more than
+    ``ttl_s`` seconds after the database was read for it. Refresh-ahead: the first request that finds a
+    value older than ``refresh_at`` × ``ttl_s`` still gets it at once and starts one background fill, so
+    under steady traffic no request waits for the database. A fill that raises is not cached: the error
+    reaches every waiter and the next request tries again (a failed background refresh is dropped and the
+    old value expires as usual). ``ttl_s <= 0`` disables caching (every call fills)."""
 
-    def __init__(self, ttl_s: float, max_entries: int = 4096):
+    def __init__(self, ttl_s: float, max_entries: int = 4096, refresh_at: float = 0.6):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
+        self.refresh_at = refresh_at
         self._values: dict[Hashable, tuple[float, V]] = {}
         self._filling: dict[Hashable, asyncio.Future[V]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
         self.hits = 0
         self.misses = 0
 
-    def fresh(self, key: Hashable) -> tuple[float, V] | None:
-        """(age in s, value) when a fresh value is held, else None."""
-        hit = self._values.get(key)
-        if hit is None:
-            return None
-        age = time.monotonic() - hit[0]
-        if age >= self.ttl_s:
-            del self._values[key]
-            return None
-        return age, hit[1]
-
     async def get(self, key: Hashable, fill: Callable[[], V]) -> tuple[float, V]:
         """(age in s, value): from memory when fresh, else from ``fill`` (run in a worker thread)."""
-        hit = self.fresh(key)
+        hit = self._values.get(key)
         if hit is not None:
-            self.hits += 1
-            return hit
+            age = time.monotonic() - hit[0]
+            if age < self.ttl_s:
+                self.hits += 1
+                if age >= self.ttl_s * self.refresh_at and key not in self._filling:
+                    task = asyncio.create_task(self._fill(key, fill))
+                    self._background.add(task)
+                    task.add_done_callback(self._background_done)
+                return age, hit[1]
+            del self._values[key]
         pending = self._filling.get(key)
         while pending is not None:
             try:
@@ -72,8 +77,12 @@ class TtlCache(Generic[V]):
                     raise  # this request itself was cancelled
                 pending = self._filling.get(key)  # the filling request went away: fill (or wait) anew
         self.misses += 1
+        return 0.0, await self._fill(key, fill)
+
+    async def _fill(self, key: Hashable, fill: Callable[[], V]) -> V:
         fut: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._filling[key] = fut
+        started = time.monotonic()
         try:
             value = await run_in_threadpool(fill)
         except asyncio.CancelledError:
@@ -88,10 +97,15 @@ class TtlCache(Generic[V]):
                 del self._filling[key]
         fut.set_result(value)
         if self.ttl_s > 0:
-            if len(self._values) >= self.max_entries:
+            if len(self._values) >= self.max_entries and key not in self._values:
                 self._evict()
-            self._values[key] = (time.monotonic(), value)
-        return 0.0, value
+            self._values[key] = (started, value)
+        return value
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info("background cache refresh failed", exc_info=task.exception())
 
     def _evict(self) -> None:
         now = time.monotonic()

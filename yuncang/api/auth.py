@@ -113,7 +113,7 @@ def api_logout(request: Request, p: Principal = Depends(require_user)) -> Respon
 
 
 @router.get("/api/v1/me", response_model=Me, responses=AUTH_ERRORS)
-def me(p: Principal = Depends(require_user)) -> Me:
+async def me(p: Principal = Depends(require_user)) -> Me:
     """Who the request is signed in as, with the links that scope what they see."""
     return _me(p)
 
