@@ -46,6 +46,19 @@ def test_if_none_match_gives_304_without_body(client: TestClient, sample: dict[s
         assert other.status_code == 200 and other.json() == first.json()
 
 
+def test_long_bodies_are_gzip_coded_for_clients_that_accept_it(client: TestClient, sample: dict[str, Any]) -> None:
+    h = bearer(token_for(client, SAMPLE_GROWER, role="grower"))
+    path = _paths(sample["orchard_id"])[1]  # a 7-day chart: tens of KB of JSON
+    plain = client.get(path, headers={**h, "Accept-Encoding": "identity"})
+    coded = client.get(path, headers={**h, "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers and coded.headers["content-encoding"] == "gzip"
+    assert coded.json() == plain.json()  # httpx decodes the gzip body
+    assert int(coded.headers["content-length"]) * 4 < int(plain.headers["content-length"])
+    assert coded.headers["etag"] != plain.headers["etag"] and "Accept-Encoding" in coded.headers["vary"]
+    refused = client.get(path, headers={**h, "Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+
+
 def test_cache_never_bypasses_access_control(client: TestClient, sample: dict[str, Any]) -> None:
     """A body cached for its owner (and for the admin) is refused to another grower and to a buyer —
     with or without its ETag — and to nobody signed in."""

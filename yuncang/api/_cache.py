@@ -10,12 +10,15 @@ value near the end of its life is refreshed in the background while it is still 
 The cache holds *response bodies only*. Callers check access on every request before they ask the
 cache (see :mod:`yuncang.api.orchards`), so a cached body is never served to someone who may not see
 it. Responses carry a strong ``ETag`` (a hash of the body), ``Cache-Control: private, max-age=<s left>``
-and ``Vary: Authorization, Cookie``; a request whose ``If-None-Match`` matches gets ``304`` with no body.
+and ``Vary: Accept-Encoding, Authorization, Cookie``; a request whose ``If-None-Match`` matches gets
+``304`` with no body. Long bodies are compressed once per fill and sent gzip-coded to clients that accept
+it (browsers do), with their own ETag.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import logging
 import time
@@ -118,37 +121,67 @@ class TtlCache(Generic[V]):
         self._values.clear()
 
 
+#: Bodies at least this long (bytes) are also kept gzip-compressed for clients that accept it.
+GZIP_MIN_BYTES = 1024
+
+
 @dataclass(frozen=True)
 class Body:
-    """A ready JSON body and its strong entity tag."""
+    """A ready JSON body, its strong entity tag, and (for long bodies) its gzip coding with its own tag."""
 
     data: bytes
     etag: str
+    gz: bytes | None = None
+    gz_etag: str = ""
 
     @classmethod
     def of(cls, data: bytes) -> Body:
-        return cls(data, '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"')
+        tag = hashlib.blake2b(data, digest_size=12).hexdigest()
+        if len(data) < GZIP_MIN_BYTES:
+            return cls(data, f'"{tag}"')
+        # level 5: a 7-day, 3-metric chart (~57 KB) shrinks ~8x in ~1 ms, once per fill
+        return cls(data, f'"{tag}"', gzip.compress(data, compresslevel=5, mtime=0), f'"{tag}-gz"')
 
 
-def etag_matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110 §13.1.2: ``*`` or any listed tag equal to ``etag`` by weak comparison (``W/`` ignored)."""
+def etag_matches(if_none_match: str, *etags: str) -> bool:
+    """RFC 9110 §13.1.2: ``*`` or any listed tag equal to one of ``etags`` by weak comparison."""
     v = if_none_match.strip()
     if v == "*":
         return True
-    return any(t.strip().removeprefix("W/") == etag for t in v.split(","))
+    return any(t.strip().removeprefix("W/") in etags for t in v.split(","))
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` value allows gzip (listed, or ``*``, without ``q=0``)."""
+    if not accept_encoding:
+        return False
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            q = params.replace(" ", "")
+            try:
+                return not q.startswith("q=") or float(q[2:]) > 0
+            except ValueError:
+                return False
+    return False
 
 
 def cached_json(request: Request, body: Body, age_s: float, ttl_s: float) -> Response:
-    """200 with the body, or 304 when the request's ``If-None-Match`` names its ETag; both carry the
-    validators and how many more seconds the body may be reused (``max-age``)."""
+    """200 with the body (gzip-coded when the client accepts it and the body is long), or 304 when the
+    request's ``If-None-Match`` names its ETag; both carry the validators and how many more seconds the
+    body may be reused (``max-age``)."""
+    gz = body.gz is not None and accepts_gzip(request.headers.get("accept-encoding"))
     headers = {
-        "ETag": body.etag,
+        "ETag": body.gz_etag if gz else body.etag,
         "Cache-Control": f"private, max-age={max(0, int(ttl_s - age_s))}",
-        "Vary": "Authorization, Cookie",
+        "Vary": "Accept-Encoding, Authorization, Cookie",
     }
     inm = request.headers.get("if-none-match")
-    if inm is not None and etag_matches(inm, body.etag):
+    if inm is not None and etag_matches(inm, body.etag, body.gz_etag or body.etag):
         return Response(status_code=304, headers=headers)
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+        return Response(body.gz, media_type="application/json", headers=headers)
     return Response(body.data, media_type="application/json", headers=headers)
 
 
