@@ -162,17 +162,17 @@ def test_ttl_cache_refreshes_ahead_in_the_background() -> None:
         return n[0]
 
     async def go() -> None:
-        cache: TtlCache[int] = TtlCache(ttl_s=0.5, refresh_at=0.5)
+        cache: TtlCache[int] = TtlCache(ttl_s=1.0, refresh_at=0.5)  # refreshes due at 0.5-0.75 s
         assert (await cache.get("k", fill))[1] == 1
         assert (await cache.get("k", fill))[1] == 1 and n[0] == 1  # young: no refresh
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.8)
         age, v = await cache.get("k", fill)
-        assert v == 1 and 0.25 <= age < 0.5  # old but fresh: served at once...
+        assert v == 1 and 0.75 <= age < 1.0  # old but fresh: served at once...
         await asyncio.sleep(0.1)
         assert n[0] == 2  # ...and refreshed once in the background
         age, v = await cache.get("k", fill)
-        assert v == 2 and age < 0.25
-        await asyncio.sleep(0.6)
+        assert v == 2 and age < 0.5
+        await asyncio.sleep(1.1)
         age, v = await cache.get("k", fill)
         assert v == 3 and age == 0.0  # expired: filled in the request
 

@@ -21,6 +21,7 @@ import asyncio
 import gzip
 import hashlib
 import logging
+import random
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -41,16 +42,20 @@ class TtlCache(Generic[V]):
     else the result of the blocking ``fill()``, run in a worker thread once per key however many requests
     wait for it. A value's age counts from the moment its fill *started*, so no value is served more than
     ``ttl_s`` seconds after the database was read for it. Refresh-ahead: the first request that finds a
-    value older than ``refresh_at`` × ``ttl_s`` still gets it at once and starts one background fill, so
-    under steady traffic no request waits for the database. A fill that raises is not cached: the error
+    value older than ``refresh_at`` × ``ttl_s`` (plus a random share of the rest, so entries filled
+    together do not refresh together) still gets it at once and starts one background fill (at most
+    ``max_background`` at a time, so refreshes never crowd out requests), so under steady traffic no
+    request waits for the database. A fill that raises is not cached: the error
     reaches every waiter and the next request tries again (a failed background refresh is dropped and the
     old value expires as usual). ``ttl_s <= 0`` disables caching (every call fills)."""
 
-    def __init__(self, ttl_s: float, max_entries: int = 4096, refresh_at: float = 0.6):
+    def __init__(self, ttl_s: float, max_entries: int = 4096, refresh_at: float = 0.6, max_background: int = 4):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self.refresh_at = refresh_at
-        self._values: dict[Hashable, tuple[float, V]] = {}
+        self.max_background = max_background
+        #: key -> (fill start, age at which to refresh ahead, value)
+        self._values: dict[Hashable, tuple[float, float, V]] = {}
         self._filling: dict[Hashable, asyncio.Future[V]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self.hits = 0
@@ -63,11 +68,11 @@ class TtlCache(Generic[V]):
             age = time.monotonic() - hit[0]
             if age < self.ttl_s:
                 self.hits += 1
-                if age >= self.ttl_s * self.refresh_at and key not in self._filling:
+                if age >= hit[1] and key not in self._filling and len(self._background) < self.max_background:
                     task = asyncio.create_task(self._fill(key, fill))
                     self._background.add(task)
                     task.add_done_callback(self._background_done)
-                return age, hit[1]
+                return age, hit[2]
             del self._values[key]
         pending = self._filling.get(key)
         while pending is not None:
@@ -102,7 +107,10 @@ class TtlCache(Generic[V]):
         if self.ttl_s > 0:
             if len(self._values) >= self.max_entries and key not in self._values:
                 self._evict()
-            self._values[key] = (started, value)
+            # each entry refreshes at its own random point in [refresh_at, (1 + refresh_at) / 2] x ttl, so
+            # entries filled together (a cold start) do not all refresh in the same instant
+            due = self.ttl_s * (self.refresh_at + random.random() * (1 - self.refresh_at) / 2)
+            self._values[key] = (started, due, value)
         return value
 
     def _background_done(self, task: asyncio.Task[Any]) -> None:
@@ -112,7 +120,7 @@ class TtlCache(Generic[V]):
 
     def _evict(self) -> None:
         now = time.monotonic()
-        for k in [k for k, (t, _) in self._values.items() if now - t >= self.ttl_s]:
+        for k in [k for k, (t, _, _) in self._values.items() if now - t >= self.ttl_s]:
             del self._values[k]
         while len(self._values) >= self.max_entries:  # still full of fresh entries: drop the oldest
             del self._values[next(iter(self._values))]
