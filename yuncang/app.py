@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import pkgutil
@@ -90,6 +91,11 @@ def create_app(settings: Settings, pool: ConnectionPool, *, mqtt_url: str | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Everything built at start-up (routes, models, templates: ~125,000 objects) lives as long as the
+        # process; moved out of the collector's reach, a full collection no longer walks it (measured
+        # ~50 ms with the event loop stopped, i.e. added to every request in flight; ~0 ms after freeze).
+        gc.collect()
+        gc.freeze()
         yield
 
     app = FastAPI(
