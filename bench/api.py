@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -239,9 +240,7 @@ async def _run_load(
     until = t0 + seconds
     for i in range(clients):
         rng = random.Random(seed + i)
-        await loop.create_connection(
-            lambda rng=rng, d=dones[i]: _Client(reqs, rng, until, lat, errors, d, gap), host, port
-        )
+        await loop.create_connection(partial(_Client, reqs, rng, until, lat, errors, dones[i], gap), host, port)
     await asyncio.wait_for(asyncio.gather(*dones), seconds + 60)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
