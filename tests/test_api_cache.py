@@ -190,3 +190,21 @@ def test_nul_characters_are_refused_before_any_handler(client: TestClient, sampl
 def test_etag_comparison() -> None:
     assert etag_matches('"a"', '"a"') and etag_matches('W/"a"', '"a"') and etag_matches("*", '"a"')
     assert etag_matches('"b", "a"', '"a"') and not etag_matches('"b"', '"a"') and not etag_matches("", '"a"')
+
+
+def test_no_two_routers_claim_the_same_request(web_app: Any) -> None:
+    """Routers are matched hottest first (ROUTER_ORDER); that is only safe while every documented
+    method + path is fully matched by exactly one of them."""
+    import re
+
+    from starlette.routing import Match
+
+    checked = 0
+    for path, ops in web_app.openapi()["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "X-1", path)
+        for method in ops:
+            scope = {"type": "http", "method": method.upper(), "path": concrete, "root_path": "", "headers": []}
+            full = [r for r in web_app.router.routes if r.matches(scope)[0] == Match.FULL]
+            assert len(full) == 1, (method, path, full)
+            checked += 1
+    assert checked >= 25

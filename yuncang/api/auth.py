@@ -30,6 +30,7 @@ from yuncang.auth import (
 )
 
 router = APIRouter(tags=["auth"], dependencies=[Depends(reject_nul)])
+ROUTER_ORDER = 20  #: every client calls /api/v1/me
 
 
 class Credentials(BaseModel):

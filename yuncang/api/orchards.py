@@ -28,6 +28,8 @@ from yuncang.api._common import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["orchards"], dependencies=[Depends(reject_nul)])
+#: matched before the other routers: an orchard's conditions and charts are the busiest reads
+ROUTER_ORDER = 10
 
 
 class Orchard(BaseModel):
