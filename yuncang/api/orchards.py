@@ -126,12 +126,11 @@ class _Owner:
     cooperative_id: str | None
 
 
-def _orchard_for_read(conn: Any, orchard_id: str) -> tuple[_Owner, list[str], int]:
-    """One round trip: the orchard's owners (404 when there is no such orchard), its active gateways and
-    its open alerts."""
+def _orchard_for_read(conn: Any, orchard_id: str) -> tuple[list[str], int]:
+    """One round trip: the orchard's active gateways and open alerts (404 when there is no such orchard).
+    Access was checked before (:func:`_check_access`)."""
     row = conn.execute(
-        """SELECT o.grower_id, o.cooperative_id,
-                  ARRAY(SELECT device_id FROM devices d WHERE d.orchard_id = o.orchard_id AND d.active
+        """SELECT ARRAY(SELECT device_id FROM devices d WHERE d.orchard_id = o.orchard_id AND d.active
                         ORDER BY device_id),
                   (SELECT count(*) FROM alerts a WHERE a.orchard_id = o.orchard_id AND a.resolved_at IS NULL)
            FROM orchards o WHERE o.orchard_id = %s""",
@@ -139,7 +138,7 @@ def _orchard_for_read(conn: Any, orchard_id: str) -> tuple[_Owner, list[str], in
     ).fetchone()
     if row is None:
         raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
-    return _Owner(row[0], row[1]), list(row[2]), int(row[3])
+    return list(row[0]), int(row[1])
 
 
 async def _check_access(request: Request, p: Principal, orchard_id: str) -> None:
@@ -174,6 +173,7 @@ _CACHED = (
     " data arrives every 5 minutes), so it may be that many seconds older than the database; access is"
     " checked on every request first. The response has a strong `ETag` and `Cache-Control: private,"
     " max-age=<seconds left>`; send the ETag back in `If-None-Match` to get `304 Not Modified` without a body."
+    " Bodies of 1 KiB or more are sent gzip-coded (with their own ETag) when `Accept-Encoding` allows it."
 )
 
 
@@ -195,7 +195,7 @@ async def conditions(request: Request, orchard_id: str, p: Principal = Depends(r
 
     def fill() -> Body:
         with pool.connection() as conn:
-            _, devices, n = _orchard_for_read(conn, orchard_id)
+            devices, n = _orchard_for_read(conn, orchard_id)
             c = q.latest_conditions(conn, orchard_id, devices)
         return Body.of(json_bytes({"orchard_id": orchard_id, **c, "open_alerts": n}))
 
@@ -259,7 +259,7 @@ async def series(
 
     def fill() -> Body:
         with pool.connection() as conn:
-            _, devices, _ = _orchard_for_read(conn, orchard_id)
+            devices, _ = _orchard_for_read(conn, orchard_id)
             t1 = t_end or q.latest_data_time(conn, orchard_id, devices) or datetime.now(UTC)
             t0 = t_start or t1 - timedelta(days=days)
             if t0 >= t1:
