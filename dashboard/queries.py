@@ -364,7 +364,10 @@ def sensor_series_json(
                       GROUP BY metric"""
             used = table if has_table(conn, table) else None
         if used:
-            got = dict(conn.execute(sql, (devices, metrics, start, end)).fetchall())
+            # prepare=False: planned for these very values each time (~0.1 ms). Prepared, PostgreSQL
+            # switches to a generic plan after five executions, and for the hourly rollup that plan
+            # took 25 ms instead of 1.7 ms for a 7-day, 3-metric chart (measured, 504 rows).
+            got = dict(conn.execute(sql, (devices, metrics, start, end), prepare=False).fetchall())
     head = json.dumps(
         {
             "orchard_id": orchard_id,

@@ -24,22 +24,32 @@ log = logging.getLogger("yuncang")
 
 
 async def _serve_until(rt: object, stop: asyncio.Event, *, host: str, port: int,
-                       components: bool) -> None:
+                       components: bool, workers: int = 1) -> None:
+    """Web (in this process, or in ``workers`` processes: :mod:`yuncang.web_workers`) and the components
+    (always here, once) until ``stop`` is set or the web server ends."""
     import uvicorn
 
     from yuncang.app import create_app
     from yuncang.runtime import Runtime, discover_components
+    from yuncang.web_workers import WebWorkers
 
     assert isinstance(rt, Runtime)
-    app = create_app(rt.settings, rt.pool, mqtt_url=rt.mqtt_url)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    tasks: dict[str, asyncio.Task[None]] = {"web": asyncio.create_task(server.serve(), name="web")}
+    server = web = None
+    if workers > 1:
+        web = WebWorkers(rt.settings, rt.database_url, rt.mqtt_url, host=host, port=port, count=workers)
+        web.start()
+        tasks: dict[str, asyncio.Task[None]] = {"web": asyncio.create_task(web.wait_any_exit(), name="web")}
+    else:
+        app = create_app(rt.settings, rt.pool, mqtt_url=rt.mqtt_url)
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+        server = uvicorn.Server(config)
+        tasks = {"web": asyncio.create_task(server.serve(), name="web")}
     if components:
         for name, fn in discover_components():
             tasks[name] = asyncio.create_task(fn(rt, stop), name=name)
             log.info("component started", extra={"component": name})
-    log.info("yuncang is up", extra={"url": f"http://{host}:{port}/", "components": sorted(tasks)})
+    log.info("yuncang is up", extra={"url": f"http://{host}:{port}/", "components": sorted(tasks),
+                                     "web_workers": workers})
     stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
     pending: set[asyncio.Task[Any]] = set(tasks.values())
     while not stop.is_set():
@@ -54,14 +64,19 @@ async def _serve_until(rt: object, stop: asyncio.Event, *, host: str, port: int,
             elif task.get_name() == "web":
                 stop.set()
         pending.discard(stopper)
-    server.should_exit = True
+    if server is not None:
+        server.should_exit = True
+    if web is not None:
+        await asyncio.to_thread(web.stop)
     await asyncio.wait([*tasks.values()], timeout=15)
     for task in tasks.values():
         task.cancel()
 
 
-def run_product(settings: Settings, *, seconds: float | None, components: bool, seed: bool) -> int:
-    """Resolve services, migrate, seed, run web (+ components) until Ctrl-C or ``seconds`` pass."""
+def run_product(settings: Settings, *, seconds: float | None, components: bool, seed: bool,
+                workers: int = 1) -> int:
+    """Resolve services, migrate, seed, run web (in ``workers`` processes) + components until Ctrl-C or
+    ``seconds`` pass."""
     from registry.seed import SeedParams
     from registry.seed import seed as seed_registry
     from yuncang.migrations import migrate
@@ -89,21 +104,22 @@ def run_product(settings: Settings, *, seconds: float | None, components: bool, 
             rt = Runtime(settings=settings, database_url=svc.database_url, mqtt_url=svc.mqtt_url, pool=pool,
                          embedded=svc.embedded_db is not None,
                          mqtt_protocol="3.1.1" if svc.embedded_broker is not None else "auto")
-            asyncio.run(_main(rt, settings, seconds, components))
+            asyncio.run(_main(rt, settings, seconds, components, workers))
         finally:
             pool.close()
     log.info("stopped cleanly")
     return 0
 
 
-async def _main(rt: object, settings: Settings, seconds: float | None, components: bool) -> None:
+async def _main(rt: object, settings: Settings, seconds: float | None, components: bool, workers: int = 1) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if seconds is not None:
         loop.call_later(seconds, stop.set)
-    await _serve_until(rt, stop, host=settings.http_host, port=settings.http_port, components=components)
+    await _serve_until(rt, stop, host=settings.http_host, port=settings.http_port, components=components,
+                       workers=workers)
 
 
 def _cmd_demo(a: argparse.Namespace, s: Settings) -> int:
@@ -113,9 +129,12 @@ def _cmd_demo(a: argparse.Namespace, s: Settings) -> int:
 
 
 def _cmd_serve(a: argparse.Namespace, s: Settings) -> int:
+    from yuncang.web_workers import default_workers
+
     if a.port:
         s.http_port = a.port
-    return run_product(s, seconds=a.seconds, components=a.components, seed=False)
+    workers = default_workers(a.workers if a.workers is not None else s.web_workers)
+    return run_product(s, seconds=a.seconds, components=a.components, seed=False, workers=workers)
 
 
 def _cmd_migrate(a: argparse.Namespace, s: Settings) -> int:
@@ -187,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--for", dest="seconds", type=float, default=None)
     sv.add_argument("--port", type=int, default=None)
     sv.add_argument("--components", action="store_true", help="also run the background components")
+    sv.add_argument("--workers", type=int, default=None,
+                    help="web worker processes (default YUNCANG_WEB_WORKERS, else one per CPU core)")
     sv.set_defaults(func=_cmd_serve)
 
     m = sub.add_parser("migrate", help="apply pending schema migrations")

@@ -32,7 +32,16 @@ class Settings(BaseSettings):
     orchard_count: int = Field(default=1546, description="orchards in the seeded registry")
     total_area_mu: float = Field(default=176_000.0, description="total seeded orchard area, mu")
     pool_min_size: int = 1
-    pool_max_size: int = 10
+    pool_max_size: int = Field(default=10, description="database connections per web worker process")
+    web_workers: int = Field(
+        default=0, ge=0, description="web worker processes for `yuncang serve`; 0 = one per CPU core"
+    )
+    api_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="seconds an orchard's conditions or chart may be served from memory (0 = no cache)",
+    )
     secret_key: str = Field(default="change-me-in-production", description="signs sessions and CSRF tokens")
     log_level: str = "INFO"
 

@@ -30,6 +30,7 @@ from yuncang.auth import (
 )
 
 router = APIRouter(tags=["auth"], dependencies=[Depends(reject_nul)])
+ROUTER_ORDER = 20  #: every client calls /api/v1/me
 
 
 class Credentials(BaseModel):
@@ -113,7 +114,7 @@ def api_logout(request: Request, p: Principal = Depends(require_user)) -> Respon
 
 
 @router.get("/api/v1/me", response_model=Me, responses=AUTH_ERRORS)
-def me(p: Principal = Depends(require_user)) -> Me:
+async def me(p: Principal = Depends(require_user)) -> Me:
     """Who the request is signed in as, with the links that scope what they see."""
     return _me(p)
 

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from dashboard import queries as q
 from dashboard.access import Principal, check_orchard, orchard_scope, require_orchard, require_roles, require_user
 from registry.metrics import METRICS
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, fast_json, limit_q, offset_q, reject_nul
+from yuncang.api._cache import CACHE_HEADERS, NOT_MODIFIED, Body, cached_json
+from yuncang.api._common import (
+    AUTH_ERRORS,
+    NOT_FOUND,
+    Message,
+    Page,
+    fast_json,
+    json_bytes,
+    limit_q,
+    offset_q,
+    reject_nul,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["orchards"], dependencies=[Depends(reject_nul)])
+#: matched before the other routers: an orchard's conditions and charts are the busiest reads
+ROUTER_ORDER = 10
 
 
 class Orchard(BaseModel):
@@ -106,11 +120,17 @@ def orchard(request: Request, orchard_id: str, p: Principal = Depends(require_us
         return q.get_orchard(conn, orchard_id)
 
 
-def _orchard_for_read(conn: Any, p: Principal, orchard_id: str) -> tuple[list[str], int]:
-    """One round trip: existence (404), scope (403), the orchard's active gateways and open alerts."""
+@dataclass(frozen=True)
+class _Owner:
+    grower_id: str
+    cooperative_id: str | None
+
+
+def _orchard_for_read(conn: Any, orchard_id: str) -> tuple[list[str], int]:
+    """One round trip: the orchard's active gateways and open alerts (404 when there is no such orchard).
+    Access was checked before (:func:`_check_access`)."""
     row = conn.execute(
-        """SELECT o.grower_id, o.cooperative_id,
-                  ARRAY(SELECT device_id FROM devices d WHERE d.orchard_id = o.orchard_id AND d.active
+        """SELECT ARRAY(SELECT device_id FROM devices d WHERE d.orchard_id = o.orchard_id AND d.active
                         ORDER BY device_id),
                   (SELECT count(*) FROM alerts a WHERE a.orchard_id = o.orchard_id AND a.resolved_at IS NULL)
            FROM orchards o WHERE o.orchard_id = %s""",
@@ -118,27 +138,68 @@ def _orchard_for_read(conn: Any, p: Principal, orchard_id: str) -> tuple[list[st
     ).fetchone()
     if row is None:
         raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
-    check_orchard(p, orchard_id, row[0], row[1])
-    return list(row[2]), int(row[3])
+    return list(row[0]), int(row[1])
+
+
+async def _check_access(request: Request, p: Principal, orchard_id: str) -> None:
+    """Every request, before any cached body is looked at: 404 without the orchard, 403 when ``p`` may not
+    see it. The orchard's owners are remembered for ``dashboard.access.CACHE_TTL_S`` seconds (like
+    sign-in tokens), so a change of owner takes effect within that time."""
+    _orchard_reader(p)
+    yc = request.app.state.yc
+
+    def load() -> _Owner:
+        with yc.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT grower_id, cooperative_id FROM orchards WHERE orchard_id = %s", (orchard_id,)
+            ).fetchone()
+        if row is None:
+            raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
+        return _Owner(row[0], row[1])
+
+    _, owner = await yc.owners.get(orchard_id, load)
+    check_orchard(p, orchard_id, owner.grower_id, owner.cooperative_id)
+
+
+async def _serve_cached(request: Request, key: tuple[Any, ...], fill: Callable[[], Body]) -> Response:
+    """The body for ``key`` from the app's cache (filled by ``fill`` in a worker thread on a miss)."""
+    cache = request.app.state.yc.cache
+    age, body = await cache.get(key, fill)
+    return cached_json(request, body, age, cache.ttl_s)
+
+
+_CACHED = (
+    " Served from a per-process memory cache for up to `YUNCANG_API_CACHE_TTL_S` seconds (default 5; sensor"
+    " data arrives every 5 minutes), so it may be that many seconds older than the database; access is"
+    " checked on every request first. The response has a strong `ETag` and `Cache-Control: private,"
+    " max-age=<seconds left>`; send the ETag back in `If-None-Match` to get `304 Not Modified` without a body."
+    " Bodies of 1 KiB or more are sent gzip-coded (with their own ETag) when `Accept-Encoding` allows it."
+)
 
 
 @router.get(
     "/orchards/{orchard_id}/conditions",
     response_model=None,
-    responses={200: {"model": Conditions}, **AUTH_ERRORS, **NOT_FOUND},
+    responses={
+        200: {"model": Conditions, "headers": CACHE_HEADERS},
+        **NOT_MODIFIED,
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+    },
+    description="Newest value of every sensor metric (°C, %, m³/m³, mm, W/m², m/s), rain over the last 24 h"
+    " (mm) and the count of open alerts. `source` is null when no sensor data has arrived yet." + _CACHED,
 )
 async def conditions(request: Request, orchard_id: str, p: Principal = Depends(require_user)) -> Any:
-    """Newest value of every sensor metric (°C, %, m³/m³, mm, W/m², m/s), rain over the last 24 h (mm)
-    and the count of open alerts. ``source`` is null when no sensor data has arrived yet."""
-    _orchard_reader(p)
+    await _check_access(request, p, orchard_id)
+    pool = request.app.state.yc.pool
 
-    def work() -> Response:
-        with request.app.state.yc.pool.connection() as conn:
-            devices, n = _orchard_for_read(conn, p, orchard_id)
+    def fill() -> Body:
+        with pool.connection() as conn:
+            devices, n = _orchard_for_read(conn, orchard_id)
             c = q.latest_conditions(conn, orchard_id, devices)
-        return fast_json({"orchard_id": orchard_id, **c, "open_alerts": n})
+        return Body.of(json_bytes({"orchard_id": orchard_id, **c, "open_alerts": n}))
 
-    return await run_in_threadpool(work)
+    return await _serve_cached(request, ("conditions", orchard_id), fill)
 
 
 def _parse_time(v: str | None, name: str) -> datetime | None:
@@ -159,11 +220,15 @@ def _parse_time(v: str | None, name: str) -> datetime | None:
     "/orchards/{orchard_id}/series",
     response_model=None,
     responses={
-        200: {"model": SeriesOut},
+        200: {"model": SeriesOut, "headers": CACHE_HEADERS},
+        **NOT_MODIFIED,
         **AUTH_ERRORS,
         **NOT_FOUND,
         422: {"model": Message, "description": "bad metric or time range"},
     },
+    description="Sensor series bucketed by the requested range: raw up to 36 h, hourly up to 16 days, daily"
+    " beyond (a year is one query of ~366 points per metric). Each point has avg/min/max/sum and n readings."
+    + _CACHED,
 )
 async def series(
     request: Request,
@@ -183,17 +248,18 @@ async def series(
     ),
     p: Principal = Depends(require_user),
 ) -> Any:
-    """Sensor series bucketed by the requested range: raw up to 36 h, hourly up to 16 days, daily beyond
-    (a year is one query of ~366 points per metric). Each point has avg/min/max/sum and n readings."""
     _orchard_reader(p)
     bad = [m for m in metric if m not in METRICS]
     if bad:
         raise HTTPException(status_code=422, detail=f"unknown metric(s) {bad}; known: {list(METRICS)}")
     t_start, t_end = _parse_time(start, "start"), _parse_time(end, "end")
+    metrics = list(dict.fromkeys(metric))
+    await _check_access(request, p, orchard_id)
+    pool = request.app.state.yc.pool
 
-    def work() -> Response:
-        with request.app.state.yc.pool.connection() as conn:
-            devices, _ = _orchard_for_read(conn, p, orchard_id)
+    def fill() -> Body:
+        with pool.connection() as conn:
+            devices, _ = _orchard_for_read(conn, orchard_id)
             t1 = t_end or q.latest_data_time(conn, orchard_id, devices) or datetime.now(UTC)
             t0 = t_start or t1 - timedelta(days=days)
             if t0 >= t1:
@@ -204,7 +270,8 @@ async def series(
                 raise HTTPException(status_code=422, detail="raw readings only for ranges up to 3 days")
             if resolution == "hour" and t1 - t0 > timedelta(days=62):
                 raise HTTPException(status_code=422, detail="hourly buckets only for ranges up to 62 days")
-            body = q.sensor_series_json(conn, orchard_id, devices, list(dict.fromkeys(metric)), t0, t1, resolution)
-        return Response(body, media_type="application/json")
+            body = q.sensor_series_json(conn, orchard_id, devices, metrics, t0, t1, resolution)
+        return Body.of(body.encode())
 
-    return await run_in_threadpool(work)
+    key = ("series", orchard_id, tuple(metrics), t_start, t_end, None if t_start else days, resolution)
+    return await _serve_cached(request, key, fill)
