@@ -122,6 +122,12 @@ def ingest_db(make_database: Callable[[], str]) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def run_facts() -> dict[str, str]:
+    """Facts about this run printed in the terminal summary (which paths and services ran)."""
+    return _STATE
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     db = os.environ.get("YUNCANG_DATABASE_URL")
     broker = "YUNCANG_MQTT_URL (real broker)" if os.environ.get("YUNCANG_MQTT_URL") else "embedded amqtt"
@@ -141,6 +147,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     path = _STATE.get("storage_path")
     if path:
         terminalreporter.write_line(f"yuncang storage path that ran: {describe(path)}  [{path}]")  # type: ignore[arg-type]
+    if _STATE.get("tsdb_shim"):
+        terminalreporter.write_line("yuncang TimescaleDB migrations and code paths also ran, on plain PostgreSQL "
+                                    "with a shim of the TimescaleDB API (tests/test_ingest_tsdb_shim.py)")
     for k in ("db_server", "broker"):
         if k in _STATE:
             terminalreporter.write_line(f"yuncang {k.replace('_', ' ')}: {_STATE[k]}")
