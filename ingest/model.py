@@ -15,6 +15,10 @@ Reading = tuple[str, str, datetime, float]
 
 #: Metric columns of a sample row (and of the ``samples`` table), in order.
 COLUMNS: tuple[str, ...] = tuple(METRICS)
+#: metric -> its index in a sample row ``[device_id, time, *COLUMNS]``
+SLOT: dict[str, int] = {m: 2 + i for i, m in enumerate(COLUMNS)}
+#: the metric values of a sample row with nothing measured
+NO_VALUES: tuple[None, ...] = (None,) * len(COLUMNS)
 
 #: One sample as decoders produce it and ``samples`` stores it: ``[device_id, time, v_1, ..., v_n]``
 #: with a value (float, in the metric's unit) or None per :data:`COLUMNS`. A plain list (not a class):

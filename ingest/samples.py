@@ -18,11 +18,9 @@ from typing import Any
 
 import psycopg
 
-from ingest.model import COLUMNS, Reading, SampleRow
+from ingest.model import COLUMNS, NO_VALUES, SLOT, Reading, SampleRow
 
-_INDEX = {m: i for i, m in enumerate(COLUMNS)}
 _N = len(COLUMNS)
-_NONES = (None,) * _N
 
 #: psycopg binary COPY types of a sample row ``(device_id, time, *COLUMNS)``
 COPY_TYPES: list[str] = ["text", "timestamptz"] + ["float8"] * _N
@@ -32,8 +30,8 @@ _COLS = ", ".join(COLUMNS)
 
 def row_of(r: Reading) -> SampleRow:
     """The sample row holding the one narrow reading ``r``."""
-    row: SampleRow = [r[0], r[2], *_NONES]
-    row[2 + _INDEX[r[1]]] = r[3]
+    row: SampleRow = [r[0], r[2], *NO_VALUES]
+    row[SLOT[r[1]]] = r[3]
     return row
 
 
@@ -114,7 +112,6 @@ def store_readings(conn: psycopg.Connection, readings: Iterable[Reading]) -> int
         return 0
     with conn.cursor() as cur:
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS _samples_load (LIKE samples) ON COMMIT DELETE ROWS")
-        cur.execute("TRUNCATE _samples_load")
         write_rows(cur, "_samples_load", rows)
         got = cur.execute(merge_sql("_samples_load")).fetchone()
         cur.execute("TRUNCATE _samples_load")

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 import orjson
 import psycopg
 
-from ingest.model import COLUMNS, Decoded, Health
+from ingest.model import NO_VALUES, SLOT, Decoded, Health
 from ingest.storage import MAX_FUTURE_S, RETENTION_DAYS
 from registry.metrics import HEALTH_METRICS, METRICS
 
@@ -45,10 +45,9 @@ MAX_STORED_PAYLOAD_BYTES = 1 << 20
 #: metric name -> (lo, hi, slot): inclusive physical bounds in the metric's unit, and the metric's index
 #: in a sample row (``[device_id, time, *COLUMNS]``), -1 for a health metric (not a reading)
 BOUNDS: dict[str, tuple[float, float, int]] = {
-    **{m.name: (m.lo, m.hi, 2 + COLUMNS.index(m.name)) for m in METRICS.values()},
+    **{m.name: (m.lo, m.hi, SLOT[m.name]) for m in METRICS.values()},
     **{m.name: (m.lo, m.hi, -1) for m in HEALTH_METRICS.values()},
 }
-_NONES = (None,) * len(COLUMNS)
 
 _NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
 
@@ -192,54 +191,47 @@ def take_sample(dec: Decoded, v: Validator, device_id: str, t: float, values: di
     row: list[object] | None = None
     n = 0
     bounds = BOUNDS
-    battery = rssi = None
+    battery: float | None = None
+    rssi: float | None = None
     for metric, raw in values.items():
         b = bounds.get(metric)
         if b is None:
             continue
-        # fast path (nearly every value): a reading metric, a JSON number inside its physical range
+        # fast path (nearly every value): a JSON number inside its physical range
         tp = type(raw)
         if (tp is float or tp is int) and b[0] <= raw <= b[1]:  # type: ignore[operator]
-            if b[2] > 0:
-                if row is None:
-                    row = [device_id, ts, *_NONES]
-                row[b[2]] = raw if tp is float else float(raw)  # type: ignore[arg-type]
-                n += 1
-            elif metric == "battery_v":
-                battery = float(raw)  # type: ignore[arg-type]
-            else:
-                rssi = float(raw)  # type: ignore[arg-type]
-            continue
-        if raw is None:
-            continue
-        where = _where(label, idx)
-        if tp is float or tp is int:
-            if tp is int and abs(raw) > 10**300:  # type: ignore[arg-type]
-                dec.reject("out_of_range", f"{where}{metric}: integer too large", device_id, metric, ts)
-                continue
-            x = float(raw)  # type: ignore[arg-type]
-            if x != x or x in (_INF, _NINF):
-                dec.reject("not_finite", f"{where}{metric}={x}", device_id, metric, ts)
-                continue
+            x: float = raw if tp is float else float(raw)  # type: ignore[assignment,arg-type]
         else:
-            val, reason, detail = Validator.number(raw, allow_str=allow_str)
-            if val is None:
-                dec.reject(reason, f"{where}{metric}: {detail}", device_id, metric, ts)
+            if raw is None:
                 continue
-            x = val
-        if x < b[0] or x > b[1]:
-            dec.reject("out_of_range", where + check_range(metric, x), device_id, metric, ts)
-            continue
-        if b[2] < 0:
-            if metric == "battery_v":
-                battery = x
+            where = _where(label, idx)
+            if tp is float or tp is int:
+                if tp is int and abs(raw) > 10**300:  # type: ignore[arg-type]
+                    dec.reject("out_of_range", f"{where}{metric}: integer too large", device_id, metric, ts)
+                    continue
+                x = float(raw)  # type: ignore[arg-type]
+                if x != x or x in (_INF, _NINF):
+                    dec.reject("not_finite", f"{where}{metric}={x}", device_id, metric, ts)
+                    continue
             else:
-                rssi = x
-        else:
+                val, reason, detail = Validator.number(raw, allow_str=allow_str)
+                if val is None:
+                    dec.reject(reason, f"{where}{metric}: {detail}", device_id, metric, ts)
+                    continue
+                x = val
+            if x < b[0] or x > b[1]:
+                dec.reject("out_of_range", where + check_range(metric, x), device_id, metric, ts)
+                continue
+        slot = b[2]
+        if slot > 0:
             if row is None:
-                row = [device_id, ts, *_NONES]
-            row[b[2]] = float(x)
+                row = [device_id, ts, *NO_VALUES]
+            row[slot] = x
             n += 1
+        elif metric == "battery_v":
+            battery = x
+        else:
+            rssi = x
     if row is not None:
         dec.rows.append(row)
         dec.n_readings += n
