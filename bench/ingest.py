@@ -16,9 +16,9 @@ are ingested by ``yuncang ingest`` running as **separate process(es)** (as in pr
 machine's 2 cores with PostgreSQL and Mosquitto); ``--ingest-processes N`` runs N of them on the shared
 subscription, the product's way to add cores. The clock stops when ingest has committed every message.
 Flow control: each publish waits for its PUBACK, and the publisher keeps at most ``--window`` messages
-ahead of what ingest has committed (read from ``device_health``), because a Mosquitto with its default ``max_queued_messages``
-(1000) drops messages for a subscriber that falls behind; the exact row count below would expose any
-such loss.
+ahead of what ingest has committed (read from ``device_health``), because a Mosquitto with its default
+``max_queued_messages`` (1000) drops messages for a subscriber that falls behind; the exact row count
+below would expose any such loss.
 
 Exact count: rows in ``readings`` must equal ``sent - duplicates - invalid`` of the simulator's ledger,
 and dead letters must equal the invalid readings.
