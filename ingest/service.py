@@ -45,7 +45,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest import metrics as M
-from ingest import rollups
+from ingest import paho_speedups, rollups
 from ingest.batch import Batch, Pending
 from ingest.decode import TOPIC_FILTERS, decode_message
 from ingest.model import Decoded
@@ -122,6 +122,7 @@ class Stats:
 
 class IngestService:
     def __init__(self, cfg: IngestConfig):
+        paho_speedups.install()
         self.cfg = cfg
         self.target = MqttTarget.parse(cfg.mqtt_url)
         self.prefix = cfg.topic_prefix
