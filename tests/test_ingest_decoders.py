@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest import decode_chirpstack, decode_native, decode_thingsboard
+from ingest import decode_chirpstack, decode_native, decode_thingsboard, validate
 from ingest.decode import decode_message
 from ingest.model import Decoded
 from ingest.validate import MAX_MESSAGE_BYTES, DeviceCache, Validator
@@ -261,3 +261,80 @@ def test_prefix_is_required_when_configured() -> None:
     good = native([{"t": int(NOW), "air_temp_c": 1.0}])
     assert len(decode_message("p1/orchards/WS-0001/gw-0001/up", good, V, prefix="p1/").readings) == 1
     assert reasons(decode_message("orchards/WS-0001/gw-0001/up", good, V, prefix="p1/")) == ["unknown_topic"]
+
+
+# ------------------------------------------------------------------ native: typed fast path = general path
+
+def _general(topic: str, payload: bytes) -> Decoded:
+    return validate.guarded_decode(decode_native.FORMAT, decode_native._decode_general, topic, payload, V)
+
+
+def _same(a: Decoded, b: Decoded) -> None:
+    assert (a.rows, a.n_readings, a.health, a.rejects, a.per_device, a.seq) == \
+        (b.rows, b.n_readings, b.health, b.rejects, b.per_device, b.seq)
+    for r in a.rows:
+        assert all(x is None or type(x) is float for x in r[2:])
+
+
+_in_range = st.sampled_from(sorted(METRICS)).flatmap(lambda m: st.floats(METRICS[m].lo, METRICS[m].hi))
+_any_value = st.one_of(
+    st.floats(-1e6, 1e6), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**20, 10**20),
+    st.integers(-100, 1500), st.none(), st.booleans(), st.sampled_from(["12.5", "nan", "", "x"]))
+_times = st.one_of(times_ms.map(lambda ms: ms // 1000), times_ms.map(lambda ms: ms / 1000),
+                   st.integers(-10**17, 10**17), st.floats(allow_nan=True, allow_infinity=True), st.none(),
+                   st.booleans(), st.just("1751328000"))
+
+
+@st.composite
+def _native_sample(draw: st.DrawFn) -> dict[str, Any]:
+    names = sorted(METRICS) + sorted(HEALTH_METRICS) + ["junk"]
+    keys = draw(st.lists(st.sampled_from(names), max_size=14, unique=True))
+    mostly_valid = draw(st.booleans())
+    s: dict[str, Any] = {}
+    if draw(st.integers(0, 9)):  # sometimes no "t" at all
+        s["t"] = draw(times_ms.map(lambda ms: ms // 1000) if mostly_valid else _times)
+    for k in keys:
+        if k in METRICS:
+            s[k] = draw(st.floats(METRICS[k].lo, METRICS[k].hi) if mostly_valid else _any_value)
+        elif k in HEALTH_METRICS:
+            s[k] = draw(st.floats(HEALTH_METRICS[k].lo, HEALTH_METRICS[k].hi) if mostly_valid else _any_value)
+        else:
+            s[k] = draw(_any_value)
+    return s
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_native_sample(), max_size=6),
+       st.sampled_from([1, 1, 1, 2, "1", None]),
+       st.sampled_from(["gw-0001", "gw-0001", "gw-0002", 5]),
+       st.sampled_from([7, 0, -1, 2**63, 2**64, "7", None, ...]),
+       st.sampled_from(["orchards/WS-0001/gw-0001/up", "orchards/WS-0001/gw-0001/up",
+                        "orchards/WS-0002/gw-0001/up", "orchards/WS-0009/gw-9999/up", "other/topic"]),
+       st.sampled_from(["", "dup-bad-first", "dup-good-first", "truncate"]))
+def test_native_typed_fast_path_equals_the_general_path(samples: list[dict[str, Any]], ver: Any, gw: Any,
+                                                        seq: Any, topic: str, mangle: str) -> None:
+    doc: dict[str, Any] = {"v": ver, "gw": gw, "sent_at": int(NOW), "samples": samples}
+    if seq is not ...:
+        doc["seq"] = seq
+    body = json.dumps(doc)
+    # duplicate keys: JSON parsers keep the last one; both paths must agree on which value counts
+    if mangle == "dup-bad-first":
+        body = body.replace('"air_temp_c": ', '"air_temp_c": 1e3, "air_temp_c": ', 1)
+    elif mangle == "dup-good-first":
+        body = body.replace('"air_temp_c": ', '"air_temp_c": 20.5, "air_temp_c": ', 1)
+    elif mangle == "truncate":
+        body = body[: len(body) // 2]
+    _same(decode_native.decode(topic, body.encode(), V), _general(topic, body.encode()))
+
+
+def test_native_typed_fast_path_takes_the_ordinary_message() -> None:
+    body = native([{"t": int(NOW) - 300, "air_temp_c": 21, "soil_vwc_10cm": 0.31, "battery_v": 3.9},
+                   {"t": int(NOW) - 600, "rain_mm": None}])
+    dec = Decoded(fmt="native")
+    assert decode_native._decode_typed(dec, "orchards/WS-0001/gw-0001/up", body, V)
+    _same(dec, _general("orchards/WS-0001/gw-0001/up", body))
+    assert dec.n_readings == 2 and len(dec.rows) == 1 and len(dec.health) == 1
+    # a value out of its physical range: the typed path declines, the general path gives the reason
+    bad = native([{"t": int(NOW) - 300, "air_temp_c": 99.0}])
+    assert not decode_native._decode_typed(Decoded(fmt="native"), "orchards/WS-0001/gw-0001/up", bad, V)
+    assert reasons(decode_native.decode("orchards/WS-0001/gw-0001/up", bad, V)) == ["out_of_range"]
