@@ -35,10 +35,15 @@ def row_of(r: Reading) -> SampleRow:
     return row
 
 
-def merge(rows: list[SampleRow]) -> tuple[list[SampleRow], int]:
+def merge(rows: list[SampleRow], values: int | None = None) -> tuple[list[SampleRow], int]:
     """One row per (device, time): later rows of a key fill only the values the first lacks (first value
     wins, as in the database); returns (rows, values kept). Rows keep their order of first appearance;
-    the first row of a key is updated in place (merging again gives the same result)."""
+    the first row of a key is updated in place (merging again gives the same result).
+
+    ``values``: the caller's count of the values in ``rows``; when every key is distinct (the usual
+    batch) the rows are returned as they are with that count, without looking at each value."""
+    if values is not None and len({(r[0], r[1]) for r in rows}) == len(rows):
+        return rows, values
     out: dict[tuple[str, datetime], SampleRow] = {}
     get = out.get
     kept = 0

@@ -254,9 +254,21 @@ _INF = math.inf
 _NINF = -math.inf
 
 
+#: epoch s -> datetime of recently seen measurement times: gateways sample on a shared grid (every 5 min),
+#: so the same few hundred times recur across the whole fleet and a lookup replaces most conversions
+_DT_CACHE: dict[float, datetime] = {}
+_DT_CACHE_MAX = 16_384
+
+
 def to_datetime(t: float) -> datetime:
     """Epoch seconds -> tz-aware UTC datetime (microsecond resolution)."""
-    return datetime.fromtimestamp(t, UTC)
+    d = _DT_CACHE.get(t)
+    if d is None:
+        d = datetime.fromtimestamp(t, UTC)
+        if len(_DT_CACHE) >= _DT_CACHE_MAX:
+            _DT_CACHE.clear()
+        _DT_CACHE[t] = d
+    return d
 
 
 def guarded_decode(fmt: str, impl: Callable[[Decoded, str, bytes, Validator], None], topic: str, payload: bytes,

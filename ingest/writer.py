@@ -130,7 +130,7 @@ class BatchWriter:
         goes through the staging table and the merge (first value wins, late values fill). TimescaleDB:
         always through staging (ingest marks the buckets from it).
         """
-        rows, kept = samples.merge(b.rows)
+        rows, kept = samples.merge(b.rows, b.n_readings)
         if self.path == "postgresql" and self._fast_skip > 0:
             self._fast_skip -= 1
         elif self.path == "postgresql":

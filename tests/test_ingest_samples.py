@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.batch import Batch
-from ingest.samples import COLUMNS, pivot, store_readings
+from ingest.samples import COLUMNS, merge, pivot, row_of, store_readings
 from ingest.storage import ensure_partitions
 from ingest.writer import BatchWriter
 from registry.seed import SeedParams, seed
@@ -43,6 +43,14 @@ def test_pivot_keeps_the_first_value_of_every_reading(rs: list) -> None:
     assert got == first_wins(rs)
     assert kept == len(got)
     assert len({(r[0], r[1]) for r in rows}) == len(rows)  # one row per (device, time)
+
+
+@given(st.lists(reading, max_size=60))
+def test_merge_with_a_known_count_gives_the_same_rows(rs: list) -> None:
+    # the writer passes the batch's value count: distinct keys skip the per-value pass, others merge
+    rows = [row_of(r) for r in rs]
+    want = merge([list(r) for r in rows])
+    assert merge([list(r) for r in rows], len(rs)) == want
 
 
 @pytest.fixture(scope="module")
