@@ -13,12 +13,13 @@ Receive Maximum that bounds the unacknowledged messages held in memory, and a sh
 Acknowledgements from a connection that has since dropped are never sent on the new one (packet ids
 are reused); the broker redelivers those messages instead.
 
-Broker restarts: ingest reconnects with backoff (0.2 s doubling to 15 s) and always re-subscribes.
+Broker restarts: ingest reconnects with backoff (0.2 s doubling to 2 s: it runs beside the broker, and
+every second it is not subscribed may cost messages, see below) and always re-subscribes.
 Mosquitto 2.0 (checked with 2.0.11) restores a plain persistent subscription and the messages queued
 for it from its persistence file, but NOT a shared subscription: messages gateways publish between the
 broker coming back and ingest re-subscribing are dropped by the broker. A single ingest process that
 must survive broker restarts without any gap should run with ``--no-shared``; with several processes
-(shared group) the gap is the reconnect time.
+(shared group) the gap is the reconnect time, at most ~2 s after the broker accepts connections again.
 
 Back-pressure: at most ``max_pending_batches`` batches wait for the database; beyond that the consumer
 stops taking messages, so the broker stops sending once the Receive Maximum of unacknowledged messages
@@ -82,7 +83,7 @@ class IngestConfig:
     refresh_every_s: float = 60.0       #: rollup refresh period, s (0: leave it to a scheduler)
     device_reload_s: float = 60.0       #: registry device cache reload period, s
     reconnect_min_s: float = 0.2
-    reconnect_max_s: float = 15.0
+    reconnect_max_s: float = 2.0
     db_retry_max_s: float = 10.0
     #: remember this many recent messages (128-bit digests) to drop identical re-sends early (0: off)
     resend_cache: int = 50_000
