@@ -208,10 +208,10 @@ async def wait_subscribed(mqtt_url: str, prefix: str, db: str, device: dict[str,
 
 async def publish_flow_controlled(mqtt_url: str, msgs: list[tuple[str, bytes]], db: str, base: int,
                                   connections: int, window: int, inflight: int, stall_s: float = 30.0,
-                                  publisher: str = "raw") -> tuple[float, float]:
+                                  publisher: str = "raw", poll_s: float = 0.005) -> tuple[float, float]:
     """Publish everything, never more than ``window`` messages ahead of ingest's commits; returns the
     times (monotonic) when publishing started (connected, packets encoded) and when ingest had
-    committed all of them.
+    committed all of them. Ingest's commits are read from ``device_health`` every ``poll_s``.
 
     ``publisher``: ``raw`` sends PUBLISH packets encoded before the clock starts
     (:mod:`sim_sensors.mqtt_wire`, MQTT 3.1.1), so the simulated gateways take little of the CPU that
@@ -243,7 +243,7 @@ async def publish_flow_controlled(mqtt_url: str, msgs: list[tuple[str, bytes]], 
                     state["next"] = total  # stop publishing
                     done.set()
                     return
-                time.sleep(0.005)
+                time.sleep(poll_s)
 
     def may_send() -> bool:
         if state["stalled"]:
@@ -441,7 +441,7 @@ def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
 
         cpu0 = cpu_now()
         t0, t_end = asyncio.run(publish_flow_controlled(env.mqtt_url, msgs, db, base, a.connections, a.window,
-                                                        a.inflight, publisher=a.publisher))
+                                                        a.inflight, publisher=a.publisher, poll_s=a.poll_ms / 1000))
         e2e_s = t_end - t0
         cpu = tuple(x1 - x0 for x1, x0 in zip(cpu_now(), cpu0, strict=True))
         with psycopg.connect(db) as conn:
@@ -451,7 +451,8 @@ def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
 
         # phase 2: one reading per message
         t1, t1_end = asyncio.run(publish_flow_controlled(env.mqtt_url, single, db, base2, a.connections,
-                                                         a.window, a.inflight, publisher=a.publisher))
+                                                         a.window, a.inflight, publisher=a.publisher,
+                                                         poll_s=a.poll_ms / 1000))
         single_s = t1_end - t1
         with psycopg.connect(db) as conn:
             stored_single = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0]) - stored_before - stored  # type: ignore[index]
@@ -549,6 +550,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-readings", type=int, default=20_000)
     p.add_argument("--receive-maximum", type=int, default=4000)
     p.add_argument("--clean", action="store_true", help="no simulated faults")
+    p.add_argument("--poll-ms", type=float, default=5.0,
+                   help="how often the publisher reads ingest's committed message count (flow control and the clock)")
     p.add_argument("--publisher", choices=["raw", "aiomqtt"], default="raw",
                    help="raw: PUBLISH packets encoded before the clock (sim_sensors.mqtt_wire); aiomqtt: per-message"
                         " publish calls through aiomqtt/paho")
