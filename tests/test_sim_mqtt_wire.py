@@ -19,7 +19,7 @@ from sim_sensors.mqtt_wire import (
     remaining_length,
 )
 from sim_sensors.publisher import parse_mqtt_url
-from tests.test_sim_publish import _wait_for, collector
+from sim_sensors.testing import collector, wait_for
 
 
 def test_remaining_length_matches_the_standards_table() -> None:
@@ -85,7 +85,7 @@ def test_every_message_arrives_once_through_the_real_broker(mqtt_url: str, prefi
                 assert conn.acked == conn.sent == len(sent)
             finally:
                 await conn.close()
-            await _wait_for(got, len(sent), timeout=120)
+            await wait_for(got, len(sent), timeout=120)
             return list(got)
 
     got = asyncio.run(main())

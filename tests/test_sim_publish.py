@@ -4,17 +4,14 @@ component publish under the deployment's topic prefix."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiomqtt
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
@@ -22,38 +19,10 @@ from psycopg_pool import ConnectionPool
 from sim_sensors.faults import FaultConfig
 from sim_sensors.publisher import parse_mqtt_url, publish_messages
 from sim_sensors.replay import replay_day
+from sim_sensors.testing import collector, wait_for
 from yuncang.commands.simulate import load_devices
 
 DAY = dt.date(2026, 11, 10)
-
-
-@contextlib.asynccontextmanager
-async def collector(mqtt_url: str, topic: str) -> AsyncIterator[list[tuple[str, bytes]]]:
-    """A plain aiomqtt subscriber (QoS 1) collecting (topic, payload) on ``topic`` in the background."""
-    addr = parse_mqtt_url(mqtt_url)
-    got: list[tuple[str, bytes]] = []
-    async with aiomqtt.Client(addr.host, addr.port, username=addr.username, password=addr.password) as c:
-        await c.subscribe(topic, qos=1)
-
-        async def pump() -> None:
-            async for m in c.messages:
-                got.append((str(m.topic), bytes(m.payload)))  # type: ignore[arg-type]
-
-        task = asyncio.create_task(pump())
-        try:
-            yield got
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-async def _wait_for(got: list[Any], n: int, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while len(got) < n and loop.time() < end:
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(0.3)          # nothing extra should trickle in
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +38,7 @@ async def test_replayed_day_arrives_complete(mqtt_url: str, topic_prefix: str,
                               topic_prefix=prefix)
     async with collector(mqtt_url, f"{prefix}#") as got:
         stats = await publish_messages(msgs, mqtt_url, window=64)
-        await _wait_for(got, ledger.messages)
+        await wait_for(got, ledger.messages)
     assert stats.messages == ledger.messages == len(got)
     assert ledger.messages_duplicated > 0
     counts = Counter(p for _, p in got)
@@ -92,7 +61,7 @@ async def test_cli_replay_day(db_url: str, mqtt_url: str, topic_prefix: str) -> 
         out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
         assert proc.returncode == 0, err.decode()[-2000:]
         result = json.loads(out.decode().strip().splitlines()[-1])
-        await _wait_for(got, result["messages"])
+        await wait_for(got, result["messages"])
     assert result["gateways"] == 6 and result["messages"] == 6 * 24 == len(got)
     assert result["readings_sent"] == result["expected_stored"] == 6 * 288 * 10
     assert all(t == prefix + "v1/gateway/telemetry" for t, _ in got)
