@@ -261,3 +261,40 @@ async def test_two_ingest_processes_share_the_load_exactly_once(ingest_db: str, 
     assert all(n > 0 for n in per), per  # both took part
     assert sum(per) == len(msgs), per  # each message handled by exactly one of them
     assert sum(t.get("stored", 0) for t in totals) == expected
+
+
+@needs_mosquitto
+async def test_supervised_processes_split_the_load_and_a_killed_one_comes_back(ingest_db: str,
+                                                                               broker: PrivateBroker,
+                                                                               prefix: str) -> None:
+    """``yuncang ingest --processes 2``: two children on the shared subscription; one SIGKILLed mid-stream
+    is restarted with its own client id (its persistent session) and nothing is lost."""
+    msgs, expected = workload(ingest_db, prefix, 800, offset=700, samples=4)
+    base = f"yc-sup-{secrets.token_hex(2)}"
+    sup = IngestProcess(ingest_db, broker.url, prefix, base, "--processes", "2")
+
+    def records(msg: str) -> list[dict[str, Any]]:
+        return [r for r in list(sup.lines) if r.get("msg") == msg]
+
+    await wait_for(lambda: len(records("ingest subscribed")) >= 2, 60, "two children subscribed")
+    assert {r["client_id"] for r in records("ingest subscribed")} == {f"{base}-p0", f"{base}-p1"}
+    await publish_all(broker.url, msgs[:400], connections=2, inflight=50)
+    victim = next(r["pid"] for r in records("ingest process started") if r["child"] == 1)
+    os.kill(victim, signal.SIGKILL)
+    await publish_all(broker.url, msgs[400:], connections=2, inflight=50)
+    await wait_for(lambda: len(records("ingest subscribed")) >= 3, 60, "the killed child back")
+    assert records("ingest process died; restarting")[0]["child"] == 1
+    assert records("ingest subscribed")[-1]["client_id"] == f"{base}-p1"  # same session, redelivery
+    await wait_for(lambda: stored(ingest_db, msgs) >= expected, 120, f"{expected} readings")
+    sup.proc.send_signal(signal.SIGTERM)
+    assert sup.proc.wait(90) == 0
+    assert stored(ingest_db, msgs) == expected
+    stopped = records("ingest stopped")
+    assert len(stopped) == 2 and all(r.get("messages", 0) > 0 for r in stopped), stopped  # both worked
+
+
+def test_supervised_processes_refuse_without_shared_subscriptions(ingest_db: str, mqtt_url: str) -> None:
+    env = {**os.environ, "YUNCANG_DATABASE_URL": ingest_db, "YUNCANG_MQTT_URL": mqtt_url}
+    r = subprocess.run([sys.executable, "-m", "yuncang", "ingest", "--no-migrate", "--processes", "2", "--no-shared"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "shared subscription" in r.stderr

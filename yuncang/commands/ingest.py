@@ -7,6 +7,8 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
+from typing import Any
 
 from yuncang.settings import Settings
 
@@ -20,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--client-id", default=None, help="MQTT client id (the persistent session is keyed by it)")
     p.add_argument("--instance", default=None, help="suffix for the default client id when running several")
     p.add_argument("--no-shared", action="store_true", help="plain subscription instead of $share/ingest/...")
+    p.add_argument("--processes", type=int, default=1,
+                   help="run this many supervised ingest processes on the shared subscription (MQTT v5)")
     p.add_argument("--protocol", choices=["auto", "5", "3.1.1"], default="auto")
     p.add_argument("--session-expiry", type=int, default=7 * 86400, help="MQTT v5 session expiry, s")
     p.add_argument("--receive-maximum", type=int, default=4000, help="unacknowledged messages in flight")
@@ -54,6 +58,8 @@ def _cmd(a: argparse.Namespace, s: Settings) -> int:
                 conn.commit()
             print(f"dropped {n} raw partition(s)/chunk(s) older than the retention window")
             return 0
+        if a.processes > 1:
+            return _run_processes(a, svc)
         cfg = IngestConfig(
             database_url=svc.database_url, mqtt_url=svc.mqtt_url, topic_prefix=s.mqtt_topic_prefix,
             client_id=a.client_id or instance_client_id(a.instance),
@@ -76,3 +82,30 @@ def _cmd(a: argparse.Namespace, s: Settings) -> int:
 
         asyncio.run(main())
     return 0
+
+
+def _run_processes(a: argparse.Namespace, svc: Any) -> int:
+    """``--processes N``: N children on the shared subscription, supervised (:mod:`yuncang.ingest_processes`)."""
+    import os
+
+    from ingest.service import instance_client_id
+    from yuncang.ingest_processes import IngestProcesses, child_args
+
+    if a.no_shared or a.protocol == "3.1.1" or svc.embedded_broker is not None:
+        print("yuncang ingest: --processes needs the MQTT v5 shared subscription (not --no-shared, not"
+              " --protocol 3.1.1, not the embedded 3.1.1 broker); otherwise every process would receive"
+              " every message", file=sys.stderr)
+        return 2
+    passthrough = ["--protocol", "5", "--session-expiry", str(a.session_expiry),
+                   "--receive-maximum", str(a.receive_maximum), "--batch-readings", str(a.batch_readings),
+                   "--batch-age", str(a.batch_age)]
+    if a.seconds is not None:
+        passthrough += ["--for", str(a.seconds)]
+    sup = IngestProcesses(child_args(a.client_id or instance_client_id(a.instance), a.processes, passthrough,
+                                     refresh_every_s=a.refresh_every))
+    # the children use the services this parent resolved (configured or embedded)
+    os.environ["YUNCANG_DATABASE_URL"] = svc.database_url
+    os.environ["YUNCANG_MQTT_URL"] = svc.mqtt_url
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: sup.stop.set())
+    return sup.run()
