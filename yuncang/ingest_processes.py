@@ -13,12 +13,13 @@ is killed. A child that exits 0 by itself (``--for``) is not restarted.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,12 @@ RESTART_MAX_S = 30.0
 class IngestProcesses:
     """Start ``count`` children running ``yuncang ingest <child_args(k)>`` and keep them running."""
 
-    def __init__(self, child_args: Sequence[Sequence[str]], *, grace_s: float = 60.0):
+    def __init__(self, child_args: Sequence[Sequence[str]], *, env: Mapping[str, str] | None = None,
+                 grace_s: float = 60.0):
         self.child_args = [list(a) for a in child_args]
+        self.env = {**os.environ, **(env or {})}
         self.grace_s = grace_s
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(self.child_args)
-        self.restarts = [0] * len(self.child_args)
         self._delay = [RESTART_MIN_S] * len(self.child_args)
         self._due = [0.0] * len(self.child_args)
         self._finished = [False] * len(self.child_args)
@@ -41,7 +43,7 @@ class IngestProcesses:
 
     def _spawn(self, k: int) -> None:
         self.procs[k] = subprocess.Popen([sys.executable, "-m", "yuncang", "ingest", *self.child_args[k]],
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, env=self.env)
         log.info("ingest process started", extra={"child": k, "pid": self.procs[k].pid})  # type: ignore[union-attr]
 
     def run(self, poll_s: float = 0.2) -> int:
@@ -65,7 +67,6 @@ class IngestProcesses:
                     if rc == 0:
                         self._finished[k] = True
                         continue
-                    self.restarts[k] += 1
                     log.warning("ingest process died; restarting", extra={"child": k, "exit_code": rc,
                                                                           "retry_s": self._delay[k]})
                     self.procs[k] = None

@@ -86,8 +86,6 @@ def _cmd(a: argparse.Namespace, s: Settings) -> int:
 
 def _run_processes(a: argparse.Namespace, svc: Any) -> int:
     """``--processes N``: N children on the shared subscription, supervised (:mod:`yuncang.ingest_processes`)."""
-    import os
-
     from ingest.service import instance_client_id
     from yuncang.ingest_processes import IngestProcesses, child_args
 
@@ -101,11 +99,10 @@ def _run_processes(a: argparse.Namespace, svc: Any) -> int:
                    "--batch-age", str(a.batch_age)]
     if a.seconds is not None:
         passthrough += ["--for", str(a.seconds)]
-    sup = IngestProcesses(child_args(a.client_id or instance_client_id(a.instance), a.processes, passthrough,
-                                     refresh_every_s=a.refresh_every))
     # the children use the services this parent resolved (configured or embedded)
-    os.environ["YUNCANG_DATABASE_URL"] = svc.database_url
-    os.environ["YUNCANG_MQTT_URL"] = svc.mqtt_url
+    sup = IngestProcesses(child_args(a.client_id or instance_client_id(a.instance), a.processes, passthrough,
+                                     refresh_every_s=a.refresh_every),
+                          env={"YUNCANG_DATABASE_URL": svc.database_url, "YUNCANG_MQTT_URL": svc.mqtt_url})
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: sup.stop.set())
     return sup.run()
