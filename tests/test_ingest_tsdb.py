@@ -237,3 +237,22 @@ def test_refresh_waits_for_a_batch_that_marked_but_has_not_committed(tsdb: str) 
     finally:
         open_batch.close()
         watch.close()
+
+
+def test_compressed_days_roll_up_into_weekly_compressed_chunks(tsdb: str) -> None:
+    """007: consecutive 1-day raw chunks compress into one 7-day compressed chunk, values intact."""
+    start = (datetime.now(UTC) - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
+    start -= timedelta(days=(start - datetime(2000, 1, 3, tzinfo=UTC)).days % 7)   # a compression-week start
+    w = BatchWriter(tsdb)
+    try:
+        assert w.write(_batch([("gw-0007", "air_temp_c", start + timedelta(days=d, hours=h), float(d))
+                               for d in range(3) for h in range(24)])) == 72
+    finally:
+        w.close()
+    with psycopg.connect(tsdb, autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM show_chunks('samples')").fetchone() == (3,)
+        for (ch,) in c.execute("SELECT show_chunks('samples')").fetchall():
+            c.execute("SELECT compress_chunk(%s)", (ch,))
+        assert c.execute("SELECT count(*) FROM show_chunks('samples')").fetchone() == (1,)
+        assert c.execute("SELECT count(*), sum(value) FROM readings WHERE device_id = 'gw-0007'").fetchone() == (
+            72, 24.0 * (0 + 1 + 2))
