@@ -25,10 +25,12 @@ and dead letters must equal the invalid readings.
 
 Raw COPY baseline: the same readings (decoded again from the same messages, untimed) are written with
 psycopg binary COPY into scratch tables without indexes, timing only the COPY: in the stored form (wide
-sample rows; ``ratio_to_raw_copy`` = end-to-end / this, the goal's ratio) and as narrow rows, one per
+sample rows; ``ratio_to_raw_copy`` = end-to-end / this, reported, no longer a goal) and as narrow rows, one per
 reading (``ratio_to_raw_copy_narrow``, the form stored before; reported for comparison). The database's
 own ceiling: the same rows COPYed into the real ``samples`` (key, partitions, rollup trigger),
-``ratio_to_db_ceiling``. Peak RSS is the ingest process's ``VmHWM`` (MB, summed over processes). CPU
+``ratio_to_db_ceiling`` (a goal: >= 0.15). ``--paths timescaledb,postgresql`` measures both storage
+paths on the same server in one run (``by_path``, ``timescaledb_over_postgresql_*``). Peak RSS is the
+ingest process's ``VmHWM`` (MB, summed over processes). CPU
 seconds of phase 1 (from /proc): ingest process(es), their PostgreSQL backends, this publisher process,
 and the local Mosquitto when there is exactly one (``cpu_s_broker``, else null). Phase 2 publishes
 ``--single`` messages with one reading each and reports messages/s. ``--runs`` repeats everything;
@@ -54,8 +56,11 @@ from typing import Any
 
 import psycopg
 
-GOALS = {"readings_per_s": 100_000.0, "ratio_to_raw_copy": 0.25, "peak_rss_mb": 300.0,
-         "single_reading_messages_per_s": 3_000.0}
+#: Goals (issue 12), held on the storage path production runs (TimescaleDB) on a quiet 2-core machine.
+#: The former goal of 0.25 x raw COPY of the stored rows is retired (the database alone reaches only
+#: ~0.4 of it); the share of the database's own ceiling for this schema is held instead.
+GOALS = {"readings_per_s": 400_000.0, "ratio_to_db_ceiling": 0.15, "peak_rss_mb": 300.0,
+         "single_reading_messages_per_s": 8_000.0}
 
 
 # ------------------------------------------------------------------------------------------ services
@@ -87,7 +92,10 @@ class Env:
         self.mqtt_url: str = mq
         self.real = bool(os.environ.get("YUNCANG_DATABASE_URL")) and bool(os.environ.get("YUNCANG_MQTT_URL"))
 
-    def new_database(self) -> str:
+    def new_database(self, path: str | None = None) -> str:
+        """A new empty database; ``path='postgresql'`` pins the plain storage path even on a server with
+        TimescaleDB (the migration runner honours a recorded ``storage_path``), so both paths can be
+        measured on the same server in one run."""
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
         name = f"yc_bench_ingest_{secrets.token_hex(3)}"
@@ -95,7 +103,12 @@ class Env:
             c.execute(f'CREATE DATABASE "{name}"')
         params = conninfo_to_dict(self.admin_url)
         params["dbname"] = name
-        return make_conninfo("", **params)
+        url = make_conninfo("", **params)
+        if path == "postgresql":
+            with psycopg.connect(url, autocommit=True) as c:
+                c.execute("CREATE TABLE yuncang_meta (key text PRIMARY KEY, value text NOT NULL)")
+                c.execute("INSERT INTO yuncang_meta VALUES ('storage_path', 'postgresql')")
+        return url
 
     def drop_database(self, url: str) -> None:
         from psycopg.conninfo import conninfo_to_dict
@@ -426,12 +439,18 @@ def raw_copy_seconds(db: str, msgs: list[tuple[str, bytes]], devices: list[dict[
             "keyed_values": keyed_values}
 
 
-def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
-    db = env.new_database()
+def one_run(env: Env, a: argparse.Namespace, path: str | None = None) -> dict[str, Any]:
+    db = env.new_database(path)
     procs: list[IngestProc] = []
     try:
         t_prep = time.perf_counter()
         devices = prepare_db(db, a.orchards)
+        with psycopg.connect(db, autocommit=True) as conn:
+            from yuncang.schema import storage_path
+            from yuncang.tsdb_jobs import stop_scheduler
+
+            ran_path = storage_path(conn)
+            stop_scheduler(conn)  # no compression/refresh policy competes with the measured ingest
         prefix = f"ycbench-{secrets.token_hex(3)}/"
         day = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date() - dt.timedelta(days=7)
         t_gen = time.perf_counter()
@@ -493,7 +512,7 @@ def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
         narrow_rate = raw["values"] / raw["narrow_s"]
         keyed_rate = raw["keyed_values"] / raw["keyed_s"]
         return {
-            "messages": ledger.messages, "readings_sent": ledger.readings_sent,
+            "storage_path": ran_path, "messages": ledger.messages, "readings_sent": ledger.readings_sent,
             "duplicate_readings": ledger.duplicate_readings, "invalid_readings": ledger.invalid_readings,
             "expected_stored": expected, "stored": stored, "dead_letters": dead,
             "dead_letters_expected": ledger.invalid_distinct,
@@ -521,44 +540,57 @@ def one_run(env: Env, a: argparse.Namespace) -> dict[str, Any]:
         env.drop_database(db)
 
 
-def run(a: argparse.Namespace) -> dict[str, Any]:
-    env = Env()
-    try:
-        runs = [one_run(env, a) for _ in range(a.runs)]
-    finally:
-        env.close()
-    med = {k: statistics.median(r[k] for r in runs) for k in
-           ("readings_per_s", "ratio_to_raw_copy", "peak_rss_mb", "single_reading_messages_per_s",
+_MEDIANS = ("readings_per_s", "ratio_to_raw_copy", "peak_rss_mb", "single_reading_messages_per_s",
             "raw_copy_readings_per_s", "end_to_end_s", "messages_per_s_batched", "raw_copy_narrow_readings_per_s",
             "ratio_to_raw_copy_narrow", "db_ceiling_readings_per_s", "ratio_to_db_ceiling",
-            "db_ceiling_over_raw_copy", "cpu_s_ingest_process", "cpu_s_db_writer_backend", "cpu_s_publisher")}
+            "db_ceiling_over_raw_copy", "cpu_s_ingest_process", "cpu_s_db_writer_backend", "cpu_s_publisher")
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the runs' figures (the machine is shared and noisy), count exactness over all runs."""
+    med: dict[str, Any] = {k: statistics.median(r[k] for r in runs) for k in _MEDIANS}
     brokers = [r["cpu_s_broker"] for r in runs if r["cpu_s_broker"] is not None]
     med["cpu_s_broker"] = statistics.median(brokers) if brokers else None
-    exact = all(r["count_exact"] and r["single_count_exact"] for r in runs)
-    meets = (exact and med["readings_per_s"] >= GOALS["readings_per_s"]
-             and med["ratio_to_raw_copy"] >= GOALS["ratio_to_raw_copy"]
+    med["count_exact"] = all(r["count_exact"] and r["single_count_exact"] for r in runs)
+    med["readings_stored"] = runs[0]["stored"]
+    med["storage_path"] = runs[0]["storage_path"]
+    return med
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    env = Env()
+    paths = [None] if a.paths == "server" else a.paths.split(",")
+    runs: list[dict[str, Any]] = []
+    by_path: dict[str, dict[str, Any]] = {}
+    try:
+        for path in paths:
+            rs = [one_run(env, a, path) for _ in range(a.runs)]
+            runs.extend(rs)
+            by_path[rs[0]["storage_path"]] = medians(rs)
+    finally:
+        env.close()
+    # goals are held on the first path measured (production's TimescaleDB when asked for first)
+    med = next(iter(by_path.values()))
+    meets = (med["count_exact"] and med["readings_per_s"] >= GOALS["readings_per_s"]
+             and med["ratio_to_db_ceiling"] >= GOALS["ratio_to_db_ceiling"]
              and med["peak_rss_mb"] < GOALS["peak_rss_mb"]
              and med["single_reading_messages_per_s"] >= GOALS["single_reading_messages_per_s"])
+    ratios = {}
+    if {"timescaledb", "postgresql"} <= set(by_path):
+        ts, pg = by_path["timescaledb"], by_path["postgresql"]
+        ratios = {f"timescaledb_over_postgresql_{k}": round(ts[k] / pg[k], 3) for k in
+                  ("readings_per_s", "single_reading_messages_per_s", "db_ceiling_readings_per_s", "peak_rss_mb")}
     return {
         "benchmark": "ingest", "orchards": a.orchards, "runs": a.runs, "ingest_processes": a.ingest_processes,
         "publisher": a.publisher,
         "services": "real PostgreSQL + Mosquitto" if env.real else "embedded",
-        "readings_per_s": med["readings_per_s"], "ratio_to_raw_copy": med["ratio_to_raw_copy"],
-        "raw_copy_readings_per_s": med["raw_copy_readings_per_s"],
-        "ratio_to_raw_copy_narrow": med["ratio_to_raw_copy_narrow"],
-        "raw_copy_narrow_readings_per_s": med["raw_copy_narrow_readings_per_s"],
-        "db_ceiling_readings_per_s": med["db_ceiling_readings_per_s"],
-        "ratio_to_db_ceiling": med["ratio_to_db_ceiling"],
-        "db_ceiling_over_raw_copy": med["db_ceiling_over_raw_copy"], "peak_rss_mb": med["peak_rss_mb"],
-        "cpu_s_ingest_process": med["cpu_s_ingest_process"], "cpu_s_db_writer_backend": med["cpu_s_db_writer_backend"],
-        "cpu_s_publisher": med["cpu_s_publisher"], "cpu_s_broker": med["cpu_s_broker"],
-        "single_reading_messages_per_s": med["single_reading_messages_per_s"],
-        "end_to_end_s": med["end_to_end_s"], "messages_per_s_batched": med["messages_per_s_batched"],
-        "readings_stored": runs[0]["stored"], "count_exact": exact,
-        "goals": {"readings_per_s_min": GOALS["readings_per_s"], "ratio_to_raw_copy_min": GOALS["ratio_to_raw_copy"],
+        **{k: med[k] for k in (*_MEDIANS, "cpu_s_broker", "readings_stored", "count_exact", "storage_path")},
+        "by_path": by_path, **ratios,
+        "goals": {"readings_per_s_min": GOALS["readings_per_s"],
+                  "ratio_to_db_ceiling_min": GOALS["ratio_to_db_ceiling"],
                   "peak_rss_mb_max": GOALS["peak_rss_mb"],
                   "single_reading_messages_per_s_min": GOALS["single_reading_messages_per_s"],
-                  "count_exact": True},
+                  "count_exact": True, "held_on": med["storage_path"]},
         "meets_goals": meets,
         "per_run": runs,
     }
@@ -569,6 +601,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--orchards", type=int, default=1546)
     p.add_argument("--single", type=int, default=30_000, help="messages in the one-reading-per-message phase")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--paths", default="server",
+                   help="storage paths measured on the one server: 'server' (the path it gives), or a list such as"
+                        " 'timescaledb,postgresql' (plain pinned on the same server); goals use the first")
     p.add_argument("--connections", type=int, default=2, help="publisher MQTT connections")
     p.add_argument("--inflight", type=int, default=200, help="unacknowledged publishes per connection")
     p.add_argument("--window", type=int, default=2000, help="max messages published ahead of ingest commits")

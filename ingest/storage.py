@@ -7,16 +7,18 @@ recorded in ``yuncang_meta``; domain packages read it from the database (they ne
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import psycopg
 
+from ingest.windows import RETENTION_DAYS, drop_before
+
 StoragePath = Literal["timescaledb", "postgresql"]
 
-#: Raw readings are kept this many days (TimescaleDB retention policy in 002_readings.tsdb.sql,
-#: partition drops on plain PostgreSQL). Readings older than this are rejected as ``too_old``.
-RETENTION_DAYS = 400
+#: How far back readings are accepted, kept and rolled up: one rule, in :mod:`ingest.windows`.
+__all__ = ["MAX_FUTURE_S", "RETENTION_DAYS", "StoragePath", "apply_retention", "ensure_partitions", "storage_path",
+           "utc_day"]
 
 #: Readings stamped more than this many seconds after the ingest clock are rejected as ``future_time``.
 MAX_FUTURE_S = 600
@@ -51,8 +53,9 @@ def ensure_partitions(conn: psycopg.Connection, start: datetime, end: datetime) 
 
 def apply_retention(conn: psycopg.Connection, now: datetime | None = None,
                     retention_days: int = RETENTION_DAYS) -> int:
-    """Drop raw partitions/chunks wholly older than the retention window; returns how many."""
+    """Drop raw partitions/chunks that end at or before :func:`ingest.windows.drop_before`; returns how many.
+
+    Both paths (TimescaleDB's own retention policy is not used: it does not cut on local days)."""
     now = now or datetime.now(UTC)
-    row = conn.execute("SELECT ingest_drop_partitions_before(%s)",
-                       (utc_day(now - timedelta(days=retention_days)),)).fetchone()
+    row = conn.execute("SELECT ingest_drop_partitions_before(%s)", (drop_before(now, retention_days),)).fetchone()
     return int(row[0]) if row else 0

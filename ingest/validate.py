@@ -13,7 +13,8 @@ What is refused (each a ``reason`` code in ``dead_letters``):
   the device's orchard;
 * ``future_time``      measurement time more than :data:`~ingest.storage.MAX_FUTURE_S` (10 min) ahead
   of the ingest clock;
-* ``too_old``          measurement time older than the raw-data retention window (400 days);
+* ``too_old``          measurement time before the accept window (:func:`ingest.windows.accept_from`: the
+  local midnight 400 days before today's);
 * ``unknown_topic``    a topic none of the formats uses.
 
 Keys that are neither ``t``/``ts`` nor a reading or health metric are ignored (wire-format contract).
@@ -33,7 +34,8 @@ import orjson
 import psycopg
 
 from ingest.model import NO_VALUES, SLOT, Decoded, Health
-from ingest.storage import MAX_FUTURE_S, RETENTION_DAYS
+from ingest.storage import MAX_FUTURE_S
+from ingest.windows import RETENTION_DAYS, accept_from_epoch
 from registry.metrics import HEALTH_METRICS, METRICS
 
 #: Largest message accepted, bytes (1 MiB). Bigger ones are dead-lettered whole.
@@ -85,13 +87,14 @@ class Validator:
                  retention_days: int = RETENTION_DAYS, max_future_s: float = MAX_FUTURE_S):
         self.devices = devices
         self.clock = clock
+        self.retention_days = retention_days
         self.retention_s = retention_days * 86400.0
         self.max_future_s = float(max_future_s)
 
     def window(self) -> tuple[float, float]:
         """(oldest, newest) acceptable measurement time for a message arriving now, epoch s."""
         now = self.clock()
-        return now - self.retention_s, now + self.max_future_s
+        return accept_from_epoch(now, self.retention_days), now + self.max_future_s
 
     @staticmethod
     def epoch_s(raw: object, *, millis: bool = False) -> tuple[float | None, str, str]:
@@ -115,8 +118,8 @@ class Validator:
             return "future_time", (f"measurement time {_iso(t)} is more than {self.max_future_s:g} s ahead "
                                    "of the ingest clock")
         if t < lo:
-            return "too_old", (f"measurement time {_iso(t)} is older than the retention window "
-                               f"({self.retention_s / 86400:g} days)")
+            return "too_old", (f"measurement time {_iso(t)} is before the accept window (from {_iso(lo)}:"
+                               f" the local midnight {self.retention_days} days before today's)")
         return "", ""
 
     @staticmethod

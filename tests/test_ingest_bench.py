@@ -20,6 +20,8 @@ def test_bench_ingest_tiny_run_counts_exactly(mqtt_url: str, db_server_url: str,
     assert run["stored"] == run["expected_stored"] > 12 * 200  # a day of 12 gateways, minus faults
     assert run["single_stored"] == 200
     assert run["readings_per_s"] > 0 and run["raw_copy_readings_per_s"] > 0 and 0 < run["peak_rss_mb"] < 1000
-    assert set(out["goals"]) >= {"readings_per_s_min", "ratio_to_raw_copy_min", "peak_rss_mb_max",
+    assert set(out["goals"]) >= {"readings_per_s_min", "ratio_to_db_ceiling_min", "peak_rss_mb_max",
                                  "single_reading_messages_per_s_min"}
+    assert out["goals"]["readings_per_s_min"] == 400_000 and out["goals"]["single_reading_messages_per_s_min"] == 8_000
+    assert out["storage_path"] in out["by_path"] and run["storage_path"] == out["storage_path"]
     assert isinstance(out["meets_goals"], bool)

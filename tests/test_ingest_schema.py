@@ -40,6 +40,11 @@ def T(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=UTC)
 
 
+#: "Now" for the tests with fixed 2025 dates: their buckets lie inside the refresh window then
+#: (ingest.windows: buckets older than the accept window are final and never recomputed).
+NOW_2025 = T("2025-08-15T00:00")
+
+
 def test_rollup_tables_have_the_contract_columns(fresh: psycopg.Connection) -> None:
     for table in ("readings_hourly", "readings_daily"):
         cols = fresh.execute(
@@ -87,7 +92,7 @@ def test_retention_drops_old_partitions_only(fresh: psycopg.Connection) -> None:
     recent = now - timedelta(days=1)
     ensure_partitions(fresh, old, old)
     _ins(fresh, [("gw-0003", "rain_mm", old, 1.0), ("gw-0003", "rain_mm", recent, 2.0)])
-    rollups.refresh(fresh)
+    rollups.refresh(fresh, now=old + timedelta(days=1))  # rolled up while the old reading was young
     assert apply_retention(fresh, now) >= 1
     fresh.commit()
     assert fresh.execute("SELECT value FROM readings WHERE device_id = 'gw-0003'").fetchall() == [(2.0,)]
@@ -103,7 +108,7 @@ def test_refresh_rollups_hourly_utc_daily_shanghai_including_late_data(fresh: ps
                  ("gw-0005", "air_temp_c", T("2025-07-01T15:40"), 20.0),
                  ("gw-0005", "air_temp_c", T("2025-07-01T16:30"), 30.0),
                  ("gw-0005", "rain_mm", T("2025-07-01T16:35"), 1.0)])
-    r = rollups.refresh(fresh)
+    r = rollups.refresh(fresh, now=NOW_2025)
     assert r.hours == 2 and r.days == 2
     hourly = fresh.execute("SELECT metric, bucket, n, min, max, avg, sum FROM readings_hourly"
                            " WHERE device_id = 'gw-0005' ORDER BY metric, bucket").fetchall()
@@ -116,26 +121,26 @@ def test_refresh_rollups_hourly_utc_daily_shanghai_including_late_data(fresh: ps
                      ("air_temp_c", T("2025-07-01T16:00"), 1, 30.0, 30.0, 30.0, 30.0),
                      ("rain_mm", T("2025-07-01T16:00"), 1, 1.0, 1.0, 1.0, 1.0)]
     # nothing changed: nothing recomputed
-    assert rollups.refresh(fresh).hours == 0
+    assert rollups.refresh(fresh, now=NOW_2025).hours == 0
     # a late reading for the first local day (arrives "a day later") reaches hourly and daily
     _ins(fresh, [("gw-0005", "air_temp_c", T("2025-07-01T02:00"), -6.0)])
-    assert rollups.refresh(fresh).hours == 1
+    assert rollups.refresh(fresh, now=NOW_2025).hours == 1
     assert fresh.execute("SELECT n, min, max, sum FROM readings_daily WHERE device_id = 'gw-0005'"
                          " AND metric = 'air_temp_c' AND bucket = %s", (T("2025-06-30T16:00"),)).fetchone() == (
         3, -6.0, 20.0, 24.0)
     # a duplicate changes nothing and marks nothing
     _ins(fresh, [("gw-0005", "air_temp_c", T("2025-07-01T02:00"), -6.0)])
-    assert rollups.refresh(fresh).hours == 0
+    assert rollups.refresh(fresh, now=NOW_2025).hours == 0
 
 
 def test_refresh_since_recomputes_everything_from_that_time(fresh: psycopg.Connection) -> None:
     ensure_partitions(fresh, T("2025-08-01T00:00"), T("2025-08-01T00:00"))
     _ins(fresh, [("gw-0006", "wind_ms", T("2025-08-01T03:00"), 3.0)])
-    rollups.refresh(fresh)
+    rollups.refresh(fresh, now=NOW_2025)
     fresh.execute("UPDATE readings_hourly SET n = 99 WHERE device_id = 'gw-0006'")
     fresh.commit()
-    assert rollups.refresh(fresh).hours == 0
-    r = rollups.refresh(fresh, since=T("2025-08-01T00:00"))
+    assert rollups.refresh(fresh, now=NOW_2025).hours == 0
+    r = rollups.refresh(fresh, since=T("2025-08-01T00:00"), now=NOW_2025)
     assert r.hours >= 1
     assert fresh.execute("SELECT n FROM readings_hourly WHERE device_id = 'gw-0006'").fetchone() == (1,)
 
@@ -143,8 +148,10 @@ def test_refresh_since_recomputes_everything_from_that_time(fresh: psycopg.Conne
 def test_timescaledb_migrations_parse_and_define_the_same_objects() -> None:
     tsdb = {m.key: m for m in discover("timescaledb", ("ingest",))}
     pg = {m.key: m for m in discover("postgresql", ("ingest",))}
-    assert list(tsdb) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups",
-                          "ingest/005_wide_samples"]
+    assert list(tsdb)[:4] == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups",
+                              "ingest/005_wide_samples"]
+    # 006: TimescaleDB's own retention policy is removed (ingest.windows' rule applies on both paths)
+    assert "remove_retention_policy('samples'" in tsdb["ingest/006_windows"].sql
     assert list(pg) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups",
                         "ingest/004_c_collation", "ingest/005_wide_samples"]
     text = "\n".join(m.sql for m in tsdb.values())

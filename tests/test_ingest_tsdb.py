@@ -7,6 +7,8 @@ TimescaleDB 2.28.3, so these run there and are skipped on the plain path (embedd
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -145,3 +147,112 @@ def test_retention_drops_whole_old_chunks_only(tsdb: str) -> None:
         c.commit()
         assert c.execute("SELECT count(*) FROM readings WHERE device_id = 'gw-0004'").fetchone() == (1,)
 
+
+def _waiting_on_lock(c: psycopg.Connection, app: str, timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if c.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+                     (app,)).fetchone():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_batch_committing_mid_refresh_keeps_its_marks(tsdb: str) -> None:
+    """Defect 2: the refresh deleted marks by a timestamp taken without the writers' lock, so a batch whose
+    transaction began before the refresh and committed during it lost its mark, and its data never
+    reached the materialized rollup."""
+    t0 = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    late = psycopg.connect(tsdb, autocommit=False)
+    hold = psycopg.connect(tsdb)
+    watch = psycopg.connect(tsdb, autocommit=True)
+    try:
+        late.execute("SET statement_timeout = '30s'")
+        late.execute("SELECT 1")  # the late batch's transaction begins before anything else here
+        w = BatchWriter(tsdb)
+        try:
+            assert w.write(_batch([("gw-0005", "air_temp_c", t0 + timedelta(minutes=5 * k), 20.0)
+                                   for k in range(6)])) == 6
+        finally:
+            w.close()
+        # pause the refresh after it took the marks: its first write into the hourly rollup waits on this lock
+        hold.execute(f"LOCK TABLE {materialized(hold, 'samples_hourly')} IN ACCESS EXCLUSIVE MODE")
+        app = "yc-test-refresh-mid"
+        errors: list[BaseException] = []
+
+        def run_refresh() -> None:
+            try:
+                with psycopg.connect(tsdb, application_name=app) as rc:
+                    rollups.refresh(rc)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        th = threading.Thread(target=run_refresh)
+        th.start()
+        try:
+            assert _waiting_on_lock(watch, app), "the refresh should be waiting inside refresh_continuous_aggregate"
+            assert watch.execute("SELECT count(*) FROM readings_dirty").fetchone() == (1,)  # not deleted yet
+            # the late batch stores a value in the same hour and commits while the refresh runs
+            late.execute("INSERT INTO readings VALUES ('gw-0005', 'wind_ms', %s, 3.0)", (t0 + timedelta(minutes=30),))
+            late.commit()
+        finally:
+            hold.rollback()
+            th.join(60)
+        assert not th.is_alive() and not errors, errors
+        # its mark survived the refresh that was running, so the next refresh materializes its value
+        assert watch.execute("SELECT device_id, hour FROM readings_dirty").fetchall() == [("gw-0005", t0)]
+        rollups.refresh(watch)
+        assert watch.execute(f"SELECT air_temp_c_n, wind_ms_n FROM {materialized(watch, 'samples_hourly')}"
+                             " WHERE device_id = 'gw-0005' AND bucket = %s", (t0,)).fetchone() == (6, 1)
+        assert watch.execute("SELECT count(*) FROM readings_dirty").fetchone() == (0,)
+    finally:
+        for c in (late, hold, watch):
+            c.close()
+
+
+def test_refresh_waits_for_a_batch_that_marked_but_has_not_committed(tsdb: str) -> None:
+    """The other half of the lock: marks of a batch still open when the refresh starts are taken only after it
+    commits, so its rows are in that refresh (never deleted unseen)."""
+    t0 = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    open_batch = psycopg.connect(tsdb)
+    watch = psycopg.connect(tsdb, autocommit=True)
+    try:
+        watch.execute("INSERT INTO readings VALUES ('gw-0006', 'wind_ms', %s, 1.0)", (t0 - timedelta(hours=1),))
+        open_batch.execute("INSERT INTO readings VALUES ('gw-0006', 'wind_ms', %s, 4.0)", (t0,))  # marked, open
+        app = "yc-test-refresh-wait"
+
+        def run_refresh() -> None:
+            with psycopg.connect(tsdb, application_name=app, autocommit=True) as rc:
+                rollups.refresh(rc)
+
+        th = threading.Thread(target=run_refresh)
+        th.start()
+        assert _waiting_on_lock(watch, app), "the refresh waits for the open batch (EXCLUSIVE lock on marks)"
+        open_batch.commit()
+        th.join(60)
+        assert not th.is_alive()
+        assert watch.execute(f"SELECT wind_ms_n FROM {materialized(watch, 'samples_hourly')}"
+                             " WHERE device_id = 'gw-0006' AND bucket = %s", (t0,)).fetchone() == (1,)
+        assert watch.execute("SELECT count(*) FROM readings_dirty").fetchone() == (0,)
+    finally:
+        open_batch.close()
+        watch.close()
+
+
+def test_compressed_days_roll_up_into_weekly_compressed_chunks(tsdb: str) -> None:
+    """007: consecutive 1-day raw chunks compress into one 7-day compressed chunk, values intact."""
+    start = (datetime.now(UTC) - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
+    start -= timedelta(days=(start - datetime(2000, 1, 3, tzinfo=UTC)).days % 7)   # a compression-week start
+    w = BatchWriter(tsdb)
+    try:
+        assert w.write(_batch([("gw-0007", "air_temp_c", start + timedelta(days=d, hours=h), float(d))
+                               for d in range(3) for h in range(24)])) == 72
+    finally:
+        w.close()
+    with psycopg.connect(tsdb, autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM show_chunks('samples')").fetchone() == (3,)
+        for (ch,) in c.execute("SELECT show_chunks('samples')").fetchall():
+            c.execute("SELECT compress_chunk(%s)", (ch,))
+        assert c.execute("SELECT count(*) FROM show_chunks('samples')").fetchone() == (1,)
+        assert c.execute("SELECT count(*), sum(value) FROM readings WHERE device_id = 'gw-0007'").fetchone() == (
+            72, 24.0 * (0 + 1 + 2))

@@ -76,7 +76,8 @@ def small_db(make_database: Callable[[], str]) -> Iterator[str]:
             "SELECT orchard_id, DATE '2026-03-20', 'flower_density', 0.8, 'test' FROM orchards "
             "WHERE orchard_id <= 'WS-0012'")
         conn.commit()
-        refresh(conn, since=datetime(SEASON - 1, 9, 30, tzinfo=UTC))
+        # rolled up as of the season's end (ingest.windows: buckets older than the accept window are final)
+        refresh(conn, since=datetime(SEASON - 1, 9, 30, tzinfo=UTC), now=datetime(SEASON, 3, 26, tzinfo=UTC))
     yield url
 
 

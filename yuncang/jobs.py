@@ -34,7 +34,7 @@ def ensure_partitions_ahead(conn: psycopg.Connection, now: datetime) -> dict[str
 
 
 def retention(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
-    """Drop raw readings older than the retention window (rollups are kept)."""
+    """Drop raw chunks/partitions wholly before ``ingest.windows.drop_before`` (rollups are kept), both paths."""
     from ingest.storage import apply_retention
 
     return {"partitions_dropped": apply_retention(conn, now)}
