@@ -142,6 +142,9 @@ class PrivatePostgres:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self._as is not None:
             os.chown(self.workdir, self._as.pw_uid, self._as.pw_gid)
+            parent = self.workdir.parent   # e.g. a mkdtemp directory (0700): the postgres user must pass it
+            if parent.stat().st_uid == os.geteuid():
+                os.chmod(parent, parent.stat().st_mode | 0o711)
         initdb = pg_bin("initdb")
         if initdb is None:
             raise RuntimeError("initdb not found")
