@@ -87,6 +87,11 @@ class IngestConfig:
     db_retry_max_s: float = 10.0
     #: remember this many recent messages (128-bit digests) to drop identical re-sends early (0: off)
     resend_cache: int = 50_000
+    #: leave the shared group for good (scaling down): resume the session, unsubscribe instead of
+    #: subscribing, store what the broker had queued for it, stop after ``leave_idle_s`` without a
+    #: message, then end the session at the broker (see :meth:`IngestService.run`)
+    leave: bool = False
+    leave_idle_s: float = 5.0
 
 
 @dataclass
@@ -146,6 +151,8 @@ class IngestService:
         await self._load_devices()
         writer = asyncio.create_task(self._writer_loop(), name="ingest-writer")
         extras = [asyncio.create_task(self._periodic(stop), name="ingest-periodic")]
+        if self.cfg.leave:
+            extras.append(asyncio.create_task(self._stop_when_idle(stop), name="ingest-leave"))
         try:
             await self._consume_forever(stop, writer)
         finally:
@@ -163,6 +170,38 @@ class IngestService:
             await asyncio.to_thread(self.writer.close)
             log.info("ingest stopped", extra={"messages": self.stats.messages, "readings": self.stats.readings,
                                               "stored": self.stats.stored, "rejects": self.stats.rejects})
+        if self.cfg.leave and self._buffered == 0:
+            await self._end_session()
+
+    async def _stop_when_idle(self, stop: asyncio.Event) -> None:
+        """``leave``: set ``stop`` once subscribed-off and nothing arrived or waited for ``leave_idle_s``."""
+        await self.ready.wait()
+        last, since = -1, time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(0.25)
+            seen = self.stats.messages + self._buffered
+            if seen != last or self._buffered:
+                last, since = seen, time.monotonic()
+            elif time.monotonic() - since >= self.cfg.leave_idle_s:
+                log.info("ingest session drained", extra={"client_id": self.cfg.client_id,
+                                                          "messages": self.stats.messages})
+                stop.set()
+
+    async def _end_session(self) -> None:
+        """Connect once with a clean start (the broker discards the session it kept for this client id)
+        and session expiry 0 (nothing is kept after this disconnect)."""
+        t, v5 = self.target, self.protocol == "5"
+        if v5:
+            client = aiomqtt.Client(t.host, t.port, username=t.username, password=t.password,
+                                    identifier=self.cfg.client_id, timeout=10, clean_start=True,
+                                    protocol=aiomqtt.ProtocolVersion.V5)
+        else:
+            client = aiomqtt.Client(t.host, t.port, username=t.username, password=t.password,
+                                    identifier=self.cfg.client_id, timeout=10, clean_session=True,
+                                    protocol=aiomqtt.ProtocolVersion.V311)
+        async with client:
+            pass
+        log.info("ingest session ended", extra={"client_id": self.cfg.client_id})
 
     async def _load_devices(self) -> None:
         delay = 0.2
@@ -239,8 +278,12 @@ class IngestService:
                 # always (re)subscribe, even when the session was resumed: Mosquitto 2.0 does not restore
                 # shared subscriptions from its persistence file after a restart (re-subscribing to the
                 # same filter just replaces the subscription)
-                for f in self.filters(proto):
-                    await client.subscribe(f, qos=1)
+                if self.cfg.leave:   # no new messages for this session; the queued ones still come
+                    for f in {*self.filters(proto), *(self.prefix + f for f in TOPIC_FILTERS)}:
+                        await client.unsubscribe(f)
+                else:
+                    for f in self.filters(proto):
+                        await client.subscribe(f, qos=1)
             except aiomqtt.MqttError as exc:
                 err = exc
                 with contextlib.suppress(Exception):
@@ -272,9 +315,10 @@ class IngestService:
                     continue
                 self._gen += 1
                 delay = self.cfg.reconnect_min_s
-                log.info("ingest subscribed", extra={"broker": f"{self.target.host}:{self.target.port}",
-                                                     "client_id": self.cfg.client_id, "protocol": self.protocol,
-                                                     "filters": self.filters(self.protocol or "5")})
+                log.info("ingest leaving" if self.cfg.leave else "ingest subscribed",
+                         extra={"broker": f"{self.target.host}:{self.target.port}",
+                                "client_id": self.cfg.client_id, "protocol": self.protocol,
+                                "filters": self.filters(self.protocol or "5")})
                 self.ready.set()
                 try:
                     await self._consume(self._client, stop, stopper)

@@ -27,3 +27,30 @@ def test_compose_runs_timescaledb_and_authenticated_mosquitto() -> None:
     assert "allow_anonymous false" in conf
     assert "persistence true" in conf
     assert "max_queued_messages" in conf
+
+
+def test_compose_pins_the_timescaledb_release_ci_tests() -> None:
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    # .ci/run installs TimescaleDB 2.28.3 for PostgreSQL 15, the major the project supports and tests
+    assert doc["services"]["db"]["image"] == "timescale/timescaledb:2.28.3-pg15"
+
+
+def test_compose_gives_every_ingest_instance_a_fixed_client_id() -> None:
+    """A client id from the container hostname changes when the container is re-created, stranding what
+    the broker queued for the old persistent session; each ingest service names its own, all distinct."""
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    ingest = {name: svc for name, svc in doc["services"].items() if svc.get("command", [None])[0] == "ingest"}
+    assert len(ingest) >= 2, "two ingest instances share the load"
+    ids = []
+    for name, svc in ingest.items():
+        assert "replicas" not in svc.get("deploy", {}), f"{name}: replicas would share one client id setting"
+        cmd = svc["command"]
+        assert "--client-id" in cmd, f"{name} takes its client id from the hostname"
+        ids.append(cmd[cmd.index("--client-id") + 1])
+    assert len(set(ids)) == len(ids) and all(i and "$" not in i for i in ids), ids
+    refreshing = [n for n, s in ingest.items() if "--refresh-every" not in s["command"]]
+    assert len(refreshing) == 1, f"exactly one ingest instance refreshes the rollups: {refreshing}"

@@ -56,7 +56,8 @@ async def test_cli_replay_day(db_url: str, mqtt_url: str, topic_prefix: str) -> 
     async with collector(mqtt_url, f"{prefix}#") as got:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "yuncang", "simulate", "--replay-day", "2026-11-11", "--orchards", "6",
-            "--format", "thingsboard", "--faults", "none", env=env,
+            "--format", "thingsboard", "--faults", "none",
+            "--no-wait-for-ingest", env=env,  # a collector, not ingest, reads them: no commits to wait for
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
         assert proc.returncode == 0, err.decode()[-2000:]

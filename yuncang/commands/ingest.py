@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="consume gateway MQTT uplinks into the time-series tables")
-    p.add_argument("action", nargs="?", choices=["run", "refresh", "retention"], default="run",
-                   help="run the service (default), refresh the rollups once, or apply raw-data retention")
+    p.add_argument("action", nargs="?", choices=["run", "refresh", "retention", "leave"],
+                   default="run", help="run the service (default), refresh the rollups once, apply raw-data"
+                   " retention, or leave: drain and end the persistent session of --client-id (scaling down)")
     p.add_argument("--client-id", default=None, help="MQTT client id (the persistent session is keyed by it)")
     p.add_argument("--instance", default=None, help="suffix for the default client id when running several")
     p.add_argument("--no-shared", action="store_true", help="plain subscription instead of $share/ingest/...")
@@ -30,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-readings", type=int, default=20_000, help="write a batch at this many readings")
     p.add_argument("--batch-age", type=float, default=0.25, help="write a batch at the latest after this, s")
     p.add_argument("--refresh-every", type=float, default=60.0, help="rollup refresh period, s (0: never)")
+    p.add_argument("--leave-idle", type=float, default=5.0,
+                   help="leave: stop after this many seconds without a queued message, s")
     p.add_argument("--for", dest="seconds", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations first")
     p.set_defaults(func=_cmd)
@@ -58,14 +61,18 @@ def _cmd(a: argparse.Namespace, s: Settings) -> int:
                 conn.commit()
             print(f"dropped {n} raw partition(s)/chunk(s) older than the retention window")
             return 0
-        if a.processes > 1:
+        if a.action == "leave" and not a.client_id:
+            print("yuncang ingest leave: name the instance's session with --client-id", file=sys.stderr)
+            return 2
+        if a.processes > 1 and a.action == "run":
             return _run_processes(a, svc)
         cfg = IngestConfig(
             database_url=svc.database_url, mqtt_url=svc.mqtt_url, topic_prefix=s.mqtt_topic_prefix,
             client_id=a.client_id or instance_client_id(a.instance),
             shared_group=None if a.no_shared else "ingest", protocol=a.protocol,
             session_expiry_s=a.session_expiry, receive_maximum=a.receive_maximum,
-            batch_max_readings=a.batch_readings, batch_max_age_s=a.batch_age, refresh_every_s=a.refresh_every)
+            batch_max_readings=a.batch_readings, batch_max_age_s=a.batch_age, refresh_every_s=a.refresh_every,
+            leave=a.action == "leave", leave_idle_s=a.leave_idle)
 
         # what is loaded by now (modules, settings) lives as long as the process: keep it out of every
         # full collection, whose cost would otherwise grow with it (bench ingest: ~0.4 CPU-s per county-day)

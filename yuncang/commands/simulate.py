@@ -4,7 +4,7 @@ historical seasons into the database.
 Examples::
 
     yuncang simulate --orchards 100 --speed 3600 --start 2026-11-16     # catch up a week at 1 h/s, then live
-    yuncang simulate --replay-day 2026-11-20 --format chirpstack        # one day, as fast as the broker acks
+    yuncang simulate --replay-day 2026-11-20 --format chirpstack        # one day, as fast as ingest commits
     yuncang simulate --write-history 2021-2025                          # past seasons for back-testing
 """
 
@@ -59,7 +59,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="simulated seconds per wall second while catching up from --start (default 1)")
     p.add_argument("--format", choices=("native", "chirpstack", "thingsboard"), default="native")
     p.add_argument("--replay-day", type=dt.date.fromisoformat, default=None,
-                   help="publish this local day as fast as the broker acknowledges, print the ledger, exit")
+                   help="publish this local day as fast as ingest commits it (see --window), print the ledger,"
+                   " exit")
+    p.add_argument("--window", type=int, default=500,
+                   help="--replay-day: messages published ahead of what ingest has committed (read from the"
+                   " database); keep it below the broker's queue limit per subscriber (Mosquitto's default"
+                   " max_queued_messages is 1000). Default 500")
+    p.add_argument("--no-wait-for-ingest", action="store_true",
+                   help="--replay-day: publish as fast as the broker acknowledges, without flow control. A"
+                   " broker with a queue limit drops what ingest cannot take in time; the count check is skipped")
+    p.add_argument("--stall", type=float, default=30.0,
+                   help="--replay-day: give up (exit 1) when ingest commits nothing for this long, s")
     p.add_argument("--start", type=dt.date.fromisoformat, default=None,
                    help="first simulated day of a live run (default today); the clock never passes now")
     p.add_argument("--interval", type=int, default=300, help="seconds between samples (default 300)")
@@ -93,7 +103,7 @@ def _run(a: argparse.Namespace, s: Settings) -> int:
         faults = FaultConfig() if a.faults == "realistic" else FaultConfig.none()
         prefix = s.mqtt_topic_prefix
         if a.replay_day:
-            return asyncio.run(_replay(devices, a, faults, prefix, svc.mqtt_url))
+            return asyncio.run(_replay(devices, a, faults, prefix, svc.mqtt_url, svc.database_url))
         return asyncio.run(_live(devices, a, faults, prefix, svc.mqtt_url))
 
 
@@ -112,20 +122,43 @@ def _write_history(conn: Any, a: argparse.Namespace) -> int:
 
 
 async def _replay(devices: list[dict[str, Any]], a: argparse.Namespace, faults: Any, prefix: str,
-                  url: str) -> int:
+                  url: str, database_url: str) -> int:
+    """Publish one day. With flow control (the default) never more than ``--window`` messages ahead of
+    ingest's commits, and wait at the end until ingest has committed all of them: a PUBACK only says the
+    broker took a message, and a broker's queue limit drops silently what ingest has not taken."""
+    import psycopg
+
+    from ingest.progress import committed_messages
+    from sim_sensors.flow_control import CommitWindow, ConsumerStalled
     from sim_sensors.publisher import publish_messages, threaded
     from sim_sensors.replay import replay_day
 
     msgs, ledger = replay_day(devices, a.replay_day, fmt=a.format, interval_s=a.interval,
                               samples_per_message=a.samples_per_message or 12, faults=faults, seed=a.seed,
                               topic_prefix=prefix, devices_per_message=a.devices_per_message)
-    stats = await publish_messages(threaded(msgs), url)
-    print(json.dumps({"day": a.replay_day.isoformat(), "format": a.format, "gateways": len(devices),
-                      "messages": ledger.messages, "readings_sent": ledger.readings_sent,
-                      "duplicate_readings": ledger.duplicate_readings,
-                      "invalid_readings": ledger.invalid_readings, "expected_stored": ledger.expected_stored,
-                      "seconds": round(stats.seconds, 2), "messages_per_s": round(stats.messages_per_s),
-                      "mqtt_protocol": stats.protocol}))
+    out: dict[str, Any] = {"day": a.replay_day.isoformat(), "format": a.format, "gateways": len(devices)}
+    if a.no_wait_for_ingest:
+        log.warning("publishing without flow control: a broker with a queue limit per subscriber (Mosquitto's"
+                    " default max_queued_messages 1000) drops, without telling anyone, what ingest cannot take"
+                    " in time")
+        stats = await publish_messages(threaded(msgs), url)
+        out["flow_control"] = None
+    else:
+        with psycopg.connect(database_url) as conn:
+            win = CommitWindow(lambda: committed_messages(conn), window=a.window, stall_s=a.stall)
+            try:
+                stats = await publish_messages(threaded(msgs), url, window=min(256, a.window), pace=win.room)
+                drain_s = await win.drained(timeout_s=None)
+            except ConsumerStalled as exc:
+                print(f"yuncang simulate: replay incomplete: {exc}", file=sys.stderr)
+                return 1
+        out["flow_control"] = {"window": a.window, "waits": win.waits, "committed": win.committed,
+                               "drain_s": round(drain_s, 2)}
+    out.update({"messages": ledger.messages, "readings_sent": ledger.readings_sent,
+                "duplicate_readings": ledger.duplicate_readings, "invalid_readings": ledger.invalid_readings,
+                "expected_stored": ledger.expected_stored, "seconds": round(stats.seconds, 2),
+                "messages_per_s": round(stats.messages_per_s), "mqtt_protocol": stats.protocol})
+    print(json.dumps(out))
     return 0
 
 
