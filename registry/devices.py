@@ -212,10 +212,12 @@ def list_devices(conn: psycopg.Connection, *, where: str = "TRUE", params: list[
 
 
 def history(conn: psycopg.Connection, device_id: str) -> list[dict[str, Any]]:
-    """Every placement of the device, oldest first (``valid_to`` None = still there)."""
+    """Every placement of the device, oldest first (``valid_from`` None = since before any record, its
+    first place; ``valid_to`` None = still there)."""
     return conn.cursor(row_factory=dict_row).execute(
-        "SELECT orchard_id, cold_room_id, valid_from, valid_to FROM device_assignments WHERE device_id = %s"
-        " ORDER BY valid_from", (device_id,)).fetchall()
+        "SELECT orchard_id, cold_room_id, nullif(valid_from, '-infinity') AS valid_from, valid_to"
+        " FROM device_assignments WHERE device_id = %s ORDER BY device_assignments.valid_from",
+        (device_id,)).fetchall()
 
 
 def place_at(conn: psycopg.Connection, device_id: str, at: datetime) -> Place | None:
@@ -235,11 +237,11 @@ def _lock(conn: psycopg.Connection, device_id: str) -> dict[str, Any]:
 
 
 def _close_open(conn: psycopg.Connection, device_id: str, at: datetime, what: str) -> None:
-    cur = conn.execute("SELECT assignment_id, valid_from FROM device_assignments WHERE device_id = %s"
-                       " AND valid_to IS NULL", (device_id,)).fetchone()
+    cur = conn.execute("SELECT assignment_id, nullif(valid_from, '-infinity') FROM device_assignments"
+                       " WHERE device_id = %s AND valid_to IS NULL", (device_id,)).fetchone()
     if cur is None:
         return
-    if at <= cur[1]:
+    if cur[1] is not None and at <= cur[1]:
         raise DeviceConflict(f"cannot {what} {device_id} at {at.isoformat()}: it has been in its current place "
                              f"since {cur[1].isoformat()}")
     conn.execute("UPDATE device_assignments SET valid_to = %s WHERE assignment_id = %s", (at, cur[0]))

@@ -82,7 +82,7 @@ def _parse_row(raw: dict[str, str | None]) -> tuple[dict[str, Any], list[str]]:
                 v[col] = _time(s)
             except ValueError:
                 errs.append(f"{col}={s!r} is not an ISO 8601 date or date-time with offset")
-    errs += check_fields(v) if not errs else []
+    errs += check_fields(v)
     return v, errs
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from registry.devices import placement_join
 from trading.errors import NotFound
 from trading.quality import certifications_for_orchard, is_orchard_blacklisted
 
@@ -52,7 +53,7 @@ def sensor_summary(conn: psycopg.Connection, orchard_id: str, start: date, end: 
             """SELECT r.metric, count(DISTINCT r.bucket) AS days, sum(r.n) AS n, min(r.min) AS min,
                       max(r.max) AS max, sum(r.avg * r.n) / nullif(sum(r.n), 0) AS avg, sum(r.sum) AS total,
                       count(*) FILTER (WHERE r.min < %s) AS below, count(*) FILTER (WHERE r.max >= %s) AS above
-               FROM readings_daily r JOIN devices d USING (device_id)
+               FROM readings_daily r """ + placement_join("r", "bucket", "d") + """
                WHERE d.orchard_id = %s AND r.bucket >= %s AND r.bucket < %s
                GROUP BY r.metric""", (FROST_C, HOT_C, orchard_id, t0, t1)).fetchall()
     by = {r["metric"]: r for r in rows}
