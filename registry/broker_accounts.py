@@ -1,5 +1,12 @@
 """MQTT broker accounts and topic ACLs for every sender: issued by yuncang, enforced by the broker.
 
+For Mosquitto, :func:`render_dynsec_json` writes the dynamic-security plugin's configuration (the
+production setup, deploy/mosquitto.conf). Mosquitto's plain ``acl_file`` is NOT enough: its check
+returns "allowed" for every SUBSCRIBE (``/* FIXME - implement ACL subscription strings */`` in
+``mosquitto_acl_check_default``, every 1.x/2.x release) and filters only at delivery — so any account
+can join ``$share/ingest/...`` and the broker hands it (then drops) its share of the uplinks; measured
+in tests/test_broker_acl.py: half of them lost. The dynamic-security plugin checks subscriptions.
+
 Each native gateway, ThingsBoard gateway or device and network-server integration (ChirpStack, The
 Things Stack) gets its own username and a random password; ingest has its own. Only the hash is
 stored, in Mosquitto's ``password_file`` format ``$7$<iterations>$<salt b64>$<hash b64>``:
@@ -28,6 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -188,3 +196,34 @@ def render_acl_file(accounts: list[dict[str, Any]], plan: TopicPlan) -> str:
         out.append(f"user {a['username']}\n")
         out += [f"topic {access} {topic}\n" for access, topic in acl_entries(a, plan)]
     return "".join(out)
+
+
+def _role(username: str) -> str:
+    return f"acct-{username}"
+
+
+def render_dynsec_json(accounts: list[dict[str, Any]], plan: TopicPlan) -> str:
+    """Configuration of Mosquitto's dynamic-security plugin (``plugin_opt_config_file``): a client per
+    account (the same PBKDF2-SHA512 hash, split into password/salt/iterations) with a role holding its
+    ACL. Defaults deny publishing and subscribing; a read topic is allowed to subscribe plainly and in any
+    shared group (``$share/+/<topic>``: the subscribe check sees the full filter)."""
+    clients, roles = [], []
+    for a in accounts:
+        _, _, iterations, salt, key = a["password_hash"].split("$")
+        clients.append({"username": a["username"], "textname": a["kind"] + (f" {a['device_id']}" if a.get("device_id")
+                                                                          else ""),
+                        "password": key, "salt": salt, "iterations": int(iterations),
+                        "roles": [{"rolename": _role(a["username"])}]})
+        acls: list[dict[str, Any]] = []
+        for access, topic in acl_entries(a, plan):
+            if access == "write":
+                acls.append({"acltype": "publishClientSend", "topic": topic, "allow": True})
+            else:
+                acls += [{"acltype": "subscribePattern", "topic": topic, "allow": True},
+                         {"acltype": "subscribePattern", "topic": f"$share/+/{topic}", "allow": True},
+                         {"acltype": "publishClientReceive", "topic": topic, "allow": True}]
+        roles.append({"rolename": _role(a["username"]), "acls": acls})
+    doc = {"clients": clients, "groups": [], "roles": roles,
+           "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False, "subscribe": False,
+                                "unsubscribe": True}}
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"

@@ -2,7 +2,8 @@
 
 ``yuncang devices credentials issue --gateways`` gives every native gateway its own MQTT account and
 prints each password once; ``credentials files`` writes Mosquitto's ``password_file`` and
-``acl_file`` (re-read by the embedded broker on change; send Mosquitto a SIGHUP).
+``acl_file`` (the embedded broker re-reads them on change) and Mosquitto's dynamic-security
+configuration (loaded when Mosquitto starts).
 """
 
 from __future__ import annotations
@@ -141,18 +142,27 @@ def _write_private(path: Path, text: str, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def write_broker_files(conn: Any, out_dir: Path, prefix: str) -> tuple[Path, Path, int]:
-    """Render ``passwd`` and ``acl`` for the live accounts into ``out_dir`` (atomic replace); ingest's read
-    filters are the ones ingest subscribes to (:data:`ingest.decode.TOPIC_FILTERS`)."""
+def write_broker_files(conn: Any, out_dir: Path, prefix: str) -> tuple[list[Path], int]:
+    """Render the live accounts into ``out_dir`` (each file replaced atomically): ``dynamic-security.json``
+    for Mosquitto's dynamic-security plugin, ``passwd`` + ``acl`` (Mosquitto file formats) for the embedded
+    broker. Ingest's read filters are the ones it subscribes to (:data:`ingest.decode.TOPIC_FILTERS`)."""
     from ingest.decode import TOPIC_FILTERS
-    from registry.broker_accounts import TopicPlan, live_accounts, render_acl_file, render_password_file
+    from registry.broker_accounts import (
+        TopicPlan,
+        live_accounts,
+        render_acl_file,
+        render_dynsec_json,
+        render_password_file,
+    )
 
     accounts = live_accounts(conn)
+    plan = TopicPlan(prefix, tuple(TOPIC_FILTERS))
     out_dir.mkdir(parents=True, exist_ok=True)
-    pw, acl = out_dir / "passwd", out_dir / "acl"
-    _write_private(pw, render_password_file(accounts), 0o640)
-    _write_private(acl, render_acl_file(accounts, TopicPlan(prefix, tuple(TOPIC_FILTERS))), 0o644)
-    return pw, acl, len(accounts)
+    files = {"dynamic-security.json": (render_dynsec_json(accounts, plan), 0o640),
+             "passwd": (render_password_file(accounts), 0o640), "acl": (render_acl_file(accounts, plan), 0o644)}
+    for name, (text, mode) in files.items():
+        _write_private(out_dir / name, text, mode)
+    return [out_dir / n for n in files], len(accounts)
 
 
 def _credentials(conn: Any, a: argparse.Namespace, s: Settings) -> int:
@@ -175,9 +185,9 @@ def _credentials(conn: Any, a: argparse.Namespace, s: Settings) -> int:
                   file=sys.stderr)
             return 2
         prefix = s.mqtt_topic_prefix if a.prefix is None else a.prefix
-        pw, acl, n = write_broker_files(conn, out, prefix)
-        print(f"wrote {pw} and {acl} ({n} accounts); Mosquitto re-reads them on SIGHUP, the embedded broker "
-              "on its next connection")
+        paths, n = write_broker_files(conn, out, prefix)
+        print(f"wrote {', '.join(map(str, paths))} ({n} accounts); restart Mosquitto to load them (its "
+              "persistence keeps queued messages); the embedded broker re-reads them on its next connection")
         return 0
     # issue
     if a.gateways:
