@@ -16,31 +16,11 @@ from ingest.storage import ensure_partitions
 from registry import devices as reg
 from registry.csv_io import CsvImportError
 from registry.devices_csv import export_devices, import_devices
-from registry.seed import SeedParams, seed
-from yuncang.migrations import migrate
-
-
-def make_fleet_db(make_database: Callable[[], str]) -> str:
-    """A migrated database with 12 seeded orchards (gw-0001..gw-0012) and two cold rooms (CR-A run by
-    the cooperative of WS-0001, CR-B by another one)."""
-    url = make_database()
-    migrate(url)
-    with psycopg.connect(url) as conn:
-        seed(conn, SeedParams(seed=7, orchard_count=12, total_area_mu=1200.0))
-        coop_a = conn.execute("SELECT cooperative_id FROM orchards WHERE orchard_id = 'WS-0001'").fetchone()[0]
-        coop_b = conn.execute("SELECT cooperative_id FROM cooperatives WHERE cooperative_id <> %s "
-                              "ORDER BY cooperative_id LIMIT 1", (coop_a,)).fetchone()[0]
-        conn.execute("INSERT INTO warehouses VALUES ('WH-1', '巫山云仓', 31.07, 109.88)")
-        conn.execute("INSERT INTO cold_rooms (cold_room_id, warehouse_id, name, capacity_kg, temperature_c, "
-                     "cooperative_id) VALUES ('CR-A', 'WH-1', '一号冷库', 50000, 1.0, %s), "
-                     "('CR-B', 'WH-1', '二号冷库', 50000, 0.5, %s)", (coop_a, coop_b))
-        conn.commit()
-    return url
 
 
 @pytest.fixture(scope="module")
-def fleet_db(make_database: Callable[[], str]) -> str:
-    return make_fleet_db(make_database)
+def fleet_db(make_fleet_db: Callable[[], str]) -> str:
+    return make_fleet_db()
 
 
 @pytest.fixture
@@ -181,11 +161,11 @@ def test_csv_import_adds_many_devices_per_orchard_or_nothing(db: psycopg.Connect
         import_devices(db, taken)
 
 
-def test_export_then_import_gives_the_same_fleet(db: psycopg.Connection, make_database: Callable[[], str]) -> None:
+def test_export_then_import_gives_the_same_fleet(db: psycopg.Connection, make_fleet_db: Callable[[], str]) -> None:
     first = io.StringIO()
     n = export_devices(db, first)
     assert n == db.execute("SELECT count(*) FROM devices").fetchone()[0]
-    other = make_fleet_db(make_database)
+    other = make_fleet_db()
     with psycopg.connect(other) as c2:
         import_devices(c2, first.getvalue())
         again = io.StringIO()
