@@ -6,6 +6,7 @@ shared group; wrong passwords are refused; ingest still receives everything it s
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import secrets
 import shutil
@@ -317,3 +318,45 @@ def test_moved_gateway_publishes_only_to_its_new_orchard_once_the_files_are_rewr
         return got
 
     assert asyncio.run(after()) == [b"end"]
+
+
+def test_a_listener_mount_point_gives_a_thingsboard_gateway_an_identity(tmp_path: Path) -> None:
+    """The arrangement docs/wire-format.md recommends for ThingsBoard gateways (their topic is fixed):
+    a listener of their own with ``mount_point tbgw/<account>/``, so that what they publish on
+    ``v1/gateway/telemetry`` arrives as ``tbgw/<account>/v1/gateway/telemetry``; another account can
+    neither use that listener nor publish the mounted topic."""
+    if DYNSEC is None:
+        pytest.skip("mosquitto's dynamic-security plugin not installed")
+    accounts = [{"username": u, "kind": "chirpstack", "password_hash": ba.hash_password(u + "-pw")}
+                for u in ("tb-1", "tb-2", "ingest")]
+    doc = json.loads(ba.render_dynsec_json(accounts, ba.TopicPlan("", ())))
+    grants = {"tb-1": [("publishClientSend", "tbgw/tb-1/v1/gateway/telemetry")],
+              "tb-2": [("publishClientSend", "tbgw/tb-2/v1/gateway/telemetry")],
+              "ingest": [("subscribePattern", "tbgw/+/v1/gateway/telemetry"), ("publishClientReceive", "tbgw/#")]}
+    for role in doc["roles"]:
+        role["acls"] = [{"acltype": t, "topic": topic, "allow": True} for t, topic in grants[role["rolename"][5:]]]
+    (tmp_path / "dynsec.json").write_text(json.dumps(doc))
+    own = free_port()
+    conf = ("listener 1883\nallow_anonymous false\nlog_dest stdout\n"
+            f"plugin {DYNSEC}\nplugin_opt_config_file {tmp_path}/dynsec.json\n"
+            f"listener {own} 127.0.0.1\nmount_point tbgw/tb-1/\n")
+
+    async def go(main: int) -> list[tuple[str, bytes]]:
+        got: list[tuple[str, bytes]] = []
+        async with _client(main, "ingest", "ingest-pw", True, "i") as ing:
+            await ing.subscribe("tbgw/+/v1/gateway/telemetry", qos=1)
+            for port, user, topic, body in ((own, "tb-1", "v1/gateway/telemetry", b"tb-1 on its listener"),
+                                            (own, "tb-2", "v1/gateway/telemetry", b"tb-2 on tb-1's listener"),
+                                            (main, "tb-2", "tbgw/tb-1/v1/gateway/telemetry", b"tb-2 forging")):
+                async with _client(port, user, f"{user}-pw", True, f"c-{user}") as c:
+                    await c.publish(topic, body, qos=1)
+            try:
+                async with asyncio.timeout(1.5):
+                    async for m in ing.messages:
+                        got.append((m.topic.value, bytes(m.payload)))  # type: ignore[arg-type]
+            except TimeoutError:
+                pass
+        return got
+
+    with private_mosquitto(conf, tmp_path) as main:
+        assert asyncio.run(go(main)) == [("tbgw/tb-1/v1/gateway/telemetry", b"tb-1 on its listener")]

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from dashboard.access import Principal, check_csrf, require_roles, require_user
 from registry import devices as reg
@@ -53,6 +53,13 @@ class DeviceIn(BaseModel):
     position: str = Field(default="", max_length=200)
     installed_at: datetime | date | None = None
     note: str = Field(default="", max_length=2000)
+
+    @field_validator("model", "position", "note")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
 
 
 class RetireIn(BaseModel):
