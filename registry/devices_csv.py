@@ -153,15 +153,15 @@ def _check_against_db(conn: psycopg.Connection, rows: list[dict[str, Any]]) -> l
 
 
 def import_devices(conn: psycopg.Connection, text: str | TextIO) -> tuple[int, int]:
-    """Check then apply a devices CSV atomically; returns (devices added, devices updated)."""
+    """Check then apply a devices CSV atomically (a savepoint when the caller has a transaction open);
+    returns (devices added, devices updated)."""
     rows = parse_devices(text)
-    errors = _check_against_db(conn, rows)
-    conn.rollback()
-    if errors:
-        raise CsvImportError(errors)
     added = updated = 0
     try:
         with conn.transaction():
+            errors = _check_against_db(conn, rows)
+            if errors:
+                raise CsvImportError(errors)
             known = {r[0] for r in conn.execute("SELECT device_id FROM devices WHERE device_id = ANY(%s) FOR UPDATE",
                                                 ([v["device_id"] for v in rows],))}
             # identifiers move between rows of one file (a swap): free them first, then write
@@ -178,6 +178,8 @@ def import_devices(conn: psycopg.Connection, text: str | TextIO) -> tuple[int, i
                 if v["replaced_by"]:
                     conn.execute("UPDATE devices SET replaced_by = %s WHERE device_id = %s",
                                  (v["replaced_by"], v["device_id"]))
+    except CsvImportError:
+        raise
     except Exception as exc:  # a constraint the checks above did not foresee: still nothing imported
         line = next((v["_line"] for v in rows if v["device_id"] in str(exc)), 0)
         raise CsvImportError([RowError(line, f"refused by the database: {exc}")]) from exc

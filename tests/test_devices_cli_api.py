@@ -146,3 +146,39 @@ def test_api_scope_per_role(api: tuple[TestClient, dict[str, Any]]) -> None:
     assert len(hist) == 1 and hist[0]["cold_room_id"] == "CR-A" and hist[0]["valid_to"] is not None
     assert client.get("/api/v1/devices", headers=h["boss"], params={"include_retired": True,
                                                                     "cold_room_id": "CR-A"}).json()["total"] == 1
+
+
+def test_registry_export_import_round_trips_the_fleet(cli_db: str, make_database: Callable[[], str],
+                                                      tmp_path: Path) -> None:
+    """`yuncang registry export x.csv` writes x.devices.csv beside it; `import` brings both back, or
+    nothing when either file has a bad row."""
+    from yuncang.migrations import migrate
+
+    env = {**os.environ, "YUNCANG_DATABASE_URL": cli_db, "YUNCANG_MQTT_URL": "mqtt://u:p@127.0.0.1:1"}
+    reg_csv = tmp_path / "reg.csv"
+    r = subprocess.run([sys.executable, "-m", "yuncang", "registry", "export", str(reg_csv)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    dev_csv = tmp_path / "reg.devices.csv"
+    assert dev_csv.exists() and len(dev_csv.read_text().splitlines()) > 13   # more devices than orchards
+    fresh = make_database()
+    migrate(fresh)
+    with psycopg.connect(fresh) as c:
+        c.execute("INSERT INTO warehouses VALUES ('WH-1', '巫山云仓', 31.07, 109.88)")
+        c.execute("INSERT INTO cold_rooms (cold_room_id, warehouse_id, name, capacity_kg) VALUES "
+                  "('CR-A', 'WH-1', 'a', 1000), ('CR-B', 'WH-1', 'b', 1000)")
+        c.commit()
+    env2 = {**env, "YUNCANG_DATABASE_URL": fresh}
+    good = dev_csv.read_text()
+    dev_csv.write_text(good + "broken,gateway,,,,,WS-0001,,,,,,,,\n")       # model missing: a bad row
+    r = subprocess.run([sys.executable, "-m", "yuncang", "registry", "import", str(reg_csv)], env=env2,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "model is empty" in r.stderr
+    with psycopg.connect(fresh) as c:
+        assert c.execute("SELECT count(*) FROM orchards").fetchone()[0] == 0     # nothing half-imported
+    dev_csv.write_text(good)
+    r = subprocess.run([sys.executable, "-m", "yuncang", "registry", "import", str(reg_csv)], env=env2,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    again = _yc(fresh, "export", "-")
+    assert again.returncode == 0 and again.stdout == good
