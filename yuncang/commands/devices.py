@@ -63,7 +63,7 @@ def _list(conn: Any, a: argparse.Namespace) -> int:
     if a.history:
         get_device(conn, a.history)
         for h in history(conn, a.history):
-            place = h["orchard_id"] and f"orchard {h['orchard_id']}" or f"cold room {h['cold_room_id']}"
+            place = f"orchard {h['orchard_id']}" if h["orchard_id"] else f"cold room {h['cold_room_id']}"
             print(f"{_fmt(h['valid_from']) or '-inf':>22} .. {_fmt(h['valid_to']) or 'now':<22} {place}")
         return 0
     rows, total = list_devices(conn, orchard_id=a.orchard, cold_room_id=a.cold_room, include_retired=a.all,
