@@ -20,6 +20,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from registry.errors import Conflict, DomainError, Invalid, NotFound
+
 KINDS: tuple[str, ...] = ("gateway", "soil_probe", "weather_station", "air_sensor", "other")
 STATUSES: tuple[str, ...] = ("active", "spare", "retired")
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -33,24 +35,20 @@ FIELDS: tuple[str, ...] = (
 )
 
 
-class DeviceError(Exception):
-    """Base: ``http_status`` is what the web layer answers; ``str(err)`` says what is wrong."""
-
-    http_status = 400
+class DeviceError(DomainError):
+    """Base of the fleet's errors (domain errors: the web layer maps each to its HTTP status)."""
 
 
-class DeviceNotFound(DeviceError):
-    http_status = 404
+class DeviceNotFound(DeviceError, NotFound):
+    """No such device (404)."""
 
 
-class DeviceConflict(DeviceError):
-    """Clashes with the current state: id or DevEUI taken, already retired, overlapping period."""
-
-    http_status = 409
+class DeviceConflict(DeviceError, Conflict):
+    """Clashes with the current state: id or DevEUI taken, already retired, overlapping period (409)."""
 
 
-class DeviceInvalid(DeviceError):
-    http_status = 422
+class DeviceInvalid(DeviceError, Invalid):
+    """Malformed values or unknown places (422)."""
 
 
 def placement_join(reading: str = "r", time_col: str = "bucket", alias: str = "p") -> str:

@@ -137,7 +137,7 @@ def test_api_scope_per_role(api: tuple[TestClient, dict[str, Any]]) -> None:
         "device_id": "bad id", "model": "x", "orchard_id": "WS-0001"}).status_code == 422
     dup = client.post("/api/v1/devices", headers=h["boss"], json={
         "device_id": "gw-0001", "model": "YC-GW1", "orchard_id": "WS-0001"})
-    assert dup.status_code == 409 and "exists" in dup.json()["detail"]
+    assert dup.status_code == 409 and "exists" in dup.json()["detail"]["message"]
     # A retires its own device; again is 409; the history shows the closed period
     r = client.post("/api/v1/devices/cr-a-th/retire", headers=h["mgr-a"], json={})
     assert r.status_code == 200 and r.json()["status"] == "retired"

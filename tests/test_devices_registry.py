@@ -46,7 +46,7 @@ def _hourly(device: str, start: datetime, hours: int, soil: float) -> list[tuple
 
 def test_moved_and_replaced_probe_keeps_each_reading_with_the_orchard_of_its_time(db: psycopg.Connection) -> None:
     from orchard_models.inputs import read_season_weather
-    from trading.trace import sensor_summary
+    from ingest.read import season_summary as sensor_summary
 
     day = date(2026, 5, 10)                        # local days 10-13 May; the move at local midnight of 12 May
     start = datetime(2026, 5, 9, 16, tzinfo=UTC)   # 10 May 00:00 Asia/Shanghai
@@ -70,7 +70,7 @@ def test_moved_and_replaced_probe_keeps_each_reading_with_the_orchard_of_its_tim
 
     assert [(h["orchard_id"], h["valid_from"], h["valid_to"]) for h in reg.history(db, "probe-30")] == [
         ("WS-0001", None, moved), ("WS-0002", moved, retired)]
-    # trading's trace summary: each orchard gets exactly the days the probe (or its replacement) was there
+    # the trace page's season summary: each orchard gets exactly the days the probe (or its replacement) was there
     a = sensor_summary(db, "WS-0001", day, day + timedelta(days=5))
     b = sensor_summary(db, "WS-0002", day, day + timedelta(days=5))
     assert a is not None and b is not None
