@@ -70,7 +70,7 @@ def test_moved_and_replaced_probe_keeps_each_reading_with_the_orchard_of_its_tim
 
     assert [(h["orchard_id"], h["valid_from"], h["valid_to"]) for h in reg.history(db, "probe-30")] == [
         ("WS-0001", None, moved), ("WS-0002", moved, retired)]
-    # the trace page's season summary: each orchard gets exactly the days the probe (or its replacement) was there
+    # the trace page's season summary: each orchard gets exactly the days its probe was there
     a = sensor_summary(db, "WS-0001", day, day + timedelta(days=5))
     b = sensor_summary(db, "WS-0002", day, day + timedelta(days=5))
     assert a is not None and b is not None
