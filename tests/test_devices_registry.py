@@ -45,8 +45,8 @@ def _hourly(device: str, start: datetime, hours: int, soil: float) -> list[tuple
 
 
 def test_moved_and_replaced_probe_keeps_each_reading_with_the_orchard_of_its_time(db: psycopg.Connection) -> None:
-    from orchard_models.inputs import read_season_weather
     from ingest.read import season_summary as sensor_summary
+    from orchard_models.inputs import read_season_weather
 
     day = date(2026, 5, 10)                        # local days 10-13 May; the move at local midnight of 12 May
     start = datetime(2026, 5, 9, 16, tzinfo=UTC)   # 10 May 00:00 Asia/Shanghai
