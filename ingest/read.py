@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from registry.devices import placement_join
 from registry.metrics import METRICS
 from registry.read import OrchardScope, orchard_devices
 
@@ -314,9 +315,11 @@ def _r(v: Any, nd: int = 1) -> float | None:
 
 
 def season_summary(conn: psycopg.Connection, orchard_id: str, start: date, end: date) -> dict[str, Any]:
-    """Summary of the orchard's gateways from ``readings_daily`` over local (Asia/Shanghai) days
+    """Summary of the orchard's devices from ``readings_daily`` over local (Asia/Shanghai) days
     ``start``..``end``: air temperature min/max/mean (°C), frost days (minimum < 0 °C) and heat days
-    (maximum ≥ 35 °C), rain total (mm), soil moisture mean (m³/m³), days with data."""
+    (maximum ≥ 35 °C), rain total (mm), soil moisture mean (m³/m³), days with data. Each day counts for the
+    orchard its devices were in that day (:func:`registry.devices.placement_join`): moved and replaced
+    devices' history stays with the right orchard."""
     t0 = datetime.combine(start, time(0), SHANGHAI)
     t1 = datetime.combine(end + timedelta(days=1), time(0), SHANGHAI)
     with conn.cursor(row_factory=dict_row) as cur:
@@ -324,7 +327,7 @@ def season_summary(conn: psycopg.Connection, orchard_id: str, start: date, end: 
             """SELECT r.metric, count(DISTINCT r.bucket) AS days, sum(r.n) AS n, min(r.min) AS min,
                       max(r.max) AS max, sum(r.avg * r.n) / nullif(sum(r.n), 0) AS avg, sum(r.sum) AS total,
                       count(*) FILTER (WHERE r.min < %s) AS below, count(*) FILTER (WHERE r.max >= %s) AS above
-               FROM readings_daily r JOIN devices d USING (device_id)
+               FROM readings_daily r """ + placement_join("r", "bucket", "d") + """
                WHERE d.orchard_id = %s AND r.bucket >= %s AND r.bucket < %s
                GROUP BY r.metric""", (FROST_C, HOT_C, orchard_id, t0, t1)).fetchall()
     by = {r["metric"]: r for r in rows}

@@ -28,7 +28,11 @@ import psycopg
 
 from orchard_models.forecast import Observations, OrchardTable, SeasonRecord
 from orchard_models.weather import SeasonWeather, season_days, season_start
+from registry.devices import placement_join
 from registry.grades import GRADE_CODES
+
+#: readings joined to the orchard their device was in at the bucket's time (alias d: d.orchard_id)
+_PLACED = placement_join("r", "bucket", "d")
 
 __all__ = ["ModelInputs", "local_date", "read_graded_harvests", "read_inputs", "season_of"]
 
@@ -112,7 +116,7 @@ def read_season_weather(conn: psycopg.Connection, index: dict[str, int], season:
                coalesce(avg(r.avg) FILTER (WHERE r.metric = 'leaf_wetness_pct'), 'NaN'),
                coalesce(avg(r.avg) FILTER (WHERE r.metric = 'air_rh_pct'), 'NaN')
           FROM readings_daily r
-          JOIN devices d ON d.device_id = r.device_id AND d.active
+          """ + _PLACED + """
           JOIN o ON o.oid = d.orchard_id
          WHERE r.metric = ANY(%(metrics)s) AND r.bucket >= %(t0)s AND r.bucket < %(t1)s
          GROUP BY 1, 2
@@ -132,7 +136,7 @@ def read_season_weather(conn: psycopg.Connection, index: dict[str, int], season:
         """
         SELECT d.orchard_id, ((r.bucket AT TIME ZONE 'Asia/Shanghai')::date - %(s0)s::date) AS day,
                count(DISTINCT r.bucket) FILTER (WHERE r.avg >= %(wet)s), count(DISTINCT r.bucket)
-          FROM readings_hourly r JOIN devices d ON d.device_id = r.device_id AND d.active
+          FROM readings_hourly r """ + _PLACED + """
          WHERE r.metric = 'leaf_wetness_pct' AND r.bucket >= %(t0)s AND r.bucket < %(t1)s
          GROUP BY 1, 2
         """, {"s0": s0, "t0": t0, "t1": t1, "wet": WET_PCT})
@@ -148,7 +152,7 @@ def read_season_weather(conn: psycopg.Connection, index: dict[str, int], season:
             """
             SELECT d.orchard_id, ((r.bucket AT TIME ZONE 'Asia/Shanghai')::date - %(s0)s::date) AS day,
                    extract(hour FROM r.bucket AT TIME ZONE 'Asia/Shanghai')::int AS hr, avg(r.avg)
-              FROM readings_hourly r JOIN devices d ON d.device_id = r.device_id AND d.active
+              FROM readings_hourly r """ + _PLACED + """
              WHERE r.metric = 'air_temp_c' AND r.bucket >= %(h0)s AND r.bucket < %(t1)s
              GROUP BY 1, 2, 3
             """, {"s0": s0, "h0": h0, "t1": t1})

@@ -1,5 +1,9 @@
 """Import and export of the registry as one flat CSV (a row per orchard), so a cooperative can load its own.
 
+The row carries the orchard's (first) gateway; the whole fleet — every device, also soil probes, weather
+stations and cold-room sensors — travels in the devices CSV (:mod:`registry.devices_csv`), which
+``yuncang registry export FILE.csv`` writes beside it as ``FILE.devices.csv`` and ``import`` reads back.
+
 Import validates every row first and reports each bad row with its 1-based line number (the header
 is line 1) and the reason; if any row is bad nothing is written. A good file is applied in one
 transaction: orchards, growers, households, cooperatives and gateways are inserted or updated by id.
@@ -62,7 +66,7 @@ def export_csv(conn: psycopg.Connection, out: TextIO) -> int:
         JOIN households h ON h.household_id = g.household_id
         LEFT JOIN cooperatives c ON c.cooperative_id = o.cooperative_id
         LEFT JOIN LATERAL (SELECT device_id, dev_eui FROM devices d WHERE d.orchard_id = o.orchard_id
-                           ORDER BY device_id LIMIT 1) d ON true
+                           AND d.kind = 'gateway' AND d.status <> 'retired' ORDER BY device_id LIMIT 1) d ON true
         ORDER BY o.orchard_id
         """
     ).fetchall()

@@ -654,7 +654,7 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
     readings alone). Where it is a TimescaleDB continuous aggregate (a view), the compact raw readings
     of :func:`iter_compact_readings` go into ``readings`` and the aggregate is refreshed over the
     history's range; that refresh cannot run in a transaction, so on that path this function commits.
-    Devices come from the registry ``devices`` table (first active device of each orchard; ``gw-NNNN``
+    Devices come from the registry ``devices`` table (first active gateway of each orchard; ``gw-NNNN``
     if none). ``observations``: also write the growers' flower-density and fruit-set records into
     ``farm_records`` (``recorded_by = 'sim-history'``; earlier such rows of these orchards and
     seasons are replaced).
@@ -662,7 +662,8 @@ def write_history(conn: Any, history: History, *, source: str = "sim", daily: bo
     devmap: dict[str, str] = {}
     for oid, did in conn.execute(
             "SELECT DISTINCT ON (orchard_id) orchard_id, device_id FROM devices "
-            "WHERE orchard_id = ANY(%s) ORDER BY orchard_id, active DESC, device_id", (history.orchard_ids,)):
+            "WHERE orchard_id = ANY(%s) ORDER BY orchard_id, active DESC, kind <> 'gateway', device_id",
+            (history.orchard_ids,)):
         devmap[oid] = did
     kind: str | None = _relkind(conn, "readings_daily") if daily else None
     if daily and kind is None:

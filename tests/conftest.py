@@ -126,6 +126,29 @@ def ingest_db(make_database: Callable[[], str]) -> str:
 
 
 @pytest.fixture(scope="session")
+def make_fleet_db(make_database: Callable[[], str]) -> Callable[[], str]:
+    """Factory: a migrated database with 12 seeded orchards (gw-0001..gw-0012) and two cold rooms (CR-A
+    run by the cooperative of WS-0001, CR-B by another one) — the device-fleet tests' world."""
+
+    def make() -> str:
+        url = make_database()
+        migrate(url)
+        with psycopg.connect(url) as conn:
+            seed(conn, SeedParams(seed=7, orchard_count=12, total_area_mu=1200.0))
+            coop_a = conn.execute("SELECT cooperative_id FROM orchards WHERE orchard_id = 'WS-0001'").fetchone()[0]
+            coop_b = conn.execute("SELECT cooperative_id FROM cooperatives WHERE cooperative_id <> %s "
+                                  "ORDER BY cooperative_id LIMIT 1", (coop_a,)).fetchone()[0]
+            conn.execute("INSERT INTO warehouses VALUES ('WH-1', '巫山云仓', 31.07, 109.88)")
+            conn.execute("INSERT INTO cold_rooms (cold_room_id, warehouse_id, name, capacity_kg, temperature_c, "
+                         "cooperative_id) VALUES ('CR-A', 'WH-1', '一号冷库', 50000, 1.0, %s), "
+                         "('CR-B', 'WH-1', '二号冷库', 50000, 0.5, %s)", (coop_a, coop_b))
+            conn.commit()
+        return url
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def run_facts() -> dict[str, str]:
     """Facts about this run printed in the terminal summary (which paths and services ran)."""
     return _STATE

@@ -168,6 +168,7 @@ def _cmd_registry(a: argparse.Namespace, s: Settings) -> int:
     import psycopg
 
     from registry.csv_io import CsvImportError, export_csv, import_csv
+    from registry.devices_csv import export_devices, import_devices
     from yuncang.migrations import migrate
     from yuncang.runtime import Services
 
@@ -179,11 +180,18 @@ def _cmd_registry(a: argparse.Namespace, s: Settings) -> int:
                 n = export_csv(conn, out)
                 if out is not sys.stdout:
                     out.close()
+                    with open(_devices_file(a.file), "w", encoding="utf-8", newline="") as dout:
+                        export_devices(conn, dout)
                 print(f"exported {n} orchards", file=sys.stderr)
                 return 0
             text = Path(a.file).read_text(encoding="utf-8-sig") if a.file != "-" else sys.stdin.read()
-            try:
-                n = import_csv(conn, text)
+            devices = _devices_file(a.file) if a.file != "-" else None
+            try:  # orchards and their devices together, or nothing
+                with conn.transaction():
+                    n = import_csv(conn, text)
+                    if devices is not None and devices.exists():
+                        import_devices(conn, devices.read_text(encoding="utf-8-sig"))
+                        print(f"devices from {devices} imported", file=sys.stderr)
             except CsvImportError as exc:
                 print(f"nothing imported: {len(exc.errors)} bad row(s)", file=sys.stderr)
                 for e in exc.errors:
@@ -191,6 +199,12 @@ def _cmd_registry(a: argparse.Namespace, s: Settings) -> int:
                 return 2
             print(f"imported {n} orchards")
             return 0
+
+
+def _devices_file(path: str) -> Path:
+    """The devices CSV travelling with a registry CSV: ``x.csv`` -> ``x.devices.csv``."""
+    p = Path(path)
+    return p.with_name(p.stem + ".devices.csv")
 
 
 def build_parser() -> argparse.ArgumentParser:

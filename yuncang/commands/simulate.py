@@ -25,9 +25,11 @@ log = logging.getLogger("yuncang.simulate")
 
 
 def load_devices(conn: Any, limit: int | None = None) -> list[dict[str, Any]]:
-    """Active registry devices joined with their orchard's site, in device order."""
+    """Active registry gateways joined with their orchard's site, in device order (the simulator plays
+    whole gateways; soil probes and weather stations registered beside them are not simulated)."""
     sql = ("SELECT d.device_id, d.orchard_id, d.dev_eui, o.elevation_m, o.lat, o.lon "
-           "FROM devices d JOIN orchards o USING (orchard_id) WHERE d.active ORDER BY d.device_id")
+           "FROM devices d JOIN orchards o USING (orchard_id) WHERE d.active AND d.kind = 'gateway' "
+           "ORDER BY d.device_id")
     rows = conn.execute(sql + (" LIMIT %s" if limit else ""), (limit,) if limit else ()).fetchall()
     cols = ("device_id", "orchard_id", "dev_eui", "elevation_m", "lat", "lon")
     return [dict(zip(cols, r, strict=True)) for r in rows]

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from yuncang.web.api import (
     alerts,
     auth,
+    device_registry,
     devices,
     farm_records,
     forecasts,
@@ -35,7 +36,8 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(orchards.router)  # hottest: conditions, series
     app.include_router(auth.router)  # every client calls /api/v1/me
     app.include_router(alerts.router)
-    app.include_router(devices.router)
+    app.include_router(devices.router)  # before device_registry: /devices/health is not a device id
+    app.include_router(device_registry.router)
     app.include_router(farm_records.router)
     app.include_router(forecasts.router)
     app.include_router(health.router)
