@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from ingest import ddl
 from ingest.storage import storage_path
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,11 @@ def _refresh_tsdb(conn: psycopg.Connection, since: datetime | None, t0: float) -
                      (h_start, h_end))
         conn.execute("CALL refresh_continuous_aggregate('samples_daily', %s::timestamptz, %s::timestamptz)",
                      (d_start, d_end))
+        for hourly, daily in ddl.extra_aggregates(conn):  # pairs generated for later metrics (ingest.ddl)
+            conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
+                         (hourly, h_start, h_end))
+            conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
+                         (daily, d_start, d_end))
         if seen is not None:
             conn.execute("DELETE FROM readings_dirty WHERE marked_at <= %s", (seen,))
     finally:

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 import yuncang.migrations as migrations
-from ingest import rollups
+from ingest import ddl, rollups
 from ingest.batch import Batch
 from ingest.samples import COLUMNS
 from ingest.storage import apply_retention, storage_path
@@ -86,6 +86,7 @@ def tsdb_shim(make_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch,
         return out
 
     monkeypatch.setattr(migrations, "discover", discover)
+    monkeypatch.setattr(ddl, "CONTINUOUS_WITH", "")  # aggregates generated from the catalogue (010)
     applied = migrations.migrate(url, packages=("registry", "ingest"))
     assert "ingest/002_readings" in applied and "ingest/005_wide_samples" in applied
     assert "ingest/004_c_collation" not in applied  # plain-path only
