@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from yuncang.settings import ingest_profile_options
+
 import argparse
 import asyncio
 import gc
@@ -65,7 +67,8 @@ def _cmd(a: argparse.Namespace, s: Settings) -> int:
             client_id=a.client_id or instance_client_id(a.instance),
             shared_group=None if a.no_shared else "ingest", protocol=a.protocol,
             session_expiry_s=a.session_expiry, receive_maximum=a.receive_maximum,
-            batch_max_readings=a.batch_readings, batch_max_age_s=a.batch_age, refresh_every_s=a.refresh_every)
+            batch_max_readings=a.batch_readings, batch_max_age_s=a.batch_age, refresh_every_s=a.refresh_every,
+            **ingest_profile_options(s))
 
         # what is loaded by now (modules, settings) lives as long as the process: keep it out of every
         # full collection, whose cost would otherwise grow with it (bench ingest: ~0.4 CPU-s per county-day)
