@@ -604,7 +604,9 @@ def device_health(
     The reference "now" is the newest reading time across all gateways, so simulated (accelerated or
     replayed) time is judged consistently. A gateway is *silent* when it has never reported or its
     newest reading is older than ``silent_after`` before that reference; ``online_rate`` (0-1) is the
-    share that is not silent. Silent gateways are listed first.
+    share that is not silent. Silent gateways are listed first. ``stores_nothing``: a silent device that
+    is still heard (its messages arrive but none of their values are stored, e.g. keys its profile does
+    not map); ``unmapped_keys``: how many distinct keys of it no profile rule accounts for.
     """
     where, params = scope
     if not has_table(conn, "device_health"):
@@ -621,13 +623,18 @@ def device_health(
             "source": None,
         }
     ref = conn.execute("SELECT max(last_reading_at) FROM device_health").fetchone()[0]  # type: ignore[index]
+    # stores_nothing: messages keep arriving (heard within the window) but no reading was stored in it,
+    # e.g. a device whose profile maps none of its keys (they are counted in device_unmapped_keys)
     cte = f"""WITH d AS (
         SELECT d.device_id, d.orchard_id, o.name AS orchard_name, o.cooperative_id, h.last_reading_at,
                h.last_seen_at, h.battery_v, h.rssi_dbm, h.rejects,
-               (h.last_reading_at IS NULL OR h.last_reading_at < %s::timestamptz - %s) AS silent
+               (h.last_reading_at IS NULL OR h.last_reading_at < %s::timestamptz - %s) AS silent,
+               (h.last_seen_at >= coalesce(%s::timestamptz, h.last_seen_at) - %s
+                AND (h.last_reading_at IS NULL OR h.last_reading_at < h.last_seen_at - %s)) AS stores_nothing,
+               (SELECT count(*) FROM device_unmapped_keys u WHERE u.device_id = d.device_id) AS unmapped_keys
         FROM devices d JOIN orchards o USING (orchard_id) LEFT JOIN device_health h USING (device_id)
         WHERE d.active AND {where})"""
-    cparams = [ref, silent_after, *params]
+    cparams = [ref, silent_after, ref, silent_after, silent_after, *params]
     agg = conn.execute(cte + " SELECT count(*), count(*) FILTER (WHERE NOT silent) FROM d", cparams).fetchone()
     assert agg is not None
     cond = " WHERE silent" if only_silent else ""
@@ -636,8 +643,10 @@ def device_health(
         .execute(
             cte
             + f""" SELECT device_id, orchard_id, orchard_name, cooperative_id, last_reading_at, last_seen_at,
-                          battery_v, rssi_dbm, coalesce(rejects, 0) AS rejects, silent FROM d{cond}
-                   ORDER BY silent DESC, last_reading_at NULLS FIRST, device_id LIMIT %s OFFSET %s""",
+                          battery_v, rssi_dbm, coalesce(rejects, 0) AS rejects, silent,
+                          coalesce(stores_nothing, false) AS stores_nothing, unmapped_keys FROM d{cond}
+                   ORDER BY silent DESC, stores_nothing DESC NULLS LAST, last_reading_at NULLS FIRST, device_id
+                   LIMIT %s OFFSET %s""",
             [*cparams, limit, offset],
         )
         .fetchall()

@@ -44,8 +44,9 @@ _AGGS = ("n", "min", "max", "avg", "sum")
 _C = ' COLLATE "C"'  # the first VALUES row fixes the metric column's collation (byte order, as the tables)
 
 
-def catalogue_checksum(metrics: Sequence[str] = tuple(METRICS)) -> str:
+def catalogue_checksum(metrics: Sequence[str] | None = None) -> str:
     """Identifies the catalogue's metric set and order (the repeatable migration re-runs when it changes)."""
+    metrics = tuple(METRICS) if metrics is None else metrics
     return hashlib.sha256(("\n".join(metrics)).encode()).hexdigest()
 
 
@@ -106,8 +107,9 @@ def rollup_view_sql(kind: str, generations: Sequence[tuple[str, Sequence[str]]])
     return f"CREATE OR REPLACE VIEW readings_{kind} AS\n" + "\nUNION ALL\n".join(parts) + ";\n"
 
 
-def sync_sql(conn: psycopg.Connection, path: str, metrics: Sequence[str] = tuple(METRICS)) -> str:
-    """The DDL that brings the database's storage up to the catalogue ``metrics`` (empty when it is)."""
+def sync_sql(conn: psycopg.Connection, path: str, metrics: Sequence[str] | None = None) -> str:
+    """The DDL that brings the database's storage up to the catalogue ``metrics`` (default: METRICS)."""
+    metrics = tuple(METRICS) if metrics is None else metrics
     have = _columns(conn, "samples")
     if not have:
         raise RuntimeError("table samples does not exist (migration ingest/005_wide_samples must run first)")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from dashboard import queries as q
+from ingest import unmapped
 from dashboard.access import Principal, orchard_scope, require_roles, require_user
 from yuncang.api._common import AUTH_ERRORS, limit_q, offset_q, reject_nul
 
@@ -26,6 +27,10 @@ class DeviceRow(BaseModel):
     rssi_dbm: float | None
     rejects: int
     silent: bool
+    #: heard recently, but none of its values were stored (e.g. its profile maps none of its keys)
+    stores_nothing: bool = False
+    #: distinct payload keys its profile neither maps nor ignores (GET /devices/{device_id}/unmapped-keys)
+    unmapped_keys: int = 0
 
 
 class DeviceHealth(BaseModel):
@@ -63,3 +68,33 @@ def health(
             only_silent=only_silent,
         )
     return {**out, "limit": limit, "offset": offset}
+
+
+class UnmappedKey(BaseModel):
+    key: str
+    count: int
+    sample_value: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class UnmappedKeys(BaseModel):
+    device_id: str
+    profile: str | None
+    items: list[UnmappedKey]
+
+
+@router.get("/devices/{device_id}/unmapped-keys", response_model=UnmappedKeys,
+            responses={**AUTH_ERRORS, 404: {"description": "no such device in your scope"}})
+def unmapped_keys(request: Request, device_id: str, p: Principal = Depends(require_user)) -> Any:
+    """Payload keys of the device that its profile neither maps to a metric nor ignores (nothing is
+    dropped silently): key, how often it came, a sample value, first and last seen (ingest clock)."""
+    require_roles(p, "manager", "admin", "grower")
+    where, params = orchard_scope(p)
+    with request.app.state.yc.pool.connection() as conn:
+        row = conn.execute(f"SELECT d.profile FROM devices d JOIN orchards o USING (orchard_id)"
+                           f" WHERE d.device_id = %s AND {where}", [device_id, *params]).fetchone()
+        if row is None:
+            raise HTTPException(status_code=404, detail=f"device {device_id!r} not found in your scope")
+        items = unmapped.unmapped_keys(conn, device_id)
+    return {"device_id": device_id, "profile": row[0], "items": items}
