@@ -125,12 +125,12 @@ def sync_sql(conn: psycopg.Connection, path: str, metrics: Sequence[str] | None 
         if new:
             n = max([int(h.rsplit("_g", 1)[1]) for h, _, _ in gens if "_g" in h] + [1]) + 1
             pair = (f"samples_hourly_g{n}", f"samples_daily_g{n}")
-            for (kind, bucket, start, end, every), name in zip(_KINDS, pair, strict=True):
+            for (_kind, bucket, start, end, every), name in zip(_KINDS, pair, strict=True):
                 out.append(_aggregate_sql(name, bucket, new))
                 out.append(f"SELECT add_continuous_aggregate_policy('{name}', start_offset => {start},"
                            f" end_offset => {end}, schedule_interval => {every});\n")
             gens.append((pair[0], pair[1], new))
             for i, (kind, *_rest) in enumerate(_KINDS):
-                out.append(rollup_view_sql(kind, [(g[i], g[2]) for g in gens]))
+                out.append(rollup_view_sql(kind, [(str(g[i]), g[2]) for g in gens]))
     return "".join(out)
 

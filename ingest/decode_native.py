@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import msgspec
 
 from ingest.model import COLUMNS, Decoded, Health
+from ingest.profile_map import count_unmapped
 from ingest.validate import BOUNDS, MAX_MESSAGE_BYTES, Validator, guarded_decode, loads, take_sample, to_datetime
 from registry.metrics import HEALTH_METRICS, METRICS
 
@@ -142,7 +143,7 @@ def _decode_general(dec: Decoded, topic: str, payload: bytes, v: Validator) -> N
     if type(seq) is int and 0 <= seq < 2**63:
         dec.seq = seq
     for k in obj.keys() - _MESSAGE_KEYS:
-        _unmapped(dec, gw_topic, k, obj[k])
+        count_unmapped(dec, gw_topic, k, obj[k])
     samples = obj.get("samples")
     if type(samples) is not list:
         dec.reject("bad_schema", f"samples must be a list, got {type(samples).__name__}", gw_topic)
@@ -159,13 +160,6 @@ def _decode_general(dec: Decoded, topic: str, payload: bytes, v: Validator) -> N
         take_sample(dec, v, gw_topic, t, s, lo, hi, label="samples", idx=i)
         for k in s:
             if k != "t" and k not in BOUNDS and s[k] is not None:
-                _unmapped(dec, gw_topic, f"samples[].{k}", s[k])
+                count_unmapped(dec, gw_topic, f"samples[].{k}", s[k])
     dec.per_device[gw_topic][0] = dec.n_readings
 
-
-def _unmapped(dec: Decoded, device_id: str, key: str, raw: object) -> None:
-    u = dec.unmapped.get((device_id, key))
-    if u is None:
-        dec.unmapped[(device_id, key)] = [1, (raw if isinstance(raw, str) else repr(raw))[:120]]
-    else:
-        u[0] += 1

@@ -20,20 +20,24 @@ from typing import Any
 
 from ingest.model import Decoded
 from ingest.profiles import FieldMap, Profile
-from ingest.validate import Validator, take_sample, to_datetime
 from ingest.timefmt import parse_rfc3339
+from ingest.validate import Validator, take_sample, to_datetime
 
 #: longest sample value kept for an unmapped key, characters
 SAMPLE_CHARS = 120
 
 
-def _sample(raw: object) -> str:
-    s = raw if isinstance(raw, str) else repr(raw)
-    return s[:SAMPLE_CHARS]
+def count_unmapped(dec: Decoded, device_id: str, key: str, raw: object) -> None:
+    """Tally one occurrence of an unmapped ``key`` of ``device_id`` in ``dec`` (with its latest value)."""
+    u = dec.unmapped.get((device_id, key))
+    if u is None:
+        dec.unmapped[(device_id, key)] = [1, (raw if isinstance(raw, str) else repr(raw))[:SAMPLE_CHARS]]
+    else:
+        u[0] += 1
 
 
 class _Record:
-    __slots__ = ("t", "values", "counters")
+    __slots__ = ("counters", "t", "values")
 
     def __init__(self, t: float) -> None:
         self.t = t
@@ -65,7 +69,7 @@ def map_payload(dec: Decoded, v: Validator, prof: Profile, device_id: str, t_msg
                 if inc is not None:
                     r.values.setdefault(metric, inc)
         if r.values or r is not top:
-            take_sample(dec, v, device_id, r.t, r.values, lo, hi, label=label)
+            take_sample(dec, v, device_id, r.t, r.values, lo, hi, label=label)  # type: ignore[arg-type]
 
 
 class _Mapper:
@@ -75,11 +79,7 @@ class _Mapper:
         self.dec, self.v, self.prof, self.dev, self.label = dec, v, prof, device_id, label
 
     def unmapped(self, key: str, raw: object) -> None:
-        u = self.dec.unmapped.get((self.dev, key))
-        if u is None:
-            self.dec.unmapped[(self.dev, key)] = [1, _sample(raw)]
-        else:
-            u[0] += 1
+        count_unmapped(self.dec, self.dev, key, raw)
 
     def value(self, key: str, raw: object, f: FieldMap, rec: _Record) -> None:
         if raw is None:
@@ -124,13 +124,13 @@ class _Mapper:
                 self.dec.reject("bad_schema", f"{self.label}.{key}[{i}] must be an object", self.dev)
                 continue
             raw_t = item.get(tk)
-            if raw_t is None:
-                t: float | None = t_msg
-            else:
-                t, reason, detail = _record_time(raw_t, prof.hist_time_format, v)
-                if t is None:
+            t = t_msg
+            if raw_t is not None:
+                got, reason, detail = _record_time(raw_t, prof.hist_time_format, v)
+                if got is None:
                     self.dec.reject(reason, f"{self.label}.{key}[{i}].{tk}: {detail}", self.dev)
                     continue
+                t = got
             rec = _Record(t)
             records.append(rec)
             self.walk(item, "", rec, records, t, skip=tk)

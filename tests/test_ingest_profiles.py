@@ -5,6 +5,7 @@ counted as unmapped, and profile files are validated with errors naming file, ke
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import math
 from datetime import UTC, datetime
@@ -323,7 +324,7 @@ def test_counter_increments_sum_to_the_total_rise_between_resets(totals: list[fl
     assert incs[0] is None
     assert all(i is not None and i >= 0 for i in incs[1:])
     # without resets the increments telescope to last - first
-    if all(b >= a for a, b in zip(totals, totals[1:], strict=False)):
+    if all(b >= a for a, b in itertools.pairwise(totals)):
         assert sum(incs[1:]) == pytest.approx(totals[-1] - totals[0], abs=1e-6)  # type: ignore[arg-type]
 
 

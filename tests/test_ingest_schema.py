@@ -10,9 +10,8 @@ import psycopg
 import pytest
 
 from ingest import rollups
-from ingest.samples import COLUMNS
-from registry.metrics import GATEWAY_METRICS
 from ingest.storage import RETENTION_DAYS, apply_retention, ensure_partitions, storage_path
+from registry.metrics import GATEWAY_METRICS
 from yuncang.migrations import discover, migrate
 
 ROLLUP_COLUMNS = [("device_id", "text"), ("metric", "text"), ("bucket", "timestamp with time zone"),

@@ -143,7 +143,7 @@ def _migrate(conn: psycopg.Connection, packages: tuple[str, ...]) -> list[str]:
                     "INSERT INTO yuncang_meta (key, value) VALUES ('storage_path', %s) ON CONFLICT DO NOTHING",
                     (path,),
                 )
-        done = dict(conn.execute("SELECT key, checksum FROM schema_migrations").fetchall())
+        done: dict[str, str] = dict(conn.execute("SELECT key, checksum FROM schema_migrations").fetchall())
         applied: list[str] = []
         for mg in discover(path, packages):
             if mg.key in done and (mg.module is None or done[mg.key] == mg.checksum):

@@ -6,6 +6,7 @@ Only this composition root reads settings; domain packages receive plain values.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,7 +58,12 @@ def load_settings() -> Settings:
     return Settings()
 
 
-def ingest_profile_options(s: Settings) -> dict[str, object]:
+class IngestProfileOptions(TypedDict):
+    profiles_dir: str | None
+    tts_topics: tuple[str, ...]
+
+
+def ingest_profile_options(s: Settings) -> IngestProfileOptions:
     """IngestConfig values from the settings: the profile directory and The Things Stack topics."""
     return {"profiles_dir": str(s.device_profiles_dir) if s.device_profiles_dir else None,
             "tts_topics": tuple(t.strip() for t in s.tts_topics.split(",") if t.strip())}

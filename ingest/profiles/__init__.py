@@ -156,7 +156,7 @@ def _field(src: str, key: str, raw: Any) -> FieldMap:
     counter = raw.get("counter", False)
     if not isinstance(counter, bool):
         raise _err(src, f"{key}.counter", f"must be true or false, got {counter!r}")
-    return FieldMap(metric, conv, counter)
+    return FieldMap(str(metric), conv, counter)
 
 
 def parse_profile(data: dict[str, Any], src: str) -> Profile:

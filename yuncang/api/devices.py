@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from dashboard import queries as q
-from ingest import unmapped
 from dashboard.access import Principal, orchard_scope, require_roles, require_user
+from ingest import unmapped
 from yuncang.api._common import AUTH_ERRORS, limit_q, offset_q, reject_nul
 
 router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(reject_nul)])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from yuncang.settings import ingest_profile_options
-
 import argparse
 import asyncio
 import gc
@@ -12,7 +10,7 @@ import signal
 import sys
 from typing import Any
 
-from yuncang.settings import Settings
+from yuncang.settings import Settings, ingest_profile_options
 
 log = logging.getLogger(__name__)
 

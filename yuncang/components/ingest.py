@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from yuncang.settings import ingest_profile_options
-
 import asyncio
 import hashlib
 
 from ingest.service import IngestConfig, IngestService, instance_client_id
 from yuncang.runtime import Runtime
+from yuncang.settings import ingest_profile_options
 
 ORDER = 20
 
