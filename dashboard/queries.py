@@ -604,9 +604,10 @@ def device_health(
     The reference "now" is the newest reading time across all gateways, so simulated (accelerated or
     replayed) time is judged consistently. A gateway is *silent* when it has never reported or its
     newest reading is older than ``silent_after`` before that reference; ``online_rate`` (0-1) is the
-    share that is not silent. Silent gateways are listed first. ``stores_nothing``: a silent device that
-    is still heard (its messages arrive but none of their values are stored, e.g. keys its profile does
-    not map); ``unmapped_keys``: how many distinct keys of it no profile rule accounts for.
+    share that is neither silent nor storing nothing. Silent gateways are listed first. ``stores_nothing``:
+    a device still heard whose messages stored no value for ``silent_after`` (e.g. keys its profile does
+    not map); it is not online and ``only_silent`` lists it. ``unmapped_keys``: how many distinct keys of
+    it no profile rule accounts for.
     """
     where, params = scope
     if not has_table(conn, "device_health"):
@@ -635,9 +636,11 @@ def device_health(
         FROM devices d JOIN orchards o USING (orchard_id) LEFT JOIN device_health h USING (device_id)
         WHERE d.active AND {where})"""
     cparams = [ref, silent_after, ref, silent_after, silent_after, *params]
-    agg = conn.execute(cte + " SELECT count(*), count(*) FILTER (WHERE NOT silent) FROM d", cparams).fetchone()
+    # a device that reports but stores nothing is not healthy: not online, listed with the silent ones
+    agg = conn.execute(cte + " SELECT count(*), count(*) FILTER (WHERE NOT silent AND NOT coalesce(stores_nothing,"
+                             " false)) FROM d", cparams).fetchone()
     assert agg is not None
-    cond = " WHERE silent" if only_silent else ""
+    cond = " WHERE silent OR coalesce(stores_nothing, false)" if only_silent else ""
     items = (
         conn.cursor(row_factory=dict_row)
         .execute(
