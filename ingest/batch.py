@@ -62,6 +62,8 @@ class Batch:
     traffic: dict[tuple[str, datetime], list[int]] = field(default_factory=dict)
     #: (device_id, key) -> [count, sample value, first seen, last seen] (ingest clock)
     unmapped: dict[tuple[str, str], list[object]] = field(default_factory=dict)
+    #: (device_id, key) -> (epoch s, total): newest counter baselines of the batch (device_counter_state)
+    counters: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     formats: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     tmin: datetime | None = None      #: oldest reading time in the batch
@@ -94,6 +96,10 @@ class Batch:
                 self.tmin = lo
             if self.tmax is None or hi > self.tmax:
                 self.tmax = hi
+        for k, tv in dec.counters.items():
+            old = self.counters.get(k)
+            if old is None or tv[0] > old[0]:
+                self.counters[k] = tv
         if not dec.per_device and not dec.rejects:
             return
         received = datetime.fromtimestamp(p.received, UTC)

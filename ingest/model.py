@@ -59,6 +59,8 @@ class Decoded:
     per_device: dict[str, list[int]] = field(default_factory=dict)
     #: keys no profile mapping or ignore rule accounts for: (device_id, key path) -> [count, sample value]
     unmapped: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    #: running totals accepted as new baselines: (device_id, key) -> (epoch s, total); stored with the batch
+    counters: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     #: native format: the gateway's message counter
     seq: int | None = None
     fmt: str = ""

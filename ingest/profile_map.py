@@ -65,7 +65,10 @@ def map_payload(dec: Decoded, v: Validator, prof: Profile, device_id: str, t_msg
     for r in records:
         for key, metric, total in r.counters:
             if lo <= r.t <= hi:
+                before = counters.last.get((device_id, key))
                 inc = counters.increment(device_id, key, r.t, total)
+                if counters.last.get((device_id, key)) is not before:
+                    dec.counters[(device_id, key)] = (r.t, total)
                 if inc is not None:
                     r.values.setdefault(metric, inc)
         if r.values or r is not top:

@@ -52,7 +52,7 @@ from ingest.decode import TOPIC_FILTERS, TTS_TOPICS, decode_message
 from ingest.model import Decoded
 from ingest.profiles import Catalogue
 from ingest.validate import DeviceCache, Validator
-from ingest.writer import BatchWriter
+from ingest.writer import LOAD_COUNTERS, BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class IngestService:
         delay = 0.2
         while True:
             try:
-                self.validator.devices = await asyncio.to_thread(self._read_devices)
+                await self._reload_devices()
                 log.info("device cache loaded", extra={"devices": len(self.validator.devices)})
                 return
             except psycopg.OperationalError as exc:
@@ -185,9 +185,17 @@ class IngestService:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.db_retry_max_s)
 
-    def _read_devices(self) -> DeviceCache:
+    def _read_devices(self) -> tuple[DeviceCache, list[tuple[str, str, float, float]]]:
         with psycopg.connect(self.cfg.database_url, connect_timeout=10) as conn:
-            return DeviceCache.load(conn)
+            devices = DeviceCache.load(conn)
+            counters = conn.execute(LOAD_COUNTERS).fetchall()
+        return devices, counters
+
+    async def _reload_devices(self) -> None:
+        """Registry devices and persisted counter baselines (read in a thread, merged on the loop)."""
+        devices, counters = await asyncio.to_thread(self._read_devices)
+        self.validator.devices = devices
+        self.validator.counters.merge(counters)
 
     async def _periodic(self, stop: asyncio.Event) -> None:
         last_refresh = time.monotonic()
@@ -196,7 +204,7 @@ class IngestService:
             now = time.monotonic()
             try:
                 if now - self.validator.devices.loaded_at >= self.cfg.device_reload_s:
-                    self.validator.devices = await asyncio.to_thread(self._read_devices)
+                    await self._reload_devices()
                 if self.cfg.refresh_every_s and now - last_refresh >= self.cfg.refresh_every_s:
                     last_refresh = now
                     await asyncio.to_thread(self._refresh)

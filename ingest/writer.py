@@ -92,6 +92,21 @@ ON CONFLICT (device_id, key) DO UPDATE SET
 """
 
 
+_COUNTERS = """
+INSERT INTO device_counter_state AS c (device_id, key, last_time, last_total)
+SELECT x.device_id, x.key, to_timestamp(x.t), x.total
+  FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[]) AS x(device_id, key, t, total)
+  JOIN devices d ON d.device_id = x.device_id
+ ORDER BY x.device_id, x.key
+ON CONFLICT (device_id, key) DO UPDATE SET last_time = EXCLUDED.last_time, last_total = EXCLUDED.last_total,
+    updated_at = now()
+ WHERE EXCLUDED.last_time > c.last_time
+"""
+
+#: baselines of counter fields, as :meth:`ingest.counters.CounterState.merge` takes them
+LOAD_COUNTERS = "SELECT device_id, key, extract(epoch FROM last_time)::float8, last_total FROM device_counter_state"
+
+
 def _clean(s: object) -> str:
     """PostgreSQL text cannot hold NUL."""
     return str(s).replace("\x00", "\\0")
@@ -208,6 +223,10 @@ class BatchWriter:
                     for (dev, hour), (n_msg, n_ok, n_bad) in b.traffic.items():
                         cp.write_row((dev, hour, n_msg, n_ok, n_bad))
                 cur.execute(_TRAFFIC)
+            if b.counters:
+                ks = list(b.counters)
+                cur.execute(_COUNTERS, ([k[0] for k in ks], [_clean(k[1]) for k in ks],
+                                        [b.counters[k][0] for k in ks], [b.counters[k][1] for k in ks]))
             if b.unmapped:
                 keys = list(b.unmapped)
                 vals = [b.unmapped[k] for k in keys]

@@ -100,3 +100,36 @@ async def test_vendor_examples_through_broker_and_ingest(ingest_db: str, mqtt_ur
     row = next(d for d in h["items"] if d["device_id"] == odd_dev)
     assert row["stores_nothing"] is True and row["unmapped_keys"] == 2 and row["silent"] is True
     assert all(not d["stores_nothing"] for d in h["items"] if d["device_id"] in expected)
+
+
+async def test_rain_counter_continues_across_an_ingest_restart(ingest_db: str, mqtt_url: str, prefix: str) -> None:
+    """A running rain total's baseline is committed with the batch: a new ingest process continues it."""
+    (dev, eui), = q(ingest_db, "SELECT device_id, dev_eui FROM devices ORDER BY device_id OFFSET 760 LIMIT 1")
+    with psycopg.connect(ingest_db) as c:
+        c.execute("UPDATE devices SET profile = 'milesight-wts506' WHERE device_id = %s", (dev,))
+    t0 = int(time.time()) // 60 * 60 - 1800
+
+    def msg(k: int, total: float) -> tuple[str, bytes]:
+        return (chirpstack_topic(eui, prefix=prefix),
+                chirpstack_payload(dev, eui, datetime.fromtimestamp(t0 + 300 * k, UTC),
+                                   {"rainfall_total": total, "rainfall_counter": 1, "temperature": 20.0}, f_cnt=k))
+
+    for batch in ([msg(0, 50.6), msg(1, 51.0)], [msg(2, 52.5), msg(3, 0.25)]):  # 0.25: the gauge was reset
+        cfg = IngestConfig(database_url=ingest_db, mqtt_url=mqtt_url, topic_prefix=prefix,
+                           client_id=f"yc-ingest-test-{secrets.token_hex(4)}",
+                           shared_group=f"g{secrets.token_hex(3)}", session_expiry_s=60, refresh_every_s=0)
+        svc = IngestService(cfg)
+        stop = asyncio.Event()
+        task = asyncio.create_task(svc.run(stop))
+        try:
+            await asyncio.wait_for(svc.ready.wait(), 20)
+            await publish_all(mqtt_url, batch)
+            await until(lambda svc=svc: svc.stats.messages >= 2, what="2 messages committed")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+    rain = q(ingest_db, "SELECT time, value FROM readings WHERE device_id = %s AND metric = 'rain_mm' ORDER BY time",
+             dev)
+    assert [(int(t.timestamp()) - t0, v) for t, v in rain] == [(300, pytest.approx(0.4)), (600, pytest.approx(1.5)),
+                                                                (900, 0.25)]
+    assert q(ingest_db, "SELECT last_total FROM device_counter_state WHERE device_id = %s", dev) == [(0.25,)]

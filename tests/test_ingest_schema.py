@@ -143,7 +143,7 @@ def test_refresh_since_recomputes_everything_from_that_time(fresh: psycopg.Conne
 def test_timescaledb_migrations_parse_and_define_the_same_objects() -> None:
     tsdb = {m.key: m for m in discover("timescaledb", ("ingest",))}
     pg = {m.key: m for m in discover("postgresql", ("ingest",))}
-    generated = ["ingest/010_metric_columns", "ingest/011_unmapped_keys"]
+    generated = ["ingest/010_metric_columns", "ingest/011_unmapped_keys", "ingest/012_counter_state"]
     assert list(tsdb) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups",
                           "ingest/005_wide_samples", *generated]
     assert list(pg) == ["ingest/001_ingest_common", "ingest/002_readings", "ingest/003_rollups",
