@@ -60,6 +60,10 @@ class Batch:
     devices: dict[str, DeviceTally] = field(default_factory=dict)
     #: (device_id, received hour) -> [messages, readings, rejects]
     traffic: dict[tuple[str, datetime], list[int]] = field(default_factory=dict)
+    #: (device_id, key) -> [count, sample value, first seen, last seen] (ingest clock)
+    unmapped: dict[tuple[str, str], list[object]] = field(default_factory=dict)
+    #: (device_id, key) -> (epoch s, total): newest counter baselines of the batch (device_counter_state)
+    counters: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     formats: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     tmin: datetime | None = None      #: oldest reading time in the batch
@@ -92,9 +96,20 @@ class Batch:
                 self.tmin = lo
             if self.tmax is None or hi > self.tmax:
                 self.tmax = hi
+        for k, tv in dec.counters.items():
+            old = self.counters.get(k)
+            if old is None or tv[0] > old[0]:
+                self.counters[k] = tv
         if not dec.per_device and not dec.rejects:
             return
         received = datetime.fromtimestamp(p.received, UTC)
+        for k, (n, sample) in dec.unmapped.items():
+            u = self.unmapped.get(k)
+            if u is None:
+                self.unmapped[k] = [n, sample, received, received]
+            else:
+                u[0] = int(u[0]) + n  # type: ignore[call-overload]
+                u[1], u[3] = sample, received
         hour = received.replace(minute=0, second=0, microsecond=0)
         single = next(iter(dec.per_device)) if len(dec.per_device) == 1 else None
         for dev, (n_ok, n_bad) in dec.per_device.items():

@@ -3,7 +3,9 @@
 Topic ``orchards/<orchard_id>/<gateway_id>/up``; payload
 ``{"v": 1, "gw": "<gateway_id>", "seq": n, "sent_at": epoch_s, "samples": [{"t": epoch_s, metric: value, ...}]}``.
 Times are Unix epoch seconds (int or float), values JSON numbers in the units of registry.metrics;
-``null`` is "no value". Samples may come in any order (a gateway's offline buffer).
+``null`` is "no value". Samples may come in any order (a gateway's offline buffer). Any other key (of
+the message or of a sample) is counted as *unmapped* on the gateway (``Decoded.unmapped``), never
+dropped silently.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Annotated, Any
 import msgspec
 
 from ingest.model import COLUMNS, Decoded, Health
-from ingest.validate import MAX_MESSAGE_BYTES, Validator, guarded_decode, loads, take_sample, to_datetime
+from ingest.profile_map import count_unmapped
+from ingest.validate import BOUNDS, MAX_MESSAGE_BYTES, Validator, guarded_decode, loads, take_sample, to_datetime
 from registry.metrics import HEALTH_METRICS, METRICS
 
 FORMAT = "native"
@@ -35,9 +38,12 @@ def _ranged(lo: float, hi: float) -> Any:
 _Sample = msgspec.defstruct(
     "_Sample", [("t", int | float)]
     + [(m.name, _ranged(m.lo, m.hi), None) for m in (*METRICS.values(), *HEALTH_METRICS.values())],
-    gc=False)  # scalars only: no cycles, nothing for the garbage collector to track
+    gc=False, forbid_unknown_fields=True)  # scalars only: no cycles, nothing for the garbage collector to track
 _Batch = msgspec.defstruct("_Batch", [("v", int), ("gw", str), ("samples", list[_Sample]),  # type: ignore[valid-type]
-                                      ("seq", Any, None)], gc=False)
+                                      ("seq", Any, None), ("sent_at", Any, None)], gc=False,
+                           forbid_unknown_fields=True)
+#: keys of a native message and of a sample that are structure, not readings
+_MESSAGE_KEYS = frozenset({"v", "gw", "seq", "sent_at", "samples"})
 _typed: Any = msgspec.json.Decoder(_Batch)  # decodes to _Batch, whose fields are made at run time
 _metric_values = attrgetter(*COLUMNS)
 _NONE_COUNT_EMPTY = len(COLUMNS)
@@ -136,6 +142,8 @@ def _decode_general(dec: Decoded, topic: str, payload: bytes, v: Validator) -> N
     seq = obj.get("seq")
     if type(seq) is int and 0 <= seq < 2**63:
         dec.seq = seq
+    for k in obj.keys() - _MESSAGE_KEYS:
+        count_unmapped(dec, gw_topic, k, obj[k])
     samples = obj.get("samples")
     if type(samples) is not list:
         dec.reject("bad_schema", f"samples must be a list, got {type(samples).__name__}", gw_topic)
@@ -150,4 +158,8 @@ def _decode_general(dec: Decoded, topic: str, payload: bytes, v: Validator) -> N
             dec.reject(reason, f"samples[{i}].t: {detail}", gw_topic)
             continue
         take_sample(dec, v, gw_topic, t, s, lo, hi, label="samples", idx=i)
+        for k in s:
+            if k != "t" and k not in BOUNDS and s[k] is not None:
+                count_unmapped(dec, gw_topic, f"samples[].{k}", s[k])
     dec.per_device[gw_topic][0] = dec.n_readings
+

@@ -4,6 +4,9 @@ A gateway is *silent* when no message has arrived for ``offline_after`` (default
 Wushan's mountains drop off the network for a while and upload their buffer later, so a short gap is
 normal). A gateway that has never reported counts once it has been installed longer than that. A
 battery under ``low_battery_v`` (default 3.4 V for a 1-cell Li-ion pack, *assumption*) is flagged too.
+A device that is heard (messages arrive within ``offline_after``) but stored no reading in that time
+raises ``device_stores_nothing``: typically its profile maps none of its keys (they are listed in
+``device_unmapped_keys`` and in the alert's detail), or every value is refused (dead letters say why).
 Alerts are raised through :mod:`registry.alerts` and resolved once the condition is gone.
 """
 
@@ -13,6 +16,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from ingest.unmapped import devices_storing_nothing
 from registry.alerts import Alert, raise_alerts, resolve_alerts
 
 
@@ -56,8 +60,20 @@ def evaluate_device_alerts(conn: psycopg.Connection, now: datetime, *,
         advice_en="Replace or charge the battery before the gateway stops.",
         orchard_id=orchard_id, device_id=device_id, cooperative_id=coop, detail={"battery_v": volts},
     ) for device_id, orchard_id, coop, volts in weak]
+    empty = [Alert(
+        dedupe_key=f"device_stores_nothing:{device_id}", kind="device_stores_nothing", severity="warning",
+        title_zh=f"设备 {device_id} 有上报但没有存下任何数据" + (f"（{n} 个未识别字段）" if n else ""),
+        title_en=f"Device {device_id} reports but nothing is stored" + (f" ({n} unmapped keys)" if n else ""),
+        advice_zh="检查设备的型号配置（profile）是否与实际设备一致；未识别字段和被拒绝的数据见设备详情。",
+        advice_en="Check that the device's profile matches the hardware; its unmapped keys and refused values "
+                  "are listed under the device.",
+        orchard_id=orchard_id, device_id=device_id, cooperative_id=coop,
+        detail={"last_reading_at": last.isoformat() if last else None, "unmapped_keys": n},
+    ) for device_id, orchard_id, coop, last, n in devices_storing_nothing(conn, cutoff)]
     raise_alerts(conn, offline)
     raise_alerts(conn, battery)
+    raise_alerts(conn, empty)
     resolve_alerts(conn, kind="device_offline", keep_open={a.dedupe_key for a in offline})
     resolve_alerts(conn, kind="low_battery", keep_open={a.dedupe_key for a in battery})
-    return {"device_offline": len(offline), "low_battery": len(battery)}
+    resolve_alerts(conn, kind="device_stores_nothing", keep_open={a.dedupe_key for a in empty})
+    return {"device_offline": len(offline), "low_battery": len(battery), "device_stores_nothing": len(empty)}

@@ -57,6 +57,10 @@ class Decoded:
     rejects: list[Reject] = field(default_factory=list)
     #: known devices the message came from -> [readings accepted, items rejected]
     per_device: dict[str, list[int]] = field(default_factory=dict)
+    #: keys no profile mapping or ignore rule accounts for: (device_id, key path) -> [count, sample value]
+    unmapped: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    #: running totals accepted as new baselines: (device_id, key) -> (epoch s, total); stored with the batch
+    counters: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     #: native format: the gateway's message counter
     seq: int | None = None
     fmt: str = ""

@@ -267,27 +267,39 @@ def device_health(
     The reference "now" is the newest reading time across all gateways, so simulated (accelerated or
     replayed) time is judged consistently. A gateway is *silent* when it has never reported or its
     newest reading is older than ``silent_after`` before that reference; ``online_rate`` (0-1) is the
-    share that is not silent. Silent gateways are listed first.
+    share that is neither silent nor storing nothing. Silent gateways are listed first. ``stores_nothing``:
+    a device still heard whose messages stored no value for ``silent_after`` (e.g. keys its profile does
+    not map); it is not online and ``only_silent`` lists it. ``unmapped_keys``: how many distinct keys of
+    it no profile rule accounts for.
     """
     where, params = scope.sql()
     ref = conn.execute("SELECT max(last_reading_at) FROM device_health").fetchone()[0]  # type: ignore[index]
     cte = f"""WITH d AS (
         SELECT d.device_id, d.orchard_id, o.name AS orchard_name, o.cooperative_id, h.last_reading_at,
                h.last_seen_at, h.battery_v, h.rssi_dbm, h.rejects,
-               (h.last_reading_at IS NULL OR h.last_reading_at < %s::timestamptz - %s) AS silent
+               (h.last_reading_at IS NULL OR h.last_reading_at < %s::timestamptz - %s) AS silent,
+               (h.last_seen_at >= coalesce(%s::timestamptz, h.last_seen_at) - %s
+                AND (h.last_reading_at IS NULL OR h.last_reading_at < h.last_seen_at - %s)) AS stores_nothing,
+               (SELECT count(*) FROM device_unmapped_keys u WHERE u.device_id = d.device_id) AS unmapped_keys
         FROM devices d JOIN orchards o USING (orchard_id) LEFT JOIN device_health h USING (device_id)
         WHERE d.active AND {where})"""
-    cparams = [ref, silent_after, *params]
-    agg = conn.execute(cte + " SELECT count(*), count(*) FILTER (WHERE NOT silent) FROM d", cparams).fetchone()
+    # stores_nothing: messages keep arriving (heard within the window) but no reading was stored in it,
+    # e.g. a device whose profile maps none of its keys (they are counted in device_unmapped_keys)
+    cparams = [ref, silent_after, ref, silent_after, silent_after, *params]
+    # a device that reports but stores nothing is not healthy: not online, listed with the silent ones
+    agg = conn.execute(cte + " SELECT count(*), count(*) FILTER (WHERE NOT silent AND NOT coalesce(stores_nothing,"
+                             " false)) FROM d", cparams).fetchone()
     assert agg is not None
-    cond = " WHERE silent" if only_silent else ""
+    cond = " WHERE silent OR coalesce(stores_nothing, false)" if only_silent else ""
     items = (
         conn.cursor(row_factory=dict_row)
         .execute(
             cte
             + f""" SELECT device_id, orchard_id, orchard_name, cooperative_id, last_reading_at, last_seen_at,
-                          battery_v, rssi_dbm, coalesce(rejects, 0) AS rejects, silent FROM d{cond}
-                   ORDER BY silent DESC, last_reading_at NULLS FIRST, device_id LIMIT %s OFFSET %s""",
+                          battery_v, rssi_dbm, coalesce(rejects, 0) AS rejects, silent,
+                          coalesce(stores_nothing, false) AS stores_nothing, unmapped_keys FROM d{cond}
+                   ORDER BY silent DESC, stores_nothing DESC NULLS LAST, last_reading_at NULLS FIRST, device_id
+                   LIMIT %s OFFSET %s""",
             [*cparams, limit, offset],
         )
         .fetchall()

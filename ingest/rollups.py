@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from ingest import ddl
 from ingest.storage import storage_path
 from ingest.windows import LOCAL_TZ, refresh_from
 
@@ -192,6 +193,11 @@ def _refresh_tsdb(conn: psycopg.Connection, since: datetime | None, t0: float, f
                          (h_start, h_end))
             conn.execute("CALL refresh_continuous_aggregate('samples_daily', %s::timestamptz, %s::timestamptz)",
                          (d_start, d_end))
+            for hourly, daily in ddl.extra_aggregates(conn):  # pairs generated for later metrics (ingest.ddl)
+                conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
+                             (hourly, h_start, h_end))
+                conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
+                             (daily, d_start, d_end))
         finally:
             conn.autocommit = was
         hours = int((h_end - h_start).total_seconds() // 3600)

@@ -48,10 +48,11 @@ from paho.mqtt.properties import Properties
 from ingest import metrics as M
 from ingest import paho_speedups, rollups
 from ingest.batch import Batch, Pending
-from ingest.decode import TOPIC_FILTERS, decode_message
+from ingest.decode import TOPIC_FILTERS, TTS_TOPICS, decode_message
 from ingest.model import Decoded
+from ingest.profiles import Catalogue
 from ingest.validate import DeviceCache, Validator
-from ingest.writer import BatchWriter
+from ingest.writer import LOAD_COUNTERS, BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,13 @@ class IngestConfig:
     #: message, then end the session at the broker (see :meth:`IngestService.run`)
     leave: bool = False
     leave_idle_s: float = 5.0
+    #: operator's device profile directory (``*.toml``, added to the built-in catalogue; None: built-ins only)
+    profiles_dir: str | None = None
+    #: The Things Stack uplink topic filters (without prefix)
+    tts_topics: tuple[str, ...] = TTS_TOPICS
+    #: an unmapped key of a device is dead-lettered at most once per this many seconds (it is counted on
+    #: every message in device_unmapped_keys regardless)
+    unmapped_dead_letter_s: float = 3600.0
 
 
 @dataclass
@@ -133,7 +141,8 @@ class IngestService:
         self.target = MqttTarget.parse(cfg.mqtt_url)
         self.prefix = cfg.topic_prefix
         self.writer = BatchWriter(cfg.database_url)
-        self.validator = Validator(DeviceCache())
+        self.validator = Validator(DeviceCache(), profiles=Catalogue.load(cfg.profiles_dir))
+        self._unmapped_dead: dict[tuple[str, str], float] = {}  #: (device, key) -> when last dead-lettered
         self.stats = Stats()
         self.protocol: str | None = None if cfg.protocol == "auto" else cfg.protocol
         self._gen = 0
@@ -207,7 +216,7 @@ class IngestService:
         delay = 0.2
         while True:
             try:
-                self.validator.devices = await asyncio.to_thread(self._read_devices)
+                await self._reload_devices()
                 log.info("device cache loaded", extra={"devices": len(self.validator.devices)})
                 return
             except psycopg.OperationalError as exc:
@@ -215,9 +224,17 @@ class IngestService:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.db_retry_max_s)
 
-    def _read_devices(self) -> DeviceCache:
+    def _read_devices(self) -> tuple[DeviceCache, list[tuple[str, str, float, float]]]:
         with psycopg.connect(self.cfg.database_url, connect_timeout=10) as conn:
-            return DeviceCache.load(conn)
+            devices = DeviceCache.load(conn)
+            counters = conn.execute(LOAD_COUNTERS).fetchall()
+        return devices, counters
+
+    async def _reload_devices(self) -> None:
+        """Registry devices and persisted counter baselines (read in a thread, merged on the loop)."""
+        devices, counters = await asyncio.to_thread(self._read_devices)
+        self.validator.devices = devices
+        self.validator.counters.merge(counters)
 
     async def _periodic(self, stop: asyncio.Event) -> None:
         last_refresh = time.monotonic()
@@ -226,7 +243,7 @@ class IngestService:
             now = time.monotonic()
             try:
                 if now - self.validator.devices.loaded_at >= self.cfg.device_reload_s:
-                    self.validator.devices = await asyncio.to_thread(self._read_devices)
+                    await self._reload_devices()
                 if self.cfg.refresh_every_s and now - last_refresh >= self.cfg.refresh_every_s:
                     last_refresh = now
                     await asyncio.to_thread(self._refresh)
@@ -258,7 +275,7 @@ class IngestService:
         return client
 
     def filters(self, protocol: str) -> list[str]:
-        fs = [self.prefix + f for f in TOPIC_FILTERS]
+        fs = [self.prefix + f for f in (*TOPIC_FILTERS, *self.cfg.tts_topics)]
         if protocol == "5" and self.cfg.shared_group:
             fs = [f"$share/{self.cfg.shared_group}/{f}" for f in fs]
         return fs
@@ -417,7 +434,26 @@ class IngestService:
             await self._flush()
 
     def decode(self, topic: str, payload: bytes) -> Decoded:
-        return decode_message(topic, payload, self.validator, self.prefix)
+        dec = decode_message(topic, payload, self.validator, self.prefix, self.cfg.tts_topics)
+        if dec.unmapped:
+            self._dead_letter_unmapped(dec)
+        return dec
+
+    def _dead_letter_unmapped(self, dec: Decoded) -> None:
+        """Dead-letter each unmapped key of ``dec`` at most once per ``unmapped_dead_letter_s`` and device."""
+        now = time.monotonic()
+        last = self._unmapped_dead
+        for (dev, key), (n, sample) in dec.unmapped.items():
+            t = last.get((dev, key))
+            if t is not None and now - t < self.cfg.unmapped_dead_letter_s:
+                continue
+            last[(dev, key)] = now
+            prof = self.validator.profile_id(dev)
+            dec.reject("unmapped_key", f"{key} = {sample} ({n}x): profile {prof} neither maps nor ignores this key;"
+                       " counted in device_unmapped_keys, dead-lettered at most once per"
+                       f" {self.cfg.unmapped_dead_letter_s:g} s", dev)
+        if len(last) > 100_000:
+            last.clear()
 
     async def _flush(self) -> None:
         b = self._batch

@@ -15,9 +15,15 @@ What is refused (each a ``reason`` code in ``dead_letters``):
   of the ingest clock;
 * ``too_old``          measurement time before the accept window (:func:`ingest.windows.accept_from`: the
   local midnight 400 days before today's);
-* ``unknown_topic``    a topic none of the formats uses.
+* ``unknown_topic``    a topic none of the formats uses;
+* ``unknown_profile``  the device's ``devices.profile`` names no loaded profile;
+* ``profile_mismatch`` the device's profile does not list the wire format the message came in;
+* ``unmapped_key``     a payload key that the device's profile neither maps nor ignores (counted per
+  device in ``device_unmapped_keys`` on every message, dead-lettered at a limited rate).
 
-Keys that are neither ``t``/``ts`` nor a reading or health metric are ignored (wire-format contract).
+Every key of a message is stored, ignored by the device's profile, or counted as unmapped
+(:mod:`ingest.profile_map`); the structural keys of each wire format (times, ids, envelopes) are
+named in its decoder.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from datetime import UTC, datetime
 import orjson
 import psycopg
 
+from ingest.counters import CounterState
 from ingest.model import NO_VALUES, SLOT, Decoded, Health
+from ingest.profiles import DEFAULT_PROFILE, Catalogue
 from ingest.storage import MAX_FUTURE_S
 from ingest.windows import RETENTION_DAYS, accept_from_epoch
 from registry.metrics import HEALTH_METRICS, METRICS
@@ -56,18 +64,21 @@ _NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
 
 @dataclass
 class DeviceCache:
-    """Registry devices known to ingest: id -> orchard id, and LoRaWAN DevEUI -> id."""
+    """Registry devices known to ingest: id -> orchard id, LoRaWAN DevEUI -> id, id -> profile id."""
 
     orchard_of: dict[str, str] = field(default_factory=dict)
     by_eui: dict[str, str] = field(default_factory=dict)
     loaded_at: float = 0.0  #: time.monotonic() of the last load
+    #: device id -> ``devices.profile`` (absent: NULL, the wire format's default)
+    profile_of: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, conn: psycopg.Connection) -> DeviceCache:
         """Read the registry ``devices`` table (active devices only)."""
-        rows = conn.execute("SELECT device_id, orchard_id, dev_eui FROM devices WHERE active").fetchall()
+        rows = conn.execute("SELECT device_id, orchard_id, dev_eui, profile FROM devices WHERE active").fetchall()
         conn.rollback()
-        return cls({r[0]: r[1] for r in rows}, {r[2].lower(): r[0] for r in rows if r[2]}, _time.monotonic())
+        return cls({r[0]: r[1] for r in rows}, {r[2].lower(): r[0] for r in rows if r[2]}, _time.monotonic(),
+                   {r[0]: r[3] for r in rows if r[3]})
 
     def __contains__(self, device_id: object) -> bool:
         return device_id in self.orchard_of
@@ -84,12 +95,19 @@ class Validator:
     """
 
     def __init__(self, devices: DeviceCache, *, clock: Callable[[], float] = _time.time,
-                 retention_days: int = RETENTION_DAYS, max_future_s: float = MAX_FUTURE_S):
+                 retention_days: int = RETENTION_DAYS, max_future_s: float = MAX_FUTURE_S,
+                 profiles: Catalogue | None = None):
         self.devices = devices
+        self.profiles = profiles if profiles is not None else builtin_catalogue()
+        self.counters = CounterState()
         self.clock = clock
         self.retention_days = retention_days
         self.retention_s = retention_days * 86400.0
         self.max_future_s = float(max_future_s)
+
+    def profile_id(self, device_id: str) -> str:
+        """The device's profile id (``devices.profile``, or the default when NULL)."""
+        return self.devices.profile_of.get(device_id) or DEFAULT_PROFILE
 
     def window(self) -> tuple[float, float]:
         """(oldest, newest) acceptable measurement time for a message arriving now, epoch s."""
@@ -145,6 +163,16 @@ class Validator:
         if not math.isfinite(v):
             return None, "not_finite", f"value {v}"
         return v, "", ""
+
+
+_BUILTIN: list[Catalogue] = []
+
+
+def builtin_catalogue() -> Catalogue:
+    """The built-in profile catalogue (loaded once per process)."""
+    if not _BUILTIN:
+        _BUILTIN.append(Catalogue.load())
+    return _BUILTIN[0]
 
 
 def loads(payload: bytes) -> object:

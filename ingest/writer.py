@@ -77,6 +77,41 @@ ON CONFLICT (device_id, hour) DO UPDATE SET
 """
 
 
+_UNMAPPED = """
+INSERT INTO device_unmapped_keys AS u (device_id, key, first_seen_at, last_seen_at, count, sample_value)
+SELECT x.device_id, x.key, x.first_seen, x.last_seen, x.n, x.sample
+  FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::text[])
+       AS x(device_id, key, first_seen, last_seen, n, sample)
+  JOIN devices d ON d.device_id = x.device_id
+ ORDER BY x.device_id, x.key
+ON CONFLICT (device_id, key) DO UPDATE SET
+    first_seen_at = LEAST(u.first_seen_at, EXCLUDED.first_seen_at),
+    last_seen_at  = GREATEST(u.last_seen_at, EXCLUDED.last_seen_at),
+    count         = u.count + EXCLUDED.count,
+    sample_value  = EXCLUDED.sample_value
+"""
+
+
+_COUNTERS = """
+INSERT INTO device_counter_state AS c (device_id, key, last_time, last_total)
+SELECT x.device_id, x.key, to_timestamp(x.t), x.total
+  FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[]) AS x(device_id, key, t, total)
+  JOIN devices d ON d.device_id = x.device_id
+ ORDER BY x.device_id, x.key
+ON CONFLICT (device_id, key) DO UPDATE SET last_time = EXCLUDED.last_time, last_total = EXCLUDED.last_total,
+    updated_at = now()
+ WHERE EXCLUDED.last_time > c.last_time
+"""
+
+#: baselines of counter fields, as :meth:`ingest.counters.CounterState.merge` takes them
+LOAD_COUNTERS = "SELECT device_id, key, extract(epoch FROM last_time)::float8, last_total FROM device_counter_state"
+
+
+def _clean(s: object) -> str:
+    """PostgreSQL text cannot hold NUL."""
+    return str(s).replace("\x00", "\\0")
+
+
 class BatchWriter:
     """Owns one database connection; :meth:`write` stores a batch atomically and returns new-row count."""
 
@@ -188,4 +223,14 @@ class BatchWriter:
                     for (dev, hour), (n_msg, n_ok, n_bad) in b.traffic.items():
                         cp.write_row((dev, hour, n_msg, n_ok, n_bad))
                 cur.execute(_TRAFFIC)
+            if b.counters:
+                ks = list(b.counters)
+                cur.execute(_COUNTERS, ([k[0] for k in ks], [_clean(k[1]) for k in ks],
+                                        [b.counters[k][0] for k in ks], [b.counters[k][1] for k in ks]))
+            if b.unmapped:
+                keys = list(b.unmapped)
+                vals = [b.unmapped[k] for k in keys]
+                cur.execute(_UNMAPPED, ([_clean(k[0]) for k in keys], [_clean(k[1]) for k in keys],
+                                        [v[2] for v in vals], [v[3] for v in vals], [v[0] for v in vals],
+                                        [_clean(v[1]) for v in vals]))
         return inserted

@@ -198,3 +198,11 @@ def list_alerts(
     )
     total = conn.execute(f"SELECT count(*) {base}", params).fetchone()[0]  # type: ignore[index]
     return rows, int(total)
+
+
+def device_profile_in_scope(conn: psycopg.Connection, device_id: str, scope: OrchardScope) -> tuple[str | None] | None:
+    """``(profile,)`` of an orchard device the scope may see, or None (unknown or not in scope)."""
+    where, params = scope.sql()
+    row = conn.execute(f"SELECT d.profile FROM devices d JOIN orchards o USING (orchard_id)"
+                       f" WHERE d.device_id = %s AND {where}", [device_id, *params]).fetchone()
+    return (row[0],) if row else None

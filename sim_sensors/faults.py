@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from registry.metrics import METRICS
+from registry.metrics import GATEWAY_METRICS as METRICS
 from sim_sensors.fleet import Fleet, stable_key
 from sim_sensors.sensors import SAMPLE_KEYS, Block
 

@@ -53,7 +53,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from registry.grades import GRADES
-from registry.metrics import METRICS
+from registry.metrics import GATEWAY_METRICS as METRICS
 from sim_sensors import climate
 
 SCENARIOS = ("normal", "late_frost", "drought", "wet")

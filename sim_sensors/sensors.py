@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from registry.metrics import HEALTH_METRICS, METRICS
+from registry.metrics import GATEWAY_METRICS as METRICS
+from registry.metrics import HEALTH_METRICS
 from sim_sensors import soil, weather
 from sim_sensors.weather import LOCAL_UTC_OFFSET_S, DayDrivers, SeasonCache
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from registry.metrics import METRICS
+from registry.metrics import GATEWAY_METRICS as METRICS
 from sim_sensors.fleet import Fleet, deployment_uuid, stable_key
 from sim_sensors.sensors import SAMPLE_KEYS
 

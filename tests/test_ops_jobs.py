@@ -34,7 +34,8 @@ def test_silent_gateways_and_low_batteries_raise_and_resolve_alerts(small_db: st
                   (now - timedelta(days=9), now - timedelta(minutes=30), now - timedelta(days=9),
                    now - timedelta(hours=30)))
         detail = device_alerts(c, now)
-        assert detail == {"device_offline": 39, "low_battery": 1}
+        # gw-0001 is heard but stored no reading: flagged as storing nothing
+        assert detail == {"device_offline": 39, "low_battery": 1, "device_stores_nothing": 1}
         rows = dict(c.execute("SELECT device_id, severity FROM alerts WHERE kind = 'device_offline' "
                               "AND resolved_at IS NULL").fetchall())
         assert "gw-0001" not in rows and rows["gw-0002"] == "critical"
@@ -44,6 +45,15 @@ def test_silent_gateways_and_low_batteries_raise_and_resolve_alerts(small_db: st
         open_ = {r[0] for r in c.execute("SELECT device_id FROM alerts WHERE kind = 'device_offline' "
                                          "AND resolved_at IS NULL").fetchall()}
         assert "gw-0002" not in open_ and len(open_) == 38
+        # both are heard but neither stored a reading (this test's health rows have none)
+        assert c.execute("SELECT title_en FROM alerts WHERE kind = 'device_stores_nothing' AND resolved_at IS NULL"
+                         " ORDER BY device_id").fetchall() == [("Device gw-0001 reports but nothing is stored",),
+                                                              ("Device gw-0002 reports but nothing is stored",)]
+        # their readings start being stored (e.g. a profile was fixed): those alerts resolve
+        c.execute("UPDATE device_health SET last_reading_at = %s", (now,))
+        assert device_alerts(c, now)["device_stores_nothing"] == 0
+        assert c.execute("SELECT count(*) FROM alerts WHERE kind = 'device_stores_nothing' AND resolved_at IS NULL"
+                         ).fetchone() == (0,)
 
 
 def test_nightly_forecast_then_reallocation_then_digest(small_db: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from registry.metrics import METRICS
+from registry.metrics import GATEWAY_METRICS as METRICS
 from registry.seed import SeedParams, generate
 from sim_sensors.faults import FaultConfig
 from sim_sensors.replay import Message, replay_day

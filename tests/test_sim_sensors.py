@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from registry.metrics import HEALTH_METRICS, METRICS
+from registry.metrics import GATEWAY_METRICS as METRICS
+from registry.metrics import HEALTH_METRICS
 from registry.seed import SeedParams, generate
 from sim_sensors.faults import DayFaults, FaultConfig
 from sim_sensors.fleet import make_fleet

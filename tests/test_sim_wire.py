@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.metrics import HEALTH_METRICS, METRICS
+from registry.metrics import GATEWAY_METRICS as METRICS
+from registry.metrics import HEALTH_METRICS
 from registry.seed import SeedParams, generate
 from sim_sensors import wire
 from sim_sensors.faults import FaultConfig

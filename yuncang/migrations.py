@@ -5,7 +5,11 @@ dependency order (``PACKAGES``), files within a package by their number. Variant
 
 * ``NNN_name.sql``         runs on both storage paths;
 * ``NNN_name.tsdb.sql``    runs only when TimescaleDB is present;
-* ``NNN_name.pg.sql``      runs only on plain PostgreSQL.
+* ``NNN_name.pg.sql``      runs only on plain PostgreSQL;
+* ``NNN_name.py``          a *repeatable* migration generated in Python: the module defines
+  ``checksum() -> str`` and ``sql(conn, path) -> str``; it runs (in its place in the order) when it has
+  not run yet or when ``checksum()`` differs from the one recorded, e.g. ``ingest/sql/010_metric_columns.py``
+  brings the storage up to the metrics catalogue whenever a metric is added.
 
 Each file runs in its own transaction together with its row in ``schema_migrations``, so a failed
 migration leaves nothing half-applied and re-running the runner is a no-op. A session-level
@@ -16,10 +20,12 @@ the database's background jobs are stopped while migrations run (:mod:`yuncang.t
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import psycopg
 
@@ -31,7 +37,7 @@ log = logging.getLogger(__name__)
 #: Owner packages in dependency order: a package's tables may reference those before it.
 PACKAGES: tuple[str, ...] = ("registry", "ingest", "orchard_models", "trading", "yuncang")
 
-_NAME = re.compile(r"^(?P<num>\d{3})_(?P<name>[a-z0-9_]+?)(?:\.(?P<variant>tsdb|pg))?\.sql$")
+_NAME = re.compile(r"^(?P<num>\d{3})_(?P<name>[a-z0-9_]+?)(?:\.(?P<variant>tsdb|pg))?\.(?P<ext>sql|py)$")
 _LOCK_KEY = 0x79756E63616E67  # "yuncang"
 
 
@@ -46,6 +52,8 @@ class Migration:
     name: str
     variant: str | None
     sql: str
+    #: a repeatable Python migration (``NNN_name.py``): its module; ``sql`` holds its source
+    module: Any = None
 
     @property
     def key(self) -> str:
@@ -53,7 +61,19 @@ class Migration:
 
     @property
     def checksum(self) -> str:
+        if self.module is not None:
+            return str(self.module.checksum())
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def _load_module(pkg: str, entry: Any) -> Any:
+    """Import a Python migration file (it lives in a data folder, not in a package)."""
+    with resources.as_file(entry) as path:
+        spec = importlib.util.spec_from_file_location(f"{pkg}._migration_{entry.name[:-3]}", path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    return mod
 
 
 def discover(path: StoragePath, packages: tuple[str, ...] = PACKAGES) -> list[Migration]:
@@ -75,7 +95,9 @@ def discover(path: StoragePath, packages: tuple[str, ...] = PACKAGES) -> list[Mi
                 continue
             if variant == "pg" and path != "postgresql":
                 continue
-            found.append(Migration(pkg, int(m.group("num")), m.group("name"), variant, entry.read_text("utf-8")))
+            module = _load_module(pkg, entry) if m.group("ext") == "py" else None
+            found.append(Migration(pkg, int(m.group("num")), m.group("name"), variant, entry.read_text("utf-8"),
+                                   module))
     order = {p: i for i, p in enumerate(packages)}
     found.sort(key=lambda mg: (order[mg.package], mg.number, mg.variant or ""))
     keys = [mg.key for mg in found]
@@ -123,8 +145,10 @@ def _migrate(conn: psycopg.Connection, packages: tuple[str, ...]) -> list[str]:
                     "INSERT INTO yuncang_meta (key, value) VALUES ('storage_path', %s) ON CONFLICT DO NOTHING",
                     (path,),
                 )
-        done = {r[0] for r in conn.execute("SELECT key FROM schema_migrations").fetchall()}
-        pending = [mg for mg in discover(path, packages) if mg.key not in done]
+        done: dict[str, str] = dict(conn.execute("SELECT key, checksum FROM schema_migrations").fetchall())
+        # a Python migration (generated from a catalogue) runs again when what it generates changed
+        pending = [mg for mg in discover(path, packages)
+                   if not (mg.key in done and (mg.module is None or done[mg.key] == mg.checksum))]
         if path != "timescaledb" or not (pending or tsdb_jobs.marker_present(conn)):
             return _apply(conn, pending, path)
         # TimescaleDB: policies' background jobs must not run while migrations alter their objects
@@ -147,9 +171,13 @@ def _apply(conn: psycopg.Connection, pending: list[Migration], path: StoragePath
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 with conn.transaction():
-                    conn.execute(mg.sql.encode())
+                    sql = mg.module.sql(conn, path) if mg.module is not None else mg.sql
+                    if sql.strip():
+                        conn.execute(sql.encode())
                     conn.execute(
-                        "INSERT INTO schema_migrations (key, checksum) VALUES (%s, %s)", (mg.key, mg.checksum)
+                        "INSERT INTO schema_migrations (key, checksum) VALUES (%s, %s)"
+                        " ON CONFLICT (key) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()",
+                        (mg.key, mg.checksum),
                     )
                 break
             except (psycopg.errors.InternalError_, psycopg.errors.DeadlockDetected) as exc:

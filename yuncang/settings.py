@@ -6,6 +6,7 @@ Only this composition root reads settings; domain packages receive plain values.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,12 @@ class Settings(BaseSettings):
         default="", description="prefix before every topic (lets several deployments or test runs share a broker)"
     )
     data_dir: Path = Field(default=Path(".yuncang"), description="where embedded services keep their data")
+    device_profiles_dir: Path | None = Field(
+        default=None, description="directory of the operator's device profiles (*.toml), added to the built-in"
+        " catalogue (ingest/profiles); a profile with a built-in id replaces it")
+    tts_topics: str = Field(
+        default="v3/+/devices/+/up", description="The Things Stack uplink topic filters (comma-separated,"
+        " after the prefix): its MQTT server's form, or your Pub/Sub integration's base topic + uplink topic")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     seed: int = Field(default=20200824, description="registry seed (the cloud warehouse opened 24 Aug)")
@@ -49,3 +56,14 @@ class Settings(BaseSettings):
 def load_settings() -> Settings:
     """Read settings from the environment (and ``.env`` if present)."""
     return Settings()
+
+
+class IngestProfileOptions(TypedDict):
+    profiles_dir: str | None
+    tts_topics: tuple[str, ...]
+
+
+def ingest_profile_options(s: Settings) -> IngestProfileOptions:
+    """IngestConfig values from the settings: the profile directory and The Things Stack topics."""
+    return {"profiles_dir": str(s.device_profiles_dir) if s.device_profiles_dir else None,
+            "tts_topics": tuple(t.strip() for t in s.tts_topics.split(",") if t.strip())}

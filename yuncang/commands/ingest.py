@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any
 
-from yuncang.settings import Settings
+from yuncang.settings import Settings, ingest_profile_options
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _cmd(a: argparse.Namespace, s: Settings) -> int:
             shared_group=None if a.no_shared else "ingest", protocol=a.protocol,
             session_expiry_s=a.session_expiry, receive_maximum=a.receive_maximum,
             batch_max_readings=a.batch_readings, batch_max_age_s=a.batch_age, refresh_every_s=a.refresh_every,
-            leave=a.action == "leave", leave_idle_s=a.leave_idle)
+            leave=a.action == "leave", leave_idle_s=a.leave_idle, **ingest_profile_options(s))
 
         # what is loaded by now (modules, settings) lives as long as the process: keep it out of every
         # full collection, whose cost would otherwise grow with it (bench ingest: ~0.4 CPU-s per county-day)

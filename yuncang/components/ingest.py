@@ -7,6 +7,7 @@ import hashlib
 
 from ingest.service import IngestConfig, IngestService, instance_client_id
 from yuncang.runtime import Runtime
+from yuncang.settings import ingest_profile_options
 
 ORDER = 20
 
@@ -18,7 +19,7 @@ async def run(rt: Runtime, stop: asyncio.Event) -> None:
     instance = "demo-" + hashlib.sha1(where.encode()).hexdigest()[:8]
     cfg = IngestConfig(database_url=rt.database_url, mqtt_url=rt.mqtt_url,
                        topic_prefix=rt.settings.mqtt_topic_prefix, client_id=instance_client_id(instance),
-                       protocol=rt.mqtt_protocol,
+                       protocol=rt.mqtt_protocol, **ingest_profile_options(rt.settings),
                        # the demo compresses time: refresh the rollups often so pages move
                        refresh_every_s=15.0 if rt.time_scale > 1 else 60.0)
     svc = IngestService(cfg)

@@ -139,6 +139,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "device_health": {"zh": "设备健康", "en": "Device health"},
     "online_rate": {"zh": "在线率", "en": "Online rate"},
     "silent_gateways": {"zh": "静默网关", "en": "Silent gateways"},
+    "stores_nothing": {"zh": "有上报、无数据", "en": "reports, stores nothing"},
+    "unmapped_keys": {"zh": "个未识别字段", "en": "unmapped keys"},
     "no_device_data": {"zh": "尚无设备上报记录。", "en": "No device has reported yet."},
     "last_reading": {"zh": "最新数据", "en": "Newest reading"},
     "never": {"zh": "从未上报", "en": "never"},
