@@ -171,7 +171,7 @@ def test_buyer_sees_supply_and_places_order(browser: Any, live_url: str) -> None
     page.click("#order-submit")
     page.wait_for_load_state("networkidle")
     assert page.is_visible("#order-placed"), page.inner_text("main")
-    assert "yantai" in page.inner_text("#orders") and "1,500" in page.inner_text("#orders")
+    assert "烟台" in page.inner_text("#orders") and "1,500 公斤" in page.inner_text("#orders")
     page.screenshot(path=str(ARTIFACTS / "buyer.png"), full_page=True)
     page.context.close()
 
@@ -182,3 +182,45 @@ def test_public_trace_page(browser: Any, live_url: str) -> None:
     assert page.locator("#trace-not-found").count() + page.locator(".empty").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "trace.png"), full_page=True)
     page.context.close()
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["390x844", "1366x900"])
+def test_buyer_places_amends_and_cancels_an_order(browser: Any, live_url: str, phone: bool) -> None:
+    ctx = browser.new_context(viewport={"width": 390, "height": 844} if phone else {"width": 1366, "height": 900},
+                              device_scale_factor=1, locale="zh-CN")
+    page = ctx.new_page()
+    _sign_in(page, live_url, "buyer-test-b-user", TEST_PASSWORD)
+    # inline validation: a bad quantity is named next to the field and nothing is sent
+    page.fill("#quantity_kg", "-5")
+    page.fill("#price_yuan", "9")
+    page.click("#order-submit")
+    assert page.inner_text("#quantity_kg-err") and page.locator("#order-placed").count() == 0
+    # the three steps: grade and kg, weeks and destination, price
+    page.select_option("#grade", "XL")
+    qty = 700 + (0 if phone else 1)
+    page.fill("#quantity_kg", str(qty))
+    page.select_option("#destination", "hangzhou")
+    page.fill("#price_yuan", "14.00")
+    assert "特级果" in page.inner_text("#order-summary")
+    page.click("#order-submit")
+    page.wait_for_load_state("networkidle")
+    assert page.is_visible("#order-placed")
+    row = page.locator(".order-row").first
+    oid = row.get_attribute("data-order")
+    assert f"{qty:,} 公斤" in row.inner_text() and "杭州" in row.inner_text() and "待分配" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / f"buyer-order-book-{'phone' if phone else 'desktop'}.png"), full_page=True)
+    # amend the quantity
+    more = page.locator(".order-row + .order-more").first
+    more.locator("details.amend summary").click()
+    more.locator(".amend-qty").fill("2000")
+    more.locator(".amend-submit").click()
+    page.wait_for_load_state("networkidle")
+    assert page.is_visible("#order-amended")
+    row = page.locator(f'.order-row[data-order="{oid}"]')
+    assert "2,000 公斤" in row.inner_text()
+    # cancel it
+    row.locator(".cancel-order").click()
+    page.wait_for_load_state("networkidle")
+    assert page.is_visible("#order-cancelled")
+    assert "已取消" in page.locator(f'.order-row[data-order="{oid}"]').inner_text()
+    ctx.close()

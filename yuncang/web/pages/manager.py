@@ -182,7 +182,8 @@ def supply_demand_fig(weeks: list[dict[str, Any]], lang: str) -> str | None:
             line={"color": "#1565c0"},
         )
     )
-    fig.update_layout(yaxis_title="kg")
+    fig.update_layout(yaxis_title=t("unit_kg", lang))
+    fig.update_xaxes(tickformat="%m-%d")
     return fig_json(fig)
 
 
