@@ -119,6 +119,8 @@ def test_grower_sees_orchard_and_records_observation(browser: Any, live_url: str
     page.fill("#value", "12.5")
     page.fill("#note", "browser test 坐果")
     page.click("#record-submit")
+    page.wait_for_function("() => (document.querySelector('#records') || {innerText: ''}).innerText"
+                           ".includes('browser test 坐果')", timeout=15000)
     page.wait_for_load_state("networkidle")
     assert page.is_visible("#record-saved")
     assert "browser test 坐果" in page.inner_text("#records")
@@ -223,4 +225,41 @@ def test_buyer_places_amends_and_cancels_an_order(browser: Any, live_url: str, p
     page.wait_for_load_state("networkidle")
     assert page.is_visible("#order-cancelled")
     assert "已取消" in page.locator(f'.order-row[data-order="{oid}"]').inner_text()
+    ctx.close()
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["390x844", "1366x900"])
+def test_grower_records_offline_and_it_syncs_exactly_once(browser: Any, live_url: str, web_db: str,
+                                                          phone: bool) -> None:
+    """Offline: the record waits in the phone's outbox, survives closing the page, and is stored once
+    when the network returns (the outbox's client id makes the retries idempotent)."""
+    import psycopg
+
+    ctx = browser.new_context(viewport={"width": 390, "height": 844} if phone else {"width": 1366, "height": 900},
+                              device_scale_factor=1, locale="zh-CN")
+    page = ctx.new_page()
+    _sign_in(page, live_url, SAMPLE_GROWER, "plum-grower")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.wait_for_function("() => caches.open('yc-pages-v1').then(c => c.keys()).then(k => k.length > 0)")
+    note = f"offline {'phone' if phone else 'desktop'} {time.time_ns()}"
+    ctx.set_offline(True)
+    page.fill("#note", note)
+    page.click("#record-submit")
+    page.wait_for_function("() => document.querySelector('#outbox-status').textContent.includes('1 条')")
+    page.screenshot(path=str(ARTIFACTS / f"grower-offline-{'phone' if phone else 'desktop'}.png"), full_page=True)
+    page.close()  # the page is closed while offline: the record lives on in IndexedDB
+    page = ctx.new_page()
+    page.goto(f"{live_url}/grower")  # served by the service worker from its last copy
+    assert "我的果园" in page.inner_text("#orchard-title")
+    page.wait_for_function("() => document.querySelector('#outbox-status').textContent.includes('1 条')")
+    with psycopg.connect(web_db) as c:
+        assert c.execute("SELECT count(*) FROM farm_records WHERE note = %s", (note,)).fetchone()[0] == 0
+    ctx.set_offline(False)
+    page.wait_for_function("() => document.querySelector('#outbox-status').textContent.includes('已全部上传')",
+                           timeout=30000)
+    assert note in page.inner_text("#records")
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    with psycopg.connect(web_db) as c:
+        assert c.execute("SELECT count(*) FROM farm_records WHERE note = %s", (note,)).fetchone()[0] == 1
     ctx.close()

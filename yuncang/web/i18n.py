@@ -210,6 +210,23 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "page_of": {"zh": "第 {a}–{b} 条,共 {n} 条", "en": "{a}–{b} of {n}"},
     # buyer order book
     "stock": {"zh": "库存", "en": "Stock"},
+    "forecast_words": {
+        "zh": "预计 {start} 至 {end} 采收,约 {p50};十有八九在 {p10} 到 {p90} 之间。",
+        "en": "Harvest expected {start} to {end}: about {p50}; 8 times in 10 between {p10} and {p90}.",
+    },
+    "updated": {"zh": "更新于", "en": "updated"},
+    "contract_total": {"zh": "合计", "en": "Total"},
+    "contract_value": {"zh": "合同金额(元)", "en": "Contract value (yuan)"},
+    "outbox_pending": {
+        "zh": "{n} 条记录保存在手机上,联网后自动上传",
+        "en": "{n} record(s) kept on this phone; they upload when online",
+    },
+    "outbox_synced": {"zh": "记录已全部上传", "en": "All records uploaded"},
+    "outbox_offline": {"zh": "当前离线", "en": "offline now"},
+    "outbox_refused": {
+        "zh": "有记录被服务器拒绝(数值不合规)",
+        "en": "a record was refused by the server (invalid value)",
+    },
     "jobname_refresh_rollups": {"zh": "汇总传感器数据", "en": "Refresh sensor rollups"},
     "jobname_device_alerts": {"zh": "设备离线检查", "en": "Device offline check"},
     "jobname_ensure_partitions": {"zh": "准备数据分区", "en": "Prepare data partitions"},

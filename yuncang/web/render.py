@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 
 from yuncang.web import i18n
 from yuncang.web.i18n import lang_of, t
+from yuncang.web.pages.static import asset_url
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -40,6 +41,7 @@ def num(v: float | int | None, digits: int = 0) -> str:
 _env.filters["local"] = local_time
 _env.filters["num"] = num
 _env.filters["yuan"] = i18n.yuan
+_env.globals["asset"] = asset_url
 
 
 def _in_lang(fn: Any) -> Any:

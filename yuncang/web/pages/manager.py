@@ -85,7 +85,7 @@ def overview_fig(rows: list[dict[str, Any]], colour: str, lang: str) -> str | No
             marker.update(color="#cfcfcf")
         name = title if coloured else ("无数据" if lang == "zh" else "no data")
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=[rows[i]["lon"] for i in idx],
                 y=[rows[i]["lat"] for i in idx],
                 mode="markers",
@@ -99,7 +99,7 @@ def overview_fig(rows: list[dict[str, Any]], colour: str, lang: str) -> str | No
             col=1,
         )
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=[rows[i]["elevation_m"] for i in idx],
                 y=[rows[i]["area_mu"] for i in idx],
                 mode="markers",
