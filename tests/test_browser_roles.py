@@ -263,3 +263,30 @@ def test_grower_records_offline_and_it_syncs_exactly_once(browser: Any, live_url
     with psycopg.connect(web_db) as c:
         assert c.execute("SELECT count(*) FROM farm_records WHERE note = %s", (note,)).fetchone()[0] == 1
     ctx.close()
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["390x844", "1366x900"])
+def test_manager_downloads_the_report_and_it_opens_with_its_sheets(browser: Any, live_url: str,
+                                                                   phone: bool) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    from yuncang.reports import SHEETS
+
+    ctx = browser.new_context(viewport={"width": 390, "height": 844} if phone else {"width": 1366, "height": 900},
+                              device_scale_factor=1, locale="zh-CN", accept_downloads=True)
+    page = ctx.new_page()
+    _sign_in(page, live_url, "coop-shuanglong-1", "plum-manager")
+    assert page.url.endswith("/manager") and "统计报告" in page.inner_text("#reports")
+    with page.expect_download() as dl:
+        page.click('.report-xlsx[data-period="month"]')
+    assert dl.value.suggested_filename.endswith(".xlsx")
+    wb = load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    assert wb.sheetnames == list(SHEETS)
+    assert wb[SHEETS[0]]["A6"].value == "果园 Orchards" and wb[SHEETS[0]]["B6"].value > 0
+    with page.expect_download() as dl:
+        page.click('.report-pdf[data-period="week"]')
+    assert Path(dl.value.path()).read_bytes()[:5] == b"%PDF-"
+    page.screenshot(path=str(ARTIFACTS / f"manager-{'phone' if phone else 'desktop'}.png"), full_page=False)
+    ctx.close()

@@ -210,6 +210,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "page_of": {"zh": "第 {a}–{b} 条,共 {n} 条", "en": "{a}–{b} of {n}"},
     # buyer order book
     "stock": {"zh": "库存", "en": "Stock"},
+    "statistics_report": {"zh": "统计报告", "en": "Statistics report"},
+    "stored_reports": {"zh": "定时生成的报告", "en": "Reports made by the scheduler"},
+    "period_week": {"zh": "上周", "en": "Last week"},
+    "period_month": {"zh": "上月", "en": "Last month"},
+    "period_season": {"zh": "本季至今", "en": "Season so far"},
     "forecast_words": {
         "zh": "预计 {start} 至 {end} 采收,约 {p50};十有八九在 {p10} 到 {p90} 之间。",
         "en": "Harvest expected {start} to {end}: about {p50}; 8 times in 10 between {p10} and {p90}.",

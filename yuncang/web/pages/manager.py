@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from plotly.subplots import make_subplots
 
 from ingest.read import device_health, newest_hourly_value
 from orchard_models.read import forecast_supply, forecast_totals
 from registry.read import list_alerts, orchard_points
+from yuncang import reports
 from yuncang.auth import Principal
 from yuncang.scheduler import recent_job_runs
 from yuncang.web import trade
@@ -216,6 +217,7 @@ def manager_page(
             conn.rollback()
             rep = None
         runs, _ = recent_job_runs(conn, limit=12)
+        stored = reports.latest_stored(conn, cooperative_id=coop)
     weeks = supply_demand(sd_rows)
     return render(
         request,
@@ -235,7 +237,48 @@ def manager_page(
         report=rep,
         season=season,
         job_runs=[_job_row(r) for r in runs],
+        periods=reports.PERIODS,
+        stored_reports=stored,
     )
+
+
+_MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
+
+
+def _file(body: bytes, fmt: str, name: str) -> Response:
+    return Response(body, media_type=_MEDIA[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/manager/report.{fmt}")
+def report(request: Request, fmt: str, period: str = Query(default="week", pattern="^(week|month|season)$")) -> Any:
+    """The statistics report of the last complete week or month (or the season so far) for your
+    cooperative (admin: the county), made now, as XLSX or PDF."""
+    if fmt not in _MEDIA:
+        return Response(status_code=404)
+    p = page_user(request, "manager", "admin")
+    if not isinstance(p, Principal):
+        return p
+    coop = p.cooperative_id if p.role == "manager" else None
+    per = reports.period_before(period, datetime.now(reports.SHANGHAI).date())
+    with request.app.state.yc.pool.connection() as conn:
+        r = reports.gather(conn, per, cooperative_id=coop)
+    body = reports.to_xlsx(r) if fmt == "xlsx" else reports.to_pdf(r)
+    return _file(body, fmt, f"yuncang-report-{period}-{per.start.isoformat()}.{fmt}")
+
+
+@router.get("/manager/reports/{report_id}.{fmt}")
+def stored_report(request: Request, report_id: int, fmt: str) -> Any:
+    """A report the scheduler made and kept (the county's for admins, a cooperative's for its manager)."""
+    if fmt not in _MEDIA or not (1 <= report_id <= 2**62):
+        return Response(status_code=404)
+    p = page_user(request, "manager", "admin")
+    if not isinstance(p, Principal):
+        return p
+    with request.app.state.yc.pool.connection() as conn:
+        got = reports.stored_file(conn, report_id, fmt)
+    if got is None or (p.role == "manager" and got[1] != p.cooperative_id):
+        return Response(status_code=404)
+    return _file(got[0], fmt, f"yuncang-report-{got[2].isoformat()}.{fmt}")
 
 
 def _job_row(r: dict[str, Any]) -> dict[str, Any]:
