@@ -21,6 +21,7 @@ from yuncang.web import trade
 from yuncang.web.access import orchard_scope
 from yuncang.web.deps import check_csrf, page_user, require_orchard
 from yuncang.web.figures import fig_json
+from yuncang.web.i18n import grade as grade_label
 from yuncang.web.i18n import lang_of, mass, t
 from yuncang.web.render import render
 
@@ -115,12 +116,11 @@ def _forecast_fig(f: dict[str, Any], lang: str) -> str | None:
     fig = go.Figure()
     for code in sorted({w["grade"] for w in f["weeks"]}, key=lambda c: BY_CODE[c].rank if c in BY_CODE else 9):
         rows = [w for w in f["weeks"] if w["grade"] == code]
-        g = BY_CODE.get(code)
         fig.add_trace(
             go.Bar(
                 x=[w["week_start"] for w in rows],
                 y=[w["p50_kg"] for w in rows],
-                name=(g.label_zh if lang == "zh" else g.label_en) if g else code,
+                name=grade_label(code, lang),
                 error_y={
                     "type": "data",
                     "symmetric": False,
@@ -138,7 +138,8 @@ def _forecast_fig(f: dict[str, Any], lang: str) -> str | None:
             line_width=0,
             layer="below",
         )
-    fig.update_layout(barmode="group", yaxis_title="kg (P50, P10–P90)")
+    fig.update_layout(barmode="group", yaxis_title=f"{t('unit_kg', lang)} (P50, P10–P90)")
+    fig.update_xaxes(tickformat="%m-%d")
     return fig_json(fig)
 
 
