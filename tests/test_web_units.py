@@ -117,3 +117,13 @@ def test_every_state_and_grade_has_both_languages() -> None:
         assert zh != s and re.search(r"[\u4e00-\u9fff]", zh) and not re.search(r"[\u4e00-\u9fff]", en)
     for g in GRADE_CODES:
         assert re.search(r"[\u4e00-\u9fff]", i18n.grade(g, "zh")) and "mm" in i18n.grade(g, "zh")
+
+
+def test_every_template_compiles() -> None:
+    """A stray ``{#`` in a style block starts a Jinja comment and breaks every page that extends it."""
+    from yuncang.web.render import _env
+
+    names = [f.name for f in TEMPLATES.glob("*.html")]
+    assert "base.html" in names
+    for name in names:
+        _env.get_template(name)
