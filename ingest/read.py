@@ -355,3 +355,32 @@ def season_summary(conn: psycopg.Connection, orchard_id: str, start: date, end: 
     if soil:
         out["soil_vwc_10cm_mean"] = _r(soil["avg"], 3)
     return out
+
+
+def reporting_coverage(conn: psycopg.Connection, *, scope: OrchardScope, start: datetime,
+                       end: datetime) -> dict[str, Any]:
+    """How much of the orchard network reported over [start, end): active gateways in scope and how many
+    sent data, orchards (and their area, mu) with at least one reporting gateway, and data completeness:
+    hours with an hourly air-temperature bucket over gateway-hours in the period (0-1)."""
+    where, params = scope.sql()
+    row = conn.execute(
+        f"""WITH d AS (
+                SELECT d.device_id, o.orchard_id, o.area_mu,
+                       (SELECT count(*) FROM readings_hourly h WHERE h.device_id = d.device_id
+                          AND h.metric = 'air_temp_c' AND h.bucket >= %s AND h.bucket < %s) AS hours
+                FROM devices d JOIN orchards o USING (orchard_id) WHERE d.active AND {where})
+            SELECT count(*), count(*) FILTER (WHERE hours > 0), coalesce(sum(hours), 0),
+                   (SELECT count(*) FROM orchards o WHERE {where}),
+                   (SELECT coalesce(sum(area_mu), 0)::float8 FROM orchards o WHERE {where}),
+                   count(DISTINCT orchard_id) FILTER (WHERE hours > 0),
+                   (SELECT coalesce(sum(a), 0)::float8 FROM (SELECT DISTINCT orchard_id, area_mu AS a FROM d
+                                                            WHERE hours > 0) x)
+            FROM d""",
+        [start, end, *params, *params, *params],
+    ).fetchone()
+    assert row is not None
+    hours = max(1.0, (end - start).total_seconds() / 3600)
+    devices = int(row[0])
+    return {"devices": devices, "devices_reporting": int(row[1]), "orchards": int(row[3]),
+            "area_mu": float(row[4]), "orchards_online": int(row[5]), "area_online_mu": float(row[6]),
+            "completeness": (float(row[2]) / (devices * hours)) if devices else None}

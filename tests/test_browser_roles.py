@@ -119,6 +119,8 @@ def test_grower_sees_orchard_and_records_observation(browser: Any, live_url: str
     page.fill("#value", "12.5")
     page.fill("#note", "browser test 坐果")
     page.click("#record-submit")
+    page.wait_for_function("() => (document.querySelector('#records') || {innerText: ''}).innerText"
+                           ".includes('browser test 坐果')", timeout=15000)
     page.wait_for_load_state("networkidle")
     assert page.is_visible("#record-saved")
     assert "browser test 坐果" in page.inner_text("#records")
@@ -171,7 +173,7 @@ def test_buyer_sees_supply_and_places_order(browser: Any, live_url: str) -> None
     page.click("#order-submit")
     page.wait_for_load_state("networkidle")
     assert page.is_visible("#order-placed"), page.inner_text("main")
-    assert "yantai" in page.inner_text("#orders") and "1,500" in page.inner_text("#orders")
+    assert "烟台" in page.inner_text("#orders") and "1,500 公斤" in page.inner_text("#orders")
     page.screenshot(path=str(ARTIFACTS / "buyer.png"), full_page=True)
     page.context.close()
 
@@ -182,3 +184,109 @@ def test_public_trace_page(browser: Any, live_url: str) -> None:
     assert page.locator("#trace-not-found").count() + page.locator(".empty").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "trace.png"), full_page=True)
     page.context.close()
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["390x844", "1366x900"])
+def test_buyer_places_amends_and_cancels_an_order(browser: Any, live_url: str, phone: bool) -> None:
+    ctx = browser.new_context(viewport={"width": 390, "height": 844} if phone else {"width": 1366, "height": 900},
+                              device_scale_factor=1, locale="zh-CN")
+    page = ctx.new_page()
+    _sign_in(page, live_url, "buyer-test-b-user", TEST_PASSWORD)
+    # inline validation: a bad quantity is named next to the field and nothing is sent
+    page.fill("#quantity_kg", "-5")
+    page.fill("#price_yuan", "9")
+    page.click("#order-submit")
+    assert page.inner_text("#quantity_kg-err") and page.locator("#order-placed").count() == 0
+    # the three steps: grade and kg, weeks and destination, price
+    page.select_option("#grade", "XL")
+    qty = 700 + (0 if phone else 1)
+    page.fill("#quantity_kg", str(qty))
+    page.select_option("#destination", "hangzhou")
+    page.fill("#price_yuan", "14.00")
+    assert "特级果" in page.inner_text("#order-summary")
+    page.click("#order-submit")
+    page.wait_for_load_state("networkidle")
+    assert page.is_visible("#order-placed")
+    row = page.locator(".order-row").first
+    oid = row.get_attribute("data-order")
+    assert f"{qty:,} 公斤" in row.inner_text() and "杭州" in row.inner_text() and "待分配" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / f"buyer-order-book-{'phone' if phone else 'desktop'}.png"), full_page=True)
+    # amend the quantity
+    more = page.locator(".order-row + .order-more").first
+    more.locator("details.amend summary").click()
+    more.locator(".amend-qty").fill("2000")
+    more.locator(".amend-submit").click()
+    page.wait_for_load_state("networkidle")
+    assert page.is_visible("#order-amended")
+    row = page.locator(f'.order-row[data-order="{oid}"]')
+    assert "2,000 公斤" in row.inner_text()
+    # cancel it
+    row.locator(".cancel-order").click()
+    page.wait_for_load_state("networkidle")
+    assert page.is_visible("#order-cancelled")
+    assert "已取消" in page.locator(f'.order-row[data-order="{oid}"]').inner_text()
+    ctx.close()
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["390x844", "1366x900"])
+def test_grower_records_offline_and_it_syncs_exactly_once(browser: Any, live_url: str, web_db: str,
+                                                          phone: bool) -> None:
+    """Offline: the record waits in the phone's outbox, survives closing the page, and is stored once
+    when the network returns (the outbox's client id makes the retries idempotent)."""
+    import psycopg
+
+    ctx = browser.new_context(viewport={"width": 390, "height": 844} if phone else {"width": 1366, "height": 900},
+                              device_scale_factor=1, locale="zh-CN")
+    page = ctx.new_page()
+    _sign_in(page, live_url, SAMPLE_GROWER, "plum-grower")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.wait_for_function("() => caches.open('yc-pages-v1').then(c => c.keys()).then(k => k.length > 0)")
+    note = f"offline {'phone' if phone else 'desktop'} {time.time_ns()}"
+    ctx.set_offline(True)
+    page.fill("#note", note)
+    page.click("#record-submit")
+    page.wait_for_function("() => document.querySelector('#outbox-status').textContent.includes('1 条')")
+    page.screenshot(path=str(ARTIFACTS / f"grower-offline-{'phone' if phone else 'desktop'}.png"), full_page=True)
+    page.close()  # the page is closed while offline: the record lives on in IndexedDB
+    page = ctx.new_page()
+    page.goto(f"{live_url}/grower")  # served by the service worker from its last copy
+    assert "我的果园" in page.inner_text("#orchard-title")
+    page.wait_for_function("() => document.querySelector('#outbox-status').textContent.includes('1 条')")
+    with psycopg.connect(web_db) as c:
+        assert c.execute("SELECT count(*) FROM farm_records WHERE note = %s", (note,)).fetchone()[0] == 0
+    ctx.set_offline(False)
+    page.wait_for_function("() => document.querySelector('#outbox-status').textContent.includes('已全部上传')",
+                           timeout=30000)
+    assert note in page.inner_text("#records")
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    with psycopg.connect(web_db) as c:
+        assert c.execute("SELECT count(*) FROM farm_records WHERE note = %s", (note,)).fetchone()[0] == 1
+    ctx.close()
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["390x844", "1366x900"])
+def test_manager_downloads_the_report_and_it_opens_with_its_sheets(browser: Any, live_url: str,
+                                                                   phone: bool) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    from yuncang.reports import SHEETS
+
+    ctx = browser.new_context(viewport={"width": 390, "height": 844} if phone else {"width": 1366, "height": 900},
+                              device_scale_factor=1, locale="zh-CN", accept_downloads=True)
+    page = ctx.new_page()
+    _sign_in(page, live_url, "coop-shuanglong-1", "plum-manager")
+    assert page.url.endswith("/manager") and "统计报告" in page.inner_text("#reports")
+    with page.expect_download() as dl:
+        page.click('.report-xlsx[data-period="month"]')
+    assert dl.value.suggested_filename.endswith(".xlsx")
+    wb = load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    assert wb.sheetnames == list(SHEETS)
+    assert wb[SHEETS[0]]["A6"].value == "果园 Orchards" and wb[SHEETS[0]]["B6"].value > 0
+    with page.expect_download() as dl:
+        page.click('.report-pdf[data-period="week"]')
+    assert Path(dl.value.path()).read_bytes()[:5] == b"%PDF-"
+    page.screenshot(path=str(ARTIFACTS / f"manager-{'phone' if phone else 'desktop'}.png"), full_page=False)
+    ctx.close()

@@ -168,3 +168,21 @@ def test_buyer_places_and_cancels_order_through_forms(web_app: Any, web_db: str,
         assert conn.execute("SELECT status FROM orders WHERE order_id = %s", (rows[0][0],)).fetchone()[0] == "cancelled"
     other = _login(web_app, "buyer-test-a-user", TEST_PASSWORD)
     assert rows[0][0] not in other.get("/buyer").text
+
+
+def test_buyer_downloads_allocation_detail_as_csv_and_xlsx(web_app: Any) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    c = _login(web_app, "buyer-test-a-user", TEST_PASSWORD)
+    csv_r = c.get("/buyer/allocations.csv")
+    assert csv_r.status_code == 200 and csv_r.headers["content-type"].startswith("text/csv")
+    head = csv_r.content.decode("utf-8-sig").splitlines()[0]
+    assert head.split(",")[:2] == ["订单号", "果园"]
+    x = c.get("/buyer/allocations.xlsx")
+    assert x.status_code == 200 and "attachment" in x.headers["content-disposition"]
+    ws = load_workbook(io.BytesIO(x.content)).active
+    assert ws.title == "分配结果" and [c.value for c in ws[1]][:2] == ["订单号", "果园"]
+    assert ws.max_row == len(csv_r.content.decode("utf-8-sig").splitlines())
+    assert c.get("/buyer/allocations.pdf").status_code == 404

@@ -82,3 +82,48 @@ def test_supply_demand_sums_and_flags_gaps(rows: list[dict[str, object]]) -> Non
 def test_risk_score_is_the_largest_index() -> None:
     assert risk_score({"frost": 0.2, "brown_rot": 0.7, "note": "x", "flag": True}) == 0.7
     assert risk_score({}) is None and risk_score(None) is None
+
+
+def test_words_and_numbers_read_as_people_write_them() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from yuncang.web import i18n
+
+    assert i18n.mass(324070, "zh") == "324.1 吨" and i18n.mass(8520, "zh") == "8,520 公斤"
+    assert i18n.mass(9999.4, "en") == "9,999 kg" and i18n.mass(10_000, "en") == "10.0 t"
+    assert i18n.grade("XL", "zh") == "特级果(≥45 mm)" and i18n.grade("M", "zh") == "二级果(35–40 mm)"
+    assert i18n.grade("L", "en") == "Grade 1 (40-45 mm)"
+    assert i18n.state("committed", "zh") == "已确定" and i18n.state("open", "zh") == "待分配"
+    assert i18n.place("hangzhou, yantai", "zh") == "杭州、烟台" and i18n.place("yantai", "en") == "Yantai"
+    assert i18n.yuan(123450) == "1,234.50"
+    now = datetime(2027, 7, 1, 12, tzinfo=UTC)
+    assert i18n.age(now - timedelta(minutes=12), "zh", now) == "12 分钟前"
+    assert i18n.age(now - timedelta(hours=3), "en", now) == "3 h ago"
+    n = {"kind": "allocation_changed", "order_id": "O-7",
+         "detail": {"before": {"committed_kg": "324070.000", "expected_kg": "0"},
+                    "after": {"committed_kg": "300000.000", "expected_kg": "0", "shortfall_kg": "24070"}}}
+    text = i18n.notice_text(n, "zh")
+    assert text == "订单 O-7 重新分配:确定量 324.1 吨 → 300.0 吨,预计量 0 公斤,缺口 24.1 吨", text
+    assert "." not in text.split("吨")[-1] and "000" not in text
+
+
+def test_every_state_and_grade_has_both_languages() -> None:
+    from registry.grades import GRADE_CODES
+    from trading.orders import ORDER_STATUSES
+    from yuncang.web import i18n
+
+    for s in (*ORDER_STATUSES, "committed", "expected"):
+        zh, en = i18n.state(s, "zh"), i18n.state(s, "en")
+        assert zh != s and re.search(r"[\u4e00-\u9fff]", zh) and not re.search(r"[\u4e00-\u9fff]", en)
+    for g in GRADE_CODES:
+        assert re.search(r"[\u4e00-\u9fff]", i18n.grade(g, "zh")) and "mm" in i18n.grade(g, "zh")
+
+
+def test_every_template_compiles() -> None:
+    """A stray ``{#`` in a style block starts a Jinja comment and breaks every page that extends it."""
+    from yuncang.web.render import _env
+
+    names = [f.name for f in TEMPLATES.glob("*.html")]
+    assert "base.html" in names
+    for name in names:
+        _env.get_template(name)

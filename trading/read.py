@@ -7,7 +7,7 @@ Every function takes an open psycopg connection and plain values. Masses in kg, 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -53,3 +53,40 @@ def grower_contracts(conn: psycopg.Connection, grower_id: str) -> list[dict[str,
         )
         .fetchall()
     )
+
+
+def order_figures(conn: psycopg.Connection, *, season: int, start: datetime, end: datetime) -> dict[str, Any]:
+    """Forward orders of a season (cancelled ones left out): count, ordered kg, committed and expected kg
+    of the latest allocation run, kg shipped over [start, end) and in the whole season, and the fill
+    rates committed / ordered and shipped / ordered (0-1, None without orders)."""
+    row = conn.execute(
+        """WITH o AS (SELECT order_id, quantity_kg FROM orders WHERE season = %(s)s AND status <> 'cancelled'),
+                run AS (SELECT max(alloc_run_id) AS id FROM allocation_runs WHERE season = %(s)s)
+           SELECT (SELECT count(*) FROM o), (SELECT coalesce(sum(quantity_kg), 0) FROM o),
+                  (SELECT coalesce(sum(kg) FILTER (WHERE status = 'committed'), 0) FROM allocations a, run
+                    WHERE a.alloc_run_id = run.id AND a.order_id IN (SELECT order_id FROM o)),
+                  (SELECT coalesce(sum(kg) FILTER (WHERE status = 'expected'), 0) FROM allocations a, run
+                    WHERE a.alloc_run_id = run.id AND a.order_id IN (SELECT order_id FROM o)),
+                  (SELECT coalesce(sum(kg), 0) FROM shipments WHERE order_id IN (SELECT order_id FROM o)
+                    AND shipped_at >= %(a)s AND shipped_at < %(b)s),
+                  (SELECT coalesce(sum(kg), 0) FROM shipments WHERE order_id IN (SELECT order_id FROM o))""",
+        {"s": season, "a": start, "b": end},
+    ).fetchone()
+    assert row is not None
+    ordered = float(row[1])
+    return {"orders": int(row[0]), "ordered_kg": ordered, "committed_kg": float(row[2]),
+            "expected_kg": float(row[3]), "shipped_in_period_kg": float(row[4]), "shipped_kg": float(row[5]),
+            "committed_share": float(row[2]) / ordered if ordered else None,
+            "shipped_share": float(row[5]) / ordered if ordered else None}
+
+
+def received_by_grade(conn: psycopg.Connection, *, season: int, until: datetime,
+                      cooperative_id: str | None = None) -> dict[str, float]:
+    """kg received into the warehouse per grade from the season's lots received before ``until`` (all
+    orchards, or one cooperative's): the harvest as the warehouse weighed it."""
+    rows = conn.execute(
+        """SELECT g.grade, sum(g.received_kg)::float8 FROM lots l JOIN lot_grades g USING (lot_id)
+           JOIN orchards o USING (orchard_id)
+           WHERE l.season = %s AND l.received_at < %s AND (%s::text IS NULL OR o.cooperative_id = %s)
+           GROUP BY g.grade""", (season, until, cooperative_id, cooperative_id)).fetchall()
+    return {g: kg for g, kg in rows}

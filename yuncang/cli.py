@@ -49,7 +49,7 @@ async def _serve_until(rt: object, stop: asyncio.Event, *, host: str, port: int,
             tasks[name] = asyncio.create_task(fn(rt, stop), name=name)
             log.info("component started", extra={"component": name})
     log.info("yuncang is up", extra={"url": f"http://{host}:{port}/", "components": sorted(tasks),
-                                     "web_workers": workers})
+                                     "web_workers": workers, **({"accounts": _demo_accounts()} if components else {})})
     stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
     pending: set[asyncio.Task[Any]] = set(tasks.values())
     while not stop.is_set():
@@ -71,6 +71,14 @@ async def _serve_until(rt: object, stop: asyncio.Event, *, host: str, port: int,
     await asyncio.wait([*tasks.values()], timeout=15)
     for task in tasks.values():
         task.cancel()
+
+
+def _demo_accounts() -> list[tuple[str, str, str]]:
+    """(role, example username, password) of the published demo accounts (docs/users.md)."""
+    from yuncang.auth import DEMO_PASSWORDS
+
+    examples = {"admin": "admin", "manager": "coop-shuanglong-1", "grower": "G-00001", "buyer": "yt-zone-1"}
+    return [(role, examples[role], pw) for role, pw in DEMO_PASSWORDS.items()]
 
 
 def run_product(settings: Settings, *, seconds: float | None, components: bool, seed: bool,
@@ -249,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     return int(args.func(args, settings) or 0)
 
 

@@ -22,10 +22,19 @@ log = logging.getLogger(__name__)
 HISTORY_SEASONS = 5
 
 
+#: the steps of :func:`prepare`, in order, as a person reads them
+STEPS = {"buyers": "buyers and cold rooms 采购商与冷库", "users": "demo accounts 演示账户",
+         "history": "past seasons' yields 历年产量", "forecast": "yield forecast 产量预测",
+         "orders": "forward orders 远期订单", "allocation": "allocation 订单分配"}
+
+
 def _step(name: str, fn: Any, *args: Any, **kw: Any) -> Any:
+    """Run one preparation step, logging its start and its end (``step``, ``index`` of ``of``, seconds)."""
+    where = {"step": STEPS[name], "index": list(STEPS).index(name) + 1, "of": len(STEPS)}
+    log.info("demo data: preparing", extra=where)
     t0 = time.monotonic()
     out = fn(*args, **kw)
-    log.info("demo data", extra={"step": name, "seconds": round(time.monotonic() - t0, 2)})
+    log.info("demo data", extra={**where, "seconds": round(time.monotonic() - t0, 2)})
     return out
 
 

@@ -16,6 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from trading.allocation import scheduled_allocation
 from trading.warnings import scheduled_unsold_risk
+from yuncang.reports import scheduled_report
 from yuncang.scheduler import JobSpec
 
 
@@ -69,4 +70,7 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("unsold_risk_digest", CronTrigger(hour=22, minute=30), scheduled_unsold_risk,
                 misfire_grace_s=6 * 3600),
         JobSpec("retention", CronTrigger(hour=19, minute=30), retention, misfire_grace_s=6 * 3600),
+        # Monday 01:00 Asia/Shanghai: the county's statistics report of the week just ended
+        JobSpec("statistics_report", CronTrigger(day_of_week="sun", hour=17, minute=0), scheduled_report,
+                misfire_grace_s=24 * 3600),
     ]

@@ -6,7 +6,7 @@ Only this composition root reads settings; domain packages receive plain values.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     secret_key: str = Field(default="change-me-in-production", description="signs sessions and CSRF tokens")
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "human"] = Field(
+        default="auto",
+        description="console logs: 'json' (one object a line), 'human' (progress for a person), "
+        "'auto' = human on a terminal, JSON otherwise",
+    )
 
 
 def load_settings() -> Settings:

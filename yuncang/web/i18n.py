@@ -1,8 +1,22 @@
-"""The one string catalogue: zh-CN first, English second."""
+"""The one string catalogue: zh-CN first, English second — and the words and numbers built from it.
+
+Every word a page shows comes from here: fixed strings (``CATALOGUE``, looked up with :func:`t`), the
+states of orders and allocations, grades with their size classes (from :mod:`registry.grades`),
+destination names (from :mod:`trading.geo`), masses with thousands separators in kg below 10 t and
+in t above (:func:`mass`), money from fen (:func:`yuan`), ages ("12 分钟前", :func:`age`) and the
+allocation notices rebuilt from their recorded figures (:func:`notice_text`).
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
 from fastapi import Request
+
+from registry.grades import BY_CODE
+from trading.geo import CITIES
 
 DEFAULT_LANG = "zh"
 LANGS = ("zh", "en")
@@ -170,6 +184,91 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "trace_code": {"zh": "追溯码", "en": "Trace code"},
     "lookup": {"zh": "查询", "en": "Look up"},
     "trace_not_found": {"zh": "未找到该追溯码。", "en": "No product with this trace code."},
+    # states (orders, allocation rows, jobs)
+    "state_open": {"zh": "待分配", "en": "open"},
+    "state_allocated": {"zh": "已分配", "en": "allocated"},
+    "state_fulfilled": {"zh": "已履约", "en": "fulfilled"},
+    "state_cancelled": {"zh": "已取消", "en": "cancelled"},
+    "state_committed": {"zh": "已确定", "en": "committed"},
+    "state_expected": {"zh": "预计", "en": "expected"},
+    "state_ok": {"zh": "成功", "en": "OK"},
+    "state_error": {"zh": "失败", "en": "failed"},
+    "state_running": {"zh": "运行中", "en": "running"},
+    # units and ages
+    "unit_kg": {"zh": "公斤", "en": "kg"},
+    "unit_t": {"zh": "吨", "en": "t"},
+    "age_now": {"zh": "刚刚", "en": "just now"},
+    "age_min": {"zh": "{n} 分钟前", "en": "{n} min ago"},
+    "age_hour": {"zh": "{n} 小时前", "en": "{n} h ago"},
+    "age_day": {"zh": "{n} 天前", "en": "{n} days ago"},
+    # allocation notices
+    "notice_new": {"zh": "订单 {order} 已分配", "en": "Order {order} allocated"},
+    "notice_changed": {"zh": "订单 {order} 重新分配", "en": "Order {order} re-allocated"},
+    "notice_orchard_new": {"zh": "果园 {orchard} 已纳入订单供货", "en": "Orchard {orchard} now supplies orders"},
+    "notice_orchard_changed": {"zh": "果园 {orchard} 的供货安排已调整", "en": "Orchard {orchard} supply plan changed"},
+    "committed": {"zh": "确定量", "en": "committed"},
+    "expected": {"zh": "预计量", "en": "expected"},
+    "shortfall": {"zh": "缺口", "en": "shortfall"},
+    "page_of": {"zh": "第 {a}–{b} 条,共 {n} 条", "en": "{a}–{b} of {n}"},
+    # buyer order book
+    "stock": {"zh": "库存", "en": "Stock"},
+    "statistics_report": {"zh": "统计报告", "en": "Statistics report"},
+    "stored_reports": {"zh": "定时生成的报告", "en": "Reports made by the scheduler"},
+    "period_week": {"zh": "上周", "en": "Last week"},
+    "period_month": {"zh": "上月", "en": "Last month"},
+    "period_season": {"zh": "本季至今", "en": "Season so far"},
+    "forecast_words": {
+        "zh": "预计 {start} 至 {end} 采收,约 {p50};十有八九在 {p10} 到 {p90} 之间。",
+        "en": "Harvest expected {start} to {end}: about {p50}; 8 times in 10 between {p10} and {p90}.",
+    },
+    "updated": {"zh": "更新于", "en": "updated"},
+    "contract_total": {"zh": "合计", "en": "Total"},
+    "contract_value": {"zh": "合同金额(元)", "en": "Contract value (yuan)"},
+    "outbox_pending": {
+        "zh": "{n} 条记录保存在手机上,联网后自动上传",
+        "en": "{n} record(s) kept on this phone; they upload when online",
+    },
+    "outbox_synced": {"zh": "记录已全部上传", "en": "All records uploaded"},
+    "outbox_offline": {"zh": "当前离线", "en": "offline now"},
+    "outbox_refused": {
+        "zh": "有记录被服务器拒绝(数值不合规)",
+        "en": "a record was refused by the server (invalid value)",
+    },
+    "jobname_refresh_rollups": {"zh": "汇总传感器数据", "en": "Refresh sensor rollups"},
+    "jobname_device_alerts": {"zh": "设备离线检查", "en": "Device offline check"},
+    "jobname_ensure_partitions": {"zh": "准备数据分区", "en": "Prepare data partitions"},
+    "jobname_nightly_forecast": {"zh": "夜间产量预测", "en": "Nightly yield forecast"},
+    "jobname_reallocate": {"zh": "重新分配订单", "en": "Re-allocate orders"},
+    "jobname_unsold_risk_digest": {"zh": "滞销风险汇总", "en": "Unsold-risk digest"},
+    "jobname_retention": {"zh": "清理过期数据", "en": "Retention clean-up"},
+    "jobname_statistics_report": {"zh": "统计报告", "en": "Statistics report"},
+    "capacity": {"zh": "容量", "en": "Capacity"},
+    "supply_p50": {"zh": "预测P50", "en": "Forecast P50"},
+    "order_book": {"zh": "我的订单簿", "en": "My order book"},
+    "order_no": {"zh": "订单号", "en": "Order"},
+    "ordered": {"zh": "订购量", "en": "Ordered"},
+    "weeks": {"zh": "交货周", "en": "Weeks"},
+    "harvest_week": {"zh": "采收周", "en": "Harvest week"},
+    "delivery_week": {"zh": "交货周", "en": "Delivery week"},
+    "by_week": {"zh": "按周明细", "en": "By week"},
+    "amend": {"zh": "修改", "en": "Amend"},
+    "save_changes": {"zh": "保存修改", "en": "Save changes"},
+    "order_amended": {
+        "zh": "订单已修改,下次分配将按新数量安排。",
+        "en": "Order amended; the next allocation uses the new figures.",
+    },
+    "order_cancelled": {"zh": "订单已取消。", "en": "Order cancelled."},
+    "download_csv": {"zh": "下载 CSV", "en": "Download CSV"},
+    "download_xlsx": {"zh": "下载 Excel", "en": "Download Excel"},
+    "allocation_detail": {"zh": "分配明细(按果园)", "en": "Allocation detail (by orchard)"},
+    "notices": {"zh": "分配变动通知", "en": "What changed in the allocation"},
+    "step1": {"zh": "① 等级和数量", "en": "1 · Grade and quantity"},
+    "step2": {"zh": "② 交货周和目的地", "en": "2 · Weeks and destination"},
+    "step3": {"zh": "③ 价格", "en": "3 · Price"},
+    "err_positive": {"zh": "请输入大于 0 的数。", "en": "Enter a number above 0."},
+    "err_weeks": {"zh": "截止周不能早于起始周。", "en": "The last week cannot come before the first."},
+    "err_floor": {"zh": "保底价不能高于价格。", "en": "The floor price cannot be above the price."},
+    "order_summary": {"zh": "将订购", "en": "You order"},
 }
 
 
@@ -184,3 +283,89 @@ def t(key: str, lang: str) -> str:
     if entry is None:
         return key
     return entry.get(lang) or entry[DEFAULT_LANG]
+
+
+def state(code: str | None, lang: str) -> str:
+    """An order, allocation or job state in words ('committed' -> 已确定)."""
+    return t(f"state_{code}", lang) if code and f"state_{code}" in CATALOGUE else (code or "—")
+
+
+def grade(code: str | None, lang: str, *, size: bool = True) -> str:
+    """A grade with its size class: 'XL' -> 特级果(≥45 mm) / Premium (≥45 mm)."""
+    g = BY_CODE.get(code or "")
+    if g is None:
+        return code or "—"
+    if lang != "zh":
+        return g.label_en if size else g.label_en.split(" (")[0]
+    if not size:
+        return g.label_zh
+    lo, hi = int(g.min_diameter_mm), int(g.max_diameter_mm)
+    return f"{g.label_zh}(≥{lo} mm)" if g.rank == 0 else f"{g.label_zh}({lo}–{hi} mm)"
+
+
+_PLACES = {c.key: c for c in CITIES}
+
+
+def place(key: str | None, lang: str) -> str:
+    """A destination's name ('hangzhou' -> 杭州 / Hangzhou); several (comma-separated) are each named."""
+    if not key:
+        return "—"
+    parts = [k.strip() for k in str(key).split(",")]
+    sep = "、" if lang == "zh" else ", "
+    return sep.join((_PLACES[k].name_zh if lang == "zh" else _PLACES[k].name_en) if k in _PLACES else k for k in parts)
+
+
+def mass(kg: Any, lang: str) -> str:
+    """A mass for reading: '8,520 公斤' below 10 t, '324.1 吨' at 10 t and above ('—' for none)."""
+    if kg is None:
+        return "—"
+    v = float(kg)
+    if abs(v) >= 10_000:
+        return f"{v / 1000:,.1f} {t('unit_t', lang)}"
+    return f"{v:,.0f} {t('unit_kg', lang)}"
+
+
+def yuan(fen: Any, digits: int = 2) -> str:
+    """Money held in fen shown in yuan with thousands separators ('1,234.50')."""
+    return "—" if fen is None else f"{Decimal(int(fen)) / 100:,.{digits}f}"
+
+
+def age(when: datetime | None, lang: str, now: datetime | None = None) -> str:
+    """How long ago: '刚刚', '12 分钟前', '3 小时前', '2 天前'."""
+    if when is None:
+        return "—"
+    s = ((now or datetime.now(UTC)) - when).total_seconds()
+    if s < 60:
+        return t("age_now", lang)
+    if s < 3600:
+        return t("age_min", lang).format(n=int(s // 60))
+    if s < 86400 * 2:
+        return t("age_hour", lang).format(n=int(s // 3600))
+    return t("age_day", lang).format(n=int(s // 86400))
+
+
+def notice_text(n: dict[str, Any], lang: str) -> str:
+    """An allocation notice in words, rebuilt from its recorded figures (``detail.before``/``after``):
+    'Order O-1 re-allocated: committed 324.1 t → 300.0 t, expected …, shortfall …'."""
+    d = n.get("detail") or {}
+    before, after = d.get("before") or {}, d.get("after") or {}
+    changed = n.get("kind") == "allocation_changed"
+    if n.get("order_id"):
+        head = t("notice_changed" if changed else "notice_new", lang).format(order=n["order_id"])
+    else:
+        head = t("notice_orchard_changed" if changed else "notice_orchard_new", lang).format(
+            orchard=n.get("orchard_id") or "")
+    parts = []
+    for key in ("committed", "expected"):
+        a = after.get(f"{key}_kg")
+        if a is None:
+            continue
+        b = before.get(f"{key}_kg")
+        if changed and b is not None and abs(float(b) - float(a)) >= 0.5:
+            parts.append(f"{t(key, lang)} {mass(b, lang)} → {mass(a, lang)}")
+        else:
+            parts.append(f"{t(key, lang)} {mass(a, lang)}")
+    if after.get("shortfall_kg") is not None and float(after["shortfall_kg"]) >= 0.5:
+        parts.append(f"{t('shortfall', lang)} {mass(after['shortfall_kg'], lang)}")
+    sep = "," if lang == "zh" else ", "
+    return head + (":" if lang == "zh" else ": ") + sep.join(parts) if parts else head

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
 from orchard_models.read import add_farm_record, list_farm_records
+from yuncang.submissions import record_once
 from yuncang.web.common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
 from yuncang.web.deps import Conn, CurrentUser, check_csrf, require_orchard, require_roles
 
@@ -27,6 +30,11 @@ class RecordIn(BaseModel):
         "fruit_set: fruits per metre of branch; pest: % of trees affected",
     )
     note: str = Field(default="", max_length=2000)
+    client_id: UUID | None = Field(
+        default=None,
+        description="an id the client made for this record (a phone's outbox): sending the same id again "
+        "returns the record stored the first time (200) instead of adding another",
+    )
 
     @field_validator("note")
     @classmethod
@@ -82,20 +90,33 @@ def records(
     "/orchards/{orchard_id}/records",
     response_model=RecordOut,
     status_code=201,
-    responses={**AUTH_ERRORS, **NOT_FOUND},
+    responses={**AUTH_ERRORS, **NOT_FOUND, 200: {"model": RecordOut, "description": "already stored under this "
+                                                "client_id (a retry)"},
+               409: {"description": "client_id already used for another orchard or kind"}},
 )
 def add_record(request: Request, orchard_id: str, body: RecordIn, p: CurrentUser, conn: Conn) -> Any:
-    """Record work or an observation for your orchard (growers: own orchards; managers: their cooperative's)."""
+    """Record work or an observation for your orchard (growers: own orchards; managers: their cooperative's).
+    With ``client_id`` the call is idempotent: a retry answers 200 with the record stored the first time."""
     require_roles(p, "grower", "manager", "admin")
     check_csrf(request, p)
     validate_value(body.kind, body.value)
     require_orchard(conn, p, orchard_id)
-    return add_farm_record(
-        conn,
-        orchard_id=orchard_id,
-        observed_on=body.observed_on,
-        kind=body.kind,
-        value=body.value,
-        note=body.note,
-        recorded_by=p.username,
-    )
+
+    def add() -> dict[str, Any]:
+        return add_farm_record(
+            conn,
+            orchard_id=orchard_id,
+            observed_on=body.observed_on,
+            kind=body.kind,
+            value=body.value,
+            note=body.note,
+            recorded_by=p.username,
+        )
+
+    if body.client_id is None:
+        return add()
+    rec, created = record_once(conn, body.client_id, orchard_id=orchard_id, kind=body.kind,
+                               submitted_by=p.username, add=add)
+    if created:
+        return rec
+    return JSONResponse(RecordOut(**rec).model_dump(mode="json"), status_code=200)

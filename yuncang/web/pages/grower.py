@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from plotly.subplots import make_subplots
 
 from ingest.read import latest_conditions, latest_data_time, sensor_series
 from orchard_models.read import FARM_KINDS, add_farm_record, list_farm_records, orchard_forecast
@@ -21,7 +21,8 @@ from yuncang.web import trade
 from yuncang.web.access import orchard_scope
 from yuncang.web.deps import check_csrf, page_user, require_orchard
 from yuncang.web.figures import fig_json
-from yuncang.web.i18n import lang_of
+from yuncang.web.i18n import grade as grade_label
+from yuncang.web.i18n import lang_of, mass, t
 from yuncang.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -30,69 +31,83 @@ log = logging.getLogger(__name__)
 CARD_METRICS = ("air_temp_c", "air_rh_pct", "soil_vwc_10cm", "soil_vwc_30cm", "soil_temp_10cm_c", "leaf_wetness_pct")
 
 
-def _series_fig(s: dict[str, Any], lang: str) -> str | None:
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _small_fig(fig: go.Figure, *, y_title: str, y_range: list[float] | None = None) -> str:
+    """One quantity per chart, sized for a 390 px phone: few ticks, month-day dates, no legend clutter."""
+    fig.update_layout(height=180, showlegend=False, margin={"l": 44, "r": 8, "t": 8, "b": 28}, hovermode="x unified")
+    fig.update_xaxes(type="date", tickformat="%m-%d", nticks=5, hoverformat="%m-%d %H:%M")
+    fig.update_yaxes(title_text=y_title, nticks=4, range=y_range, fixedrange=True)
+    out = fig_json(fig)
+    return out.replace('"height": 300', '"height": 180', 1)
+
+
+def _local(points: list[dict[str, Any]]) -> list[str]:
+    """Bucket times as Asia/Shanghai wall-clock strings (Plotly draws dates as given)."""
+    return [p["t"].astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") for p in points]
+
+
+def quantity_figs(s: dict[str, Any], lang: str, prefix: str) -> list[tuple[str, str, str]]:
+    """(element id, title, figure JSON) per quantity with data: air temperature (mean with its min-max
+    band, °C), soil moisture at 10 and 30 cm (m³/m³, axis 0-0.5), rain per bucket (mm, axis from 0)."""
     by = {x["metric"]: x for x in s["series"]}
-    if not any(x["points"] for x in s["series"]):
-        return None
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05)
     label = "label_zh" if lang == "zh" else "label_en"
+    out: list[tuple[str, str, str]] = []
     temp = by.get("air_temp_c")
     if temp and temp["points"]:
-        ts = [p["t"] for p in temp["points"]]
-        fig.add_trace(
-            go.Scatter(
-                x=ts, y=[p["max"] for p in temp["points"]], line={"width": 0}, showlegend=False, hoverinfo="skip"
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=ts,
-                y=[p["min"] for p in temp["points"]],
-                fill="tonexty",
-                line={"width": 0},
-                fillcolor="rgba(198,40,40,.15)",
-                name="min–max",
-                hoverinfo="skip",
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=ts, y=[p["avg"] for p in temp["points"]], line={"color": "#c62828"}, name=f"{temp[label]} (°C)"
-            ),
-            row=1,
-            col=1,
-        )
-    for m, color in (("soil_vwc_10cm", "#6d4c41"), ("soil_vwc_30cm", "#a1887f")):
-        sm = by.get(m)
-        if sm and sm["points"]:
-            fig.add_trace(
-                go.Scatter(
-                    x=[p["t"] for p in sm["points"]],
-                    y=[p["avg"] for p in sm["points"]],
-                    line={"color": color},
-                    name=f"{sm[label]} (m³/m³)",
-                ),
-                row=2,
-                col=1,
-            )
+        pts, ts = temp["points"], _local(temp["points"])
+        fig = go.Figure()
+        fig.add_trace(go.Scatter(x=ts, y=[p["max"] for p in pts], line={"width": 0}, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=ts, y=[p["min"] for p in pts], fill="tonexty", line={"width": 0},
+                                 fillcolor="rgba(198,40,40,.15)", hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=ts, y=[p["avg"] for p in pts], line={"color": "#c62828", "width": 1.5},
+                                 name=temp[label]))
+        out.append((f"{prefix}-chart", f"{temp[label]} (°C)", _small_fig(fig, y_title="°C")))
+    soil = [by[m] for m in ("soil_vwc_10cm", "soil_vwc_30cm") if m in by and by[m]["points"]]
+    if soil:
+        fig = go.Figure()
+        for sm, colour in zip(soil, ("#6d4c41", "#a1887f"), strict=False):
+            fig.add_trace(go.Scatter(x=_local(sm["points"]), y=[p["avg"] for p in sm["points"]],
+                                     line={"color": colour, "width": 1.5}, name=sm[label]))
+        title = " / ".join(sm[label] for sm in soil)
+        out.append((f"{prefix}-soil-chart", f"{title} (m³/m³)", _small_fig(fig, y_title="m³/m³", y_range=[0, 0.5])))
     rain = by.get("rain_mm")
     if rain and rain["points"]:
-        fig.add_trace(
-            go.Bar(
-                x=[p["t"] for p in rain["points"]],
-                y=[p["sum"] for p in rain["points"]],
-                marker_color="#1565c0",
-                name=f"{rain[label]} (mm)",
-            ),
-            row=3,
-            col=1,
-        )
-    fig.update_layout(height=420, xaxis3={"type": "date"})
-    return fig_json(fig)
+        ys = [max(0.0, p["sum"] or 0.0) for p in rain["points"]]
+        fig = go.Figure(go.Bar(x=_local(rain["points"]), y=ys, marker_color="#1565c0", name=rain[label]))
+        out.append((f"{prefix}-rain-chart", f"{rain[label]} (mm)",
+                    _small_fig(fig, y_title="mm", y_range=[0, max(1.0, max(ys) * 1.15)])))
+    return out
+
+
+def forecast_words(f: dict[str, Any], lang: str) -> str | None:
+    """The forecast in plain words: how much (P50), when (harvest window) and how sure (P10-P90)."""
+    if f.get("total_p50_kg") is None:
+        return None
+    def day(d: date | None) -> str:
+        if d is None:
+            return "—"
+        return f"{d.month}月{d.day}日" if lang == "zh" else d.strftime("%d %b")
+    return t("forecast_words", lang).format(
+        start=day(f.get("harvest_start")), end=day(f.get("harvest_end")), p50=mass(f["total_p50_kg"], lang),
+        p10=mass(f["total_p10_kg"], lang), p90=mass(f["total_p90_kg"], lang))
+
+
+def contract_weeks(contracts: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Contracted kg (committed + expected) by harvest week and grade, with the week's value (fen):
+    (grade codes present, best first; one row per week)."""
+    grades = sorted({c["grade"] for c in contracts}, key=lambda c: BY_CODE[c].rank if c in BY_CODE else 9)
+    weeks: dict[Any, dict[str, Any]] = {}
+    for c in contracts:
+        w = weeks.setdefault(c["harvest_week"], {"week": c["harvest_week"], "kg": {}, "total_kg": 0.0,
+                                                 "committed_kg": 0.0, "revenue_fen": 0})
+        w["kg"][c["grade"]] = w["kg"].get(c["grade"], 0.0) + float(c["kg"])
+        w["total_kg"] += float(c["kg"])
+        if c["status"] == "committed":
+            w["committed_kg"] += float(c["kg"])
+        w["revenue_fen"] += int(c["revenue_fen"] or 0)
+    return grades, [weeks[k] for k in sorted(weeks)]
 
 
 def _forecast_fig(f: dict[str, Any], lang: str) -> str | None:
@@ -101,12 +116,11 @@ def _forecast_fig(f: dict[str, Any], lang: str) -> str | None:
     fig = go.Figure()
     for code in sorted({w["grade"] for w in f["weeks"]}, key=lambda c: BY_CODE[c].rank if c in BY_CODE else 9):
         rows = [w for w in f["weeks"] if w["grade"] == code]
-        g = BY_CODE.get(code)
         fig.add_trace(
             go.Bar(
                 x=[w["week_start"] for w in rows],
                 y=[w["p50_kg"] for w in rows],
-                name=(g.label_zh if lang == "zh" else g.label_en) if g else code,
+                name=grade_label(code, lang),
                 error_y={
                     "type": "data",
                     "symmetric": False,
@@ -124,7 +138,8 @@ def _forecast_fig(f: dict[str, Any], lang: str) -> str | None:
             line_width=0,
             layer="below",
         )
-    fig.update_layout(barmode="group", yaxis_title="kg (P50, P10–P90)")
+    fig.update_layout(barmode="group", yaxis_title=f"{t('unit_kg', lang)} (P50, P10–P90)")
+    fig.update_xaxes(tickformat="%m-%d")
     return fig_json(fig)
 
 
@@ -214,8 +229,12 @@ def grower_page(
         cond=cond,
         card_metrics=CARD_METRICS,
         alerts=alerts,
-        week_fig=_series_fig(week, lang),
-        season_fig=_series_fig(season, lang),
+        week_figs=quantity_figs(week, lang, "week"),
+        season_figs=quantity_figs(season, lang, "season"),
+        forecast_text=forecast_words(fc, lang) if fc else None,
+        contract_grades=contract_weeks(contracts)[0],
+        contract_weeks=contract_weeks(contracts)[1],
+        kinds={k: t("kind_" + k, lang) for k in FARM_KINDS},
         forecast=fc,
         forecast_fig=_forecast_fig(fc, lang) if fc else None,
         records=recs[0],

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from plotly.subplots import make_subplots
 
 from ingest.read import device_health, newest_hourly_value
 from orchard_models.read import forecast_supply, forecast_totals
 from registry.read import list_alerts, orchard_points
+from yuncang import reports
 from yuncang.auth import Principal
 from yuncang.scheduler import recent_job_runs
 from yuncang.web import trade
@@ -85,7 +86,7 @@ def overview_fig(rows: list[dict[str, Any]], colour: str, lang: str) -> str | No
             marker.update(color="#cfcfcf")
         name = title if coloured else ("无数据" if lang == "zh" else "no data")
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=[rows[i]["lon"] for i in idx],
                 y=[rows[i]["lat"] for i in idx],
                 mode="markers",
@@ -99,7 +100,7 @@ def overview_fig(rows: list[dict[str, Any]], colour: str, lang: str) -> str | No
             col=1,
         )
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=[rows[i]["elevation_m"] for i in idx],
                 y=[rows[i]["area_mu"] for i in idx],
                 mode="markers",
@@ -182,7 +183,8 @@ def supply_demand_fig(weeks: list[dict[str, Any]], lang: str) -> str | None:
             line={"color": "#1565c0"},
         )
     )
-    fig.update_layout(yaxis_title="kg")
+    fig.update_layout(yaxis_title=t("unit_kg", lang))
+    fig.update_xaxes(tickformat="%m-%d")
     return fig_json(fig)
 
 
@@ -215,6 +217,7 @@ def manager_page(
             conn.rollback()
             rep = None
         runs, _ = recent_job_runs(conn, limit=12)
+        stored = reports.latest_stored(conn, cooperative_id=coop)
     weeks = supply_demand(sd_rows)
     return render(
         request,
@@ -234,7 +237,48 @@ def manager_page(
         report=rep,
         season=season,
         job_runs=[_job_row(r) for r in runs],
+        periods=reports.PERIODS,
+        stored_reports=stored,
     )
+
+
+_MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
+
+
+def _file(body: bytes, fmt: str, name: str) -> Response:
+    return Response(body, media_type=_MEDIA[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/manager/report.{fmt}")
+def report(request: Request, fmt: str, period: str = Query(default="week", pattern="^(week|month|season)$")) -> Any:
+    """The statistics report of the last complete week or month (or the season so far) for your
+    cooperative (admin: the county), made now, as XLSX or PDF."""
+    if fmt not in _MEDIA:
+        return Response(status_code=404)
+    p = page_user(request, "manager", "admin")
+    if not isinstance(p, Principal):
+        return p
+    coop = p.cooperative_id if p.role == "manager" else None
+    per = reports.period_before(period, datetime.now(reports.SHANGHAI).date())
+    with request.app.state.yc.pool.connection() as conn:
+        r = reports.gather(conn, per, cooperative_id=coop)
+    body = reports.to_xlsx(r) if fmt == "xlsx" else reports.to_pdf(r)
+    return _file(body, fmt, f"yuncang-report-{period}-{per.start.isoformat()}.{fmt}")
+
+
+@router.get("/manager/reports/{report_id}.{fmt}")
+def stored_report(request: Request, report_id: int, fmt: str) -> Any:
+    """A report the scheduler made and kept (the county's for admins, a cooperative's for its manager)."""
+    if fmt not in _MEDIA or not (1 <= report_id <= 2**62):
+        return Response(status_code=404)
+    p = page_user(request, "manager", "admin")
+    if not isinstance(p, Principal):
+        return p
+    with request.app.state.yc.pool.connection() as conn:
+        got = reports.stored_file(conn, report_id, fmt)
+    if got is None or (p.role == "manager" and got[1] != p.cooperative_id):
+        return Response(status_code=404)
+    return _file(got[0], fmt, f"yuncang-report-{got[2].isoformat()}.{fmt}")
 
 
 def _job_row(r: dict[str, Any]) -> dict[str, Any]:
