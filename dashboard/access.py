@@ -202,3 +202,9 @@ def require_orchard(conn: psycopg.Connection, p: Principal, orchard_id: str) -> 
 def forget_token(token: str) -> None:
     """Drop a token from this process's lookup cache (after revoking it)."""
     _CACHE.pop(token_sha256(token), None)
+
+
+def forget_user(user_id: int) -> None:
+    """Drop every cached token of a user from this process's lookup cache (after revoking them all)."""
+    for key in [k for k, (_, p) in _CACHE.items() if p is not None and p.user_id == user_id]:
+        _CACHE.pop(key, None)

@@ -31,6 +31,7 @@ from dashboard.access import (  # re-exported: the read side of sign-in, shared 
     check_csrf,
     client_ip,
     forget_token,
+    forget_user,
     optional_principal,
     orchard_scope,
     principal_for_token,
@@ -43,6 +44,8 @@ from dashboard.access import (  # re-exported: the read side of sign-in, shared 
 __all__ = [
     "SESSION_COOKIE",
     "LoginThrottled",
+    "NoSuchUser",
+    "UserExists",
     "Principal",
     "authenticate",
     "check_csrf",
@@ -56,7 +59,11 @@ __all__ = [
     "require_orchard",
     "require_roles",
     "require_user",
+    "revoke_sessions",
     "revoke_token",
+    "revoke_user_tokens",
+    "set_disabled",
+    "set_password",
     "seed_demo_users",
 ]
 
@@ -90,6 +97,14 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+class UserExists(ValueError):
+    """``create_user`` refuses to overwrite an existing account unless told to (``replace=True``)."""
+
+
+class NoSuchUser(LookupError):
+    """No account with that username."""
+
+
 def create_user(
     conn: psycopg.Connection,
     *,
@@ -101,8 +116,14 @@ def create_user(
     cooperative_id: str | None = None,
     display_name: str = "",
     password_hash: str | None = None,
+    replace: bool = False,
 ) -> int:
-    """Insert a user (or update its password, role and links if the username exists); returns user_id."""
+    """Insert a user; returns its user_id.
+
+    An existing username raises :class:`UserExists` unless ``replace`` is true: then its password, role
+    and links are overwritten and every session and token it had is revoked (whoever held them must sign
+    in again with the new password).
+    """
     if role not in ROLES:
         raise ValueError(f"role {role!r} not in {ROLES}")
     if len(password) < 8 and password_hash is None:
@@ -111,14 +132,66 @@ def create_user(
     row = conn.execute(
         """INSERT INTO users (username, display_name, password_hash, role, grower_id, buyer_id, cooperative_id)
            VALUES (%s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name,
-               password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, grower_id = EXCLUDED.grower_id,
-               buyer_id = EXCLUDED.buyer_id, cooperative_id = EXCLUDED.cooperative_id
+           ON CONFLICT (username) DO NOTHING
            RETURNING user_id""",
         (username, display_name, ph, role, grower_id, buyer_id, cooperative_id),
     ).fetchone()
+    if row is not None:
+        return int(row[0])
+    if not replace:
+        raise UserExists(f"user {username!r} already exists (use `yuncang users passwd` to change its password)")
+    row = conn.execute(
+        """UPDATE users SET display_name = %s, password_hash = %s, role = %s, grower_id = %s, buyer_id = %s,
+                            cooperative_id = %s
+           WHERE username = %s RETURNING user_id""",
+        (display_name, ph, role, grower_id, buyer_id, cooperative_id, username),
+    ).fetchone()
     assert row is not None
+    revoke_user_tokens(conn, int(row[0]))
     return int(row[0])
+
+
+def _user_id(conn: psycopg.Connection, username: str) -> int:
+    row = conn.execute("SELECT user_id FROM users WHERE lower(username) = lower(%s)", (username,)).fetchone()
+    if row is None:
+        raise NoSuchUser(f"no user {username!r}")
+    return int(row[0])
+
+
+def revoke_user_tokens(conn: psycopg.Connection, user_id: int) -> int:
+    """End every live session and bearer token of the user; returns how many were live.
+
+    Other web processes may serve a token from their lookup cache for up to
+    :data:`dashboard.access.CACHE_TTL_S` seconds more; this process forgets them at once.
+    """
+    cur = conn.execute(
+        "UPDATE auth_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL AND expires_at > now()",
+        (user_id,),
+    )
+    forget_user(user_id)
+    return cur.rowcount
+
+
+def set_password(conn: psycopg.Connection, username: str, password: str) -> int:
+    """Change a user's password and end all their sessions and tokens; returns the sessions ended."""
+    if len(password) < 8:
+        raise ValueError("password must have at least 8 characters")
+    uid = _user_id(conn, username)
+    conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (hash_password(password), uid))
+    return revoke_user_tokens(conn, uid)
+
+
+def set_disabled(conn: psycopg.Connection, username: str, disabled: bool = True) -> int:
+    """Disable (or enable again) an account; disabling ends all its sessions and tokens.
+    Returns the sessions ended."""
+    uid = _user_id(conn, username)
+    conn.execute("UPDATE users SET disabled = %s WHERE user_id = %s", (disabled, uid))
+    return revoke_user_tokens(conn, uid) if disabled else 0
+
+
+def revoke_sessions(conn: psycopg.Connection, username: str) -> int:
+    """Sign a user out everywhere (a lost phone): every session and token ends; returns how many."""
+    return revoke_user_tokens(conn, _user_id(conn, username))
 
 
 def _throttle_check(conn: psycopg.Connection, username: str, ip: str) -> None:
