@@ -40,13 +40,15 @@ from dashboard.access import (  # re-exported: the read side of sign-in, shared 
     require_user,
     token_sha256,
 )
+from yuncang.password_policy import WeakPassword, check_new_password, normalise, too_long
 
 __all__ = [
     "SESSION_COOKIE",
     "LoginThrottled",
     "NoSuchUser",
-    "UserExists",
     "Principal",
+    "UserExists",
+    "WeakPassword",
     "authenticate",
     "check_csrf",
     "client_ip",
@@ -62,9 +64,9 @@ __all__ = [
     "revoke_sessions",
     "revoke_token",
     "revoke_user_tokens",
+    "seed_demo_users",
     "set_disabled",
     "set_password",
-    "seed_demo_users",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,20 @@ class LoginThrottled(Exception):
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    """Argon2id hash of the password in its normalised form (:func:`yuncang.password_policy.normalise`)."""
+    return _hasher.hash(normalise(password))
+
+
+def _verify(stored_hash: str, password: str) -> bool:
+    """Whether the password matches; also tries the password as typed when NFC changes it (accounts
+    whose password was hashed before passwords were normalised)."""
+    for candidate in dict.fromkeys((normalise(password), password)):
+        try:
+            if _hasher.verify(stored_hash, candidate):
+                return True
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            continue
+    return False
 
 
 class UserExists(ValueError):
@@ -126,8 +141,8 @@ def create_user(
     """
     if role not in ROLES:
         raise ValueError(f"role {role!r} not in {ROLES}")
-    if len(password) < 8 and password_hash is None:
-        raise ValueError("password must have at least 8 characters")
+    if password_hash is None:
+        check_new_password(password, user_inputs=(username, display_name), refused=DEMO_PASSWORDS.values())
     ph = password_hash or hash_password(password)
     row = conn.execute(
         """INSERT INTO users (username, display_name, password_hash, role, grower_id, buyer_id, cooperative_id)
@@ -174,8 +189,7 @@ def revoke_user_tokens(conn: psycopg.Connection, user_id: int) -> int:
 
 def set_password(conn: psycopg.Connection, username: str, password: str) -> int:
     """Change a user's password and end all their sessions and tokens; returns the sessions ended."""
-    if len(password) < 8:
-        raise ValueError("password must have at least 8 characters")
+    check_new_password(password, user_inputs=(username,), refused=DEMO_PASSWORDS.values())
     uid = _user_id(conn, username)
     conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (hash_password(password), uid))
     return revoke_user_tokens(conn, uid)
@@ -221,6 +235,10 @@ def authenticate(conn: psycopg.Connection, username: str, password: str, *, ip: 
     limit. Commits the failure record itself so that it counts even if the caller rolls back.
     """
     _throttle_check(conn, username, ip)
+    if too_long(password):  # no account can have it (the same limit holds when passwords are set)
+        _record_failure(conn, username, ip)
+        conn.commit()
+        return None
     row = conn.execute(
         "SELECT user_id, password_hash, disabled FROM users WHERE lower(username) = lower(%s)", (username,)
     ).fetchone()
@@ -231,10 +249,7 @@ def authenticate(conn: psycopg.Connection, username: str, password: str, *, ip: 
         except VerificationError:
             pass
     else:
-        try:
-            ok = _hasher.verify(row[1], password) and not row[2]
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
+        ok = _verify(row[1], password) and not row[2]
     if not ok:
         _record_failure(conn, username, ip)
         conn.commit()
