@@ -42,7 +42,6 @@ class Settings(BaseSettings):
         le=60,
         description="seconds an orchard's conditions or chart may be served from memory (0 = no cache)",
     )
-    secret_key: str = Field(default="change-me-in-production", description="signs sessions and CSRF tokens")
     log_level: str = "INFO"
 
 
