@@ -122,7 +122,25 @@ async def _main(rt: object, settings: Settings, seconds: float | None, component
                        workers=workers)
 
 
+def demo_refusal(s: Settings, *, allow_real_db: bool) -> str | None:
+    """Why ``yuncang demo`` must not run with these settings, or None.
+
+    The demo seeds 1,603 accounts whose passwords are published (README, docs/users.md); on a real database
+    (``YUNCANG_DATABASE_URL`` set) that would open the deployment to anyone, so it needs an explicit flag.
+    """
+    if s.database_url and not allow_real_db:
+        return ("yuncang demo seeds ~1,600 accounts with the published demo passwords; YUNCANG_DATABASE_URL "
+                "points at a real database, so nothing was done. Unset it to run on the embedded PostgreSQL, "
+                "use `yuncang serve` for a deployment, or pass --allow-demo-accounts-on-real-db if this "
+                "database is a throw-away demo.")
+    return None
+
+
 def _cmd_demo(a: argparse.Namespace, s: Settings) -> int:
+    refusal = demo_refusal(s, allow_real_db=a.allow_demo_accounts_on_real_db)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     if a.port:
         s.http_port = a.port
     return run_product(s, seconds=a.seconds, components=True, seed=True)
@@ -200,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run everything on embedded services (or YUNCANG_* URLs) with simulated orchards")
     d.add_argument("--for", dest="seconds", type=float, default=None, help="stop after this many seconds")
     d.add_argument("--port", type=int, default=None, help="HTTP port (default 8000)")
+    d.add_argument("--allow-demo-accounts-on-real-db", action="store_true",
+                   help="seed the published demo accounts even though YUNCANG_DATABASE_URL is a real database")
     d.set_defaults(func=_cmd_demo)
 
     sv = sub.add_parser("serve", help="run the web app (and, with --components, ingest/scheduler/...)")
