@@ -199,7 +199,11 @@ def _cmd_registry(a: argparse.Namespace, s: Settings) -> int:
                     out.close()
                 print(f"exported {n} orchards", file=sys.stderr)
                 return 0
-            text = Path(a.file).read_text(encoding="utf-8-sig") if a.file != "-" else sys.stdin.read()
+            try:
+                text = Path(a.file).read_text(encoding="utf-8-sig") if a.file != "-" else sys.stdin.read()
+            except UnicodeDecodeError as exc:
+                print(f"nothing imported: the file is not UTF-8 (byte {exc.start}: {exc.reason})", file=sys.stderr)
+                return 2
             try:
                 n = import_csv(conn, text)
             except CsvImportError as exc:
