@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ingest.dead_letters import GATE, FloodGate, stored_payload
 from ingest.model import Decoded, Reading, SampleRow
 from ingest.samples import row_of
-from ingest.dead_letters import GATE, FloodGate, stored_payload
 
 
 @dataclass(slots=True)

@@ -82,7 +82,7 @@ GATE = FloodGate()
 
 def summary_rows(floods: dict[tuple[str, str, int, bool], list[object]]) -> list[tuple[object, ...]]:
     """Parameters of :data:`SUMMARY_SQL`, one per (sender, reason, window) of a batch's held-back rejects."""
-    out = []
+    out: list[tuple[object, ...]] = []
     for (sender, reason, window, over_total), (n, n_bytes, device_id) in floods.items():
         start = datetime.fromtimestamp(window, UTC)
         key = hashlib.sha256(f"{sender}\x00{reason}\x00{window}".encode()).hexdigest()

@@ -58,7 +58,8 @@ def test_a_flood_is_summarised_per_sender_reason_and_minute(ingest_db: str, writ
         b = Batch(gate=gate)
         for k in range(100):
             b.add(*_bad(loud, payload + str((batch_no, k)).encode(), t0 + batch_no))
-        b.add(*_bad(quiet, b"{" + bytes([batch_no]), t0 + batch_no, ("malformed_json", "not_finite")))  # another sender: not held back
+        # another sender: not held back
+        b.add(*_bad(quiet, b"{" + bytes([batch_no]), t0 + batch_no, ("malformed_json", "not_finite")))
         writer.write(b)
     rows = _q(ingest_db, "SELECT msg_key LIKE 'flood:%%', detail, payload_bytes, payload IS NOT NULL FROM dead_letters"
               " WHERE topic = %s ORDER BY dead_letter_id", loud)
@@ -88,5 +89,5 @@ def test_all_senders_share_a_ceiling(ingest_db: str, writer: BatchWriter, prefix
     writer.write(b)
     n_rows = _q(ingest_db, "SELECT count(*) FROM dead_letters WHERE topic LIKE %s", f"{prefix}rot-%")
     [(detail,)] = _q(ingest_db, "SELECT detail FROM dead_letters WHERE topic = '*' AND detail LIKE %s",
-                     f"% in the minute from %")
+                     "% in the minute from %")
     assert n_rows == [(20,)] and str(detail).startswith("flood: 180 more malformed_json rejects from all senders")
