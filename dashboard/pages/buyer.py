@@ -21,6 +21,7 @@ from dashboard.render import render
 from dashboard.web import fig_json, page_user
 from registry.grades import BY_CODE, GRADES
 from trading.geo import CITIES
+from trading.limits import yuan_to_fen
 
 router = APIRouter(include_in_schema=False)
 
@@ -114,10 +115,10 @@ def place_order(
         if grade not in BY_CODE:
             raise ValueError(f"grade {grade!r}")
         qty = Decimal(quantity_kg.strip())
-        price = int((Decimal(price_yuan) * 100).to_integral_value())
-        floor = int((Decimal(floor_price_yuan) * 100).to_integral_value()) if floor_price_yuan.strip() else None
+        price = yuan_to_fen(price_yuan, "price_yuan")
+        floor = yuan_to_fen(floor_price_yuan, "floor_price_yuan") if floor_price_yuan.strip() else None
         wf, wt = date.fromisoformat(week_from), date.fromisoformat(week_to)
-    except (ValueError, InvalidOperation) as exc:
+    except (ValueError, InvalidOperation, trade.TradingError) as exc:
         return RedirectResponse(f"/buyer?error={quote(str(exc)[:200])}#order", status_code=303)
     with request.app.state.yc.pool.connection() as conn:
         try:

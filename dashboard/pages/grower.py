@@ -17,6 +17,7 @@ from dashboard import trade
 from dashboard.access import Principal, check_csrf, orchard_scope, require_orchard
 from dashboard.render import render
 from dashboard.web import fig_json, page_user
+from orchard_models.observation_rules import check_farm_record
 from registry.grades import BY_CODE
 
 router = APIRouter(include_in_schema=False)
@@ -271,6 +272,7 @@ def add_record(
             raise ValueError("value out of range")
         if kind in ("flower_density", "fruit_set") and val is None:
             raise ValueError("value required")
+        check_farm_record(kind, val, day)
     except ValueError as exc:
         return RedirectResponse(f"{back}&error={str(exc)[:100]}#record", status_code=303)
     with request.app.state.yc.pool.connection() as conn:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from dashboard import queries as q
 from dashboard.access import Principal, check_csrf, require_orchard, require_roles, require_user
+from orchard_models.observation_rules import InvalidRecord, check_farm_record
 from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
 
 router = APIRouter(prefix="/api/v1", tags=["farm records"], dependencies=[Depends(reject_nul)])
@@ -56,7 +57,11 @@ class RecordOut(BaseModel):
     recorded_by: str | None
 
 
-def validate_value(kind: str, value: float | None) -> None:
+def validate_value(kind: str, value: float | None, observed_on: date | None = None) -> None:
+    try:  # the domain's rule (the same for the grower form)
+        check_farm_record(kind, value, observed_on or date.today())
+    except InvalidRecord as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
     if kind == "flower_density" and value is not None and value > 1:
         raise HTTPException(status_code=422, detail="flower_density is a score from 0 to 1")
     if kind == "pest" and value is not None and value > 100:
@@ -92,7 +97,7 @@ def add_record(request: Request, orchard_id: str, body: RecordIn, p: Principal =
     """Record work or an observation for your orchard (growers: own orchards; managers: their cooperative's)."""
     require_roles(p, "grower", "manager", "admin")
     check_csrf(request, p)
-    validate_value(body.kind, body.value)
+    validate_value(body.kind, body.value, body.observed_on)
     with request.app.state.yc.pool.connection() as conn:
         require_orchard(conn, p, orchard_id)
         row = q.add_farm_record(
