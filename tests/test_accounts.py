@@ -13,11 +13,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from registry.seed import SeedParams, seed
 from yuncang.app import create_app
 from yuncang.auth import UserExists, authenticate, create_user, issue_token, revoke_sessions, set_disabled, set_password
 from yuncang.db import make_pool
-from yuncang.migrations import migrate
 from yuncang.settings import Settings
 
 PW = "orchard-ridge-4417"
@@ -25,12 +23,8 @@ NEW_PW = "harvest-moon-9023"
 
 
 @pytest.fixture(scope="module")
-def accounts_db(make_database: Callable[[], str]) -> str:
-    url = make_database()
-    migrate(url)
-    with psycopg.connect(url) as c:
-        seed(c, SeedParams(seed=4, orchard_count=5, total_area_mu=300.0))
-    return url
+def accounts_db(make_registry_db: Callable[..., str]) -> str:
+    return make_registry_db()
 
 
 @pytest.fixture(scope="module")

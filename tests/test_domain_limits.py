@@ -14,27 +14,23 @@ import pytest
 from fastapi.testclient import TestClient
 
 from orchard_models.observation_rules import InvalidRecord, check_farm_record
-from registry.seed import SeedParams, seed
 from trading.errors import Invalid
 from trading.limits import check_trade_date, yuan_to_fen
 from yuncang.app import create_app
 from yuncang.auth import DEMO_PASSWORDS, create_user, seed_demo_users
 from yuncang.db import make_pool
-from yuncang.migrations import migrate
 from yuncang.settings import Settings
 
 BUYER_PW = "lantern-quince-orchard-77"
 
 
 @pytest.fixture(scope="module")
-def limits_db(make_database: Callable[[], str]) -> str:
+def limits_db(make_registry_db: Callable[..., str]) -> str:
     from trading.buyers import seed_buyers
     from trading.warehouse import seed_warehouse
 
-    url = make_database()
-    migrate(url)
+    url = make_registry_db(seed_no=11, orchards=12, area_mu=1200.0)
     with psycopg.connect(url) as c:
-        seed(c, SeedParams(seed=11, orchard_count=12, total_area_mu=1200.0))
         seed_buyers(c)
         seed_warehouse(c)
         seed_demo_users(c)

@@ -8,19 +8,13 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from registry.seed import SeedParams, seed
 from yuncang.auth import DEMO_PASSWORDS, WeakPassword, authenticate, create_user, seed_demo_users, set_password
-from yuncang.migrations import migrate
 from yuncang.password_policy import MAX_PASSWORD_BYTES
 
 
 @pytest.fixture(scope="module")
-def pw_db(make_database: Callable[[], str]) -> str:
-    url = make_database()
-    migrate(url)
-    with psycopg.connect(url) as c:
-        seed(c, SeedParams(seed=5, orchard_count=4, total_area_mu=200.0))
-    return url
+def pw_db(make_registry_db: Callable[..., str]) -> str:
+    return make_registry_db(seed_no=5, orchards=4, area_mu=200.0)
 
 
 @pytest.mark.parametrize("weak", ["12345678", "password", " " * 8, "\t \u3000 \n  \u00a0 ", "qwertyuiop",

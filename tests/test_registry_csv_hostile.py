@@ -28,19 +28,14 @@ from registry.csv_io import (
     restore_formula,
     write_csv,
 )
-from registry.seed import SeedParams, seed
 from yuncang.migrations import migrate
 
 TOWNSHIPS = {"quchi", "shuanglong"}
 
 
 @pytest.fixture(scope="module")
-def small_registry(make_database: Callable[[], str]) -> str:
-    url = make_database()
-    migrate(url)
-    with psycopg.connect(url) as c:
-        seed(c, SeedParams(seed=7, orchard_count=8, total_area_mu=800.0))
-    return url
+def small_registry(make_registry_db: Callable[..., str]) -> str:
+    return make_registry_db(seed_no=7, orchards=8, area_mu=800.0)
 
 
 def _export(url: str) -> str:
