@@ -12,14 +12,17 @@ from __future__ import annotations
 import math
 from datetime import date
 
+from registry.errors import Invalid
+
 FARM_KINDS = ("work", "flower_density", "fruit_set", "pest", "note")
 MAX_VALUE = 100_000.0
 _UPPER = {"flower_density": 1.0, "pest": 100.0}
 _NEEDS_VALUE = ("flower_density", "fruit_set")
 
 
-class InvalidRecord(ValueError):
-    """The record cannot be stored; the message says which field and why."""
+class InvalidRecord(Invalid, ValueError):
+    """The record cannot be stored (HTTP 422); the message says which field and why. Also a ``ValueError``,
+    so form handlers that catch bad input catch it too."""
 
 
 def check_farm_record(kind: str, value: float | None, observed_on: date, today: date | None = None) -> None:

@@ -60,7 +60,7 @@ def test_demo_seeding_still_creates_the_published_accounts(pw_db: str) -> None:
     """The demo accounts keep their published passwords (seed_demo_users writes the hash itself; `yuncang demo`
     refuses to run it on a real database without --allow-demo-accounts-on-real-db)."""
     with psycopg.connect(pw_db) as c:
-        created = seed_demo_users(c, buyer_ids=[])
+        created = seed_demo_users(c)
         c.commit()
         assert created["admin"] == 1 and created["grower"] == 4
         assert authenticate(c, "admin", DEMO_PASSWORDS["admin"], ip="10.1.1.3") is not None
