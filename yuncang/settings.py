@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         le=60,
         description="seconds an orchard's conditions or chart may be served from memory (0 = no cache)",
     )
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="largest request body, bytes (sign-in: 4 KiB); larger ones get 413"
+    )
     log_level: str = "INFO"
 
 
