@@ -57,3 +57,30 @@ def test_a_huge_sign_in_body_is_refused_before_it_is_read(client: TestClient) ->
     assert r.status_code == 413
     ok = client.post("/api/v1/auth/token", json={"username": "admin", "password": DEMO_PASSWORDS["admin"]})
     assert ok.status_code == 200
+
+
+HOSTILE = "冉家果园<!--<script>&</script>\u2028x"
+
+
+def test_embedded_json_survives_a_hostile_orchard_name(client: TestClient, hard_db: str) -> None:
+    import json
+    import re
+
+    from yuncang.web.json_embed import json_for_html
+
+    text = json_for_html({"name": HOSTILE})
+    assert not set("<>&\u2028\u2029") & set(text) and json.loads(text) == {"name": HOSTILE}
+    with psycopg.connect(hard_db) as c:
+        oid = c.execute("SELECT orchard_id FROM orchards ORDER BY 1 LIMIT 1").fetchone()[0]  # type: ignore[index]
+        c.execute("UPDATE orchards SET name = %s WHERE orchard_id = %s", (HOSTILE, oid))
+        c.commit()
+    tok = client.post("/api/v1/auth/token", json={"username": "admin", "password": DEMO_PASSWORDS["admin"]})
+    page = client.get("/manager", headers={"Authorization": f"Bearer {tok.json()['token']}"})
+    assert page.status_code == 200
+    blocks = re.findall(r'<script type="application/json" id="([^"]+)-data">(.*?)</script>', page.text, re.S)
+    assert blocks, "the manager page embeds its charts"
+    for _, body in blocks:
+        assert "<" not in body and ">" not in body
+        json.loads(body)  # still JSON
+    assert any(HOSTILE in json.dumps(json.loads(b), ensure_ascii=False) for _, b in blocks)
+    assert page.text.rstrip().endswith("</html>")  # the rest of the page is still there
