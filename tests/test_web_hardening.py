@@ -84,3 +84,35 @@ def test_embedded_json_survives_a_hostile_orchard_name(client: TestClient, hard_
         json.loads(body)  # still JSON
     assert any(HOSTILE in json.dumps(json.loads(b), ensure_ascii=False) for _, b in blocks)
     assert page.text.rstrip().endswith("</html>")  # the rest of the page is still there
+
+
+def test_security_headers_on_pages_and_api(client: TestClient) -> None:
+    for path in ("/login", "/api/v1/health", "/trace", "/static/plots.js"):
+        r = client.get(path)
+        h = r.headers
+        assert "frame-ancestors 'none'" in h["content-security-policy"], path
+        assert "script-src 'self';" in h["content-security-policy"]
+        assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff"
+        assert h["referrer-policy"] == "same-origin"
+        assert "strict-transport-security" not in h  # plain HTTP configured: no HSTS, no Secure cookies
+    assert "Secure" not in client.get("/login").headers["set-cookie"]
+    # not guessed from a header anyone can send
+    r = client.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" not in r.headers["set-cookie"] and "strict-transport-security" not in r.headers
+    assert "<script>" not in client.get("/login").text  # no inline scripts for the CSP to forbid
+
+
+def test_https_from_configuration_gives_hsts_and_secure_cookies(hard_db: str) -> None:
+    pool = make_pool(hard_db, min_size=1, max_size=2, name="hardening-https")
+    app = create_app(Settings(database_url=hard_db, public_url="https://yuncang.example.cn"), pool)
+    try:  # (the client speaks https only so that it sends the Secure cookie back)
+        with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
+            r = c.get("/login")
+            assert r.headers["strict-transport-security"].startswith("max-age=31536000")
+            assert "Secure" in r.headers["set-cookie"]
+            csrf = c.cookies.get("yc_login_csrf")
+            r = c.post("/login", data={"username": "admin", "password": DEMO_PASSWORDS["admin"], "csrf_token": csrf})
+            assert r.status_code == 303 and "yc_session=" in r.headers["set-cookie"]
+            assert "Secure" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
+    finally:
+        pool.close()

@@ -33,6 +33,7 @@ from fastapi import Request
 
 from yuncang.password_policy import WeakPassword as WeakPassword  # re-exported: create_user raises it
 from yuncang.password_policy import check_new_password, normalise, too_long
+from yuncang.settings import serves_https
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +330,11 @@ def revoke_token(conn: psycopg.Connection, token: str) -> None:
     forget_token(token)
 
 
+def cookies_secure(request: Request) -> bool:
+    """Cookies get ``Secure`` when the configured public address is https:// (``YUNCANG_PUBLIC_URL``)."""
+    return serves_https(request.app.state.yc.settings)
+
+
 def set_session_cookie(response: Any, request: Request, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
@@ -336,7 +342,7 @@ def set_session_cookie(response: Any, request: Request, token: str) -> None:
         max_age=int(SESSION_TTL.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=cookies_secure(request),
         path="/",
     )
 

@@ -42,10 +42,20 @@ class Settings(BaseSettings):
         le=60,
         description="seconds an orchard's conditions or chart may be served from memory (0 = no cache)",
     )
+    public_url: str = Field(
+        default="",
+        description="the address browsers use, e.g. https://yuncang.example.cn; https:// makes cookies Secure and "
+        "sends HSTS (set it when a TLS proxy such as the compose file's Caddy serves the site)",
+    )
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, description="largest request body, bytes (sign-in: 4 KiB); larger ones get 413"
     )
     log_level: str = "INFO"
+
+
+def serves_https(settings: Settings) -> bool:
+    """Whether browsers reach the site over HTTPS (from ``public_url``, never guessed from headers)."""
+    return settings.public_url.lower().startswith("https://")
 
 
 def load_settings() -> Settings:

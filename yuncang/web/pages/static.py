@@ -17,3 +17,15 @@ def plotly_js() -> Response:
     return FileResponse(
         str(_PLOTLY), media_type="application/javascript", headers={"Cache-Control": "public, max-age=86400"}
     )
+
+
+_PLOTS_JS = resources.files("yuncang.web").joinpath("static/plots.js")
+
+
+@router.get("/static/plots.js")
+def plots_js() -> Response:
+    """The pages' one script (draws every chart whose data is embedded as JSON): a file, so the CSP can
+    forbid inline scripts."""
+    return FileResponse(
+        str(_PLOTS_JS), media_type="application/javascript", headers={"Cache-Control": "public, max-age=3600"}
+    )
