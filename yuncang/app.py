@@ -19,9 +19,9 @@ from yuncang.auth import CACHE_TTL_S as OWNER_TTL_S
 from yuncang.settings import Settings, serves_https
 from yuncang.web import errors
 from yuncang.web.body_limit import BodyLimit
-from yuncang.web.security_headers import SecurityHeaders
 from yuncang.web.cache import TtlCache
 from yuncang.web.main import include_routers
+from yuncang.web.security_headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Request
 
+from yuncang import login_throttle as throttle
+from yuncang.login_throttle import DEVICE_COOKIE, DEVICE_TTL
+from yuncang.login_throttle import LoginThrottled as LoginThrottled  # re-exported: sign-in raises it
 from yuncang.password_policy import WeakPassword as WeakPassword  # re-exported: create_user raises it
 from yuncang.password_policy import check_new_password, normalise, too_long
 from yuncang.settings import serves_https
@@ -42,9 +45,6 @@ SESSION_COOKIE = "yc_session"
 LOGIN_CSRF_COOKIE = "yc_login_csrf"
 SESSION_TTL = timedelta(days=7)  #: browser session lifetime
 BEARER_TTL = timedelta(days=30)  #: API token lifetime
-FAIL_WINDOW = timedelta(minutes=15)  #: window in which failures are counted
-MAX_FAILS_PER_USER = 5  #: failed sign-ins per account per window before lock-out
-MAX_FAILS_PER_IP = 30  #: failed sign-ins per client address per window
 
 #: Documented demo passwords (docs/users.md). Demo accounts only; real deployments add users with
 #: ``create_user`` / ``yuncang users add``.
@@ -132,12 +132,6 @@ def forget_user(user_id: int) -> None:
         _CACHE.pop(key, None)
 
 
-class LoginThrottled(Exception):
-    """Too many failed sign-ins for this account or address; ``retry_after_s`` seconds to wait."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed sign-ins; try again in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
 
 
 def hash_password(password: str) -> str:
@@ -253,58 +247,45 @@ def revoke_sessions(conn: psycopg.Connection, username: str) -> int:
     return revoke_user_tokens(conn, _user_id(conn, username))
 
 
-def _throttle_check(conn: psycopg.Connection, username: str, ip: str) -> None:
-    rows = conn.execute(
-        """SELECT scope, count(*), extract(epoch FROM min(failed_at) + %s - now())
-           FROM login_failures
-           WHERE failed_at > now() - %s AND ((scope = 'user' AND subject = %s) OR (scope = 'ip' AND subject = %s))
-           GROUP BY scope""",
-        (FAIL_WINDOW, FAIL_WINDOW, username.lower(), ip),
-    ).fetchall()
-    for scope, n, wait in rows:
-        limit = MAX_FAILS_PER_USER if scope == "user" else MAX_FAILS_PER_IP
-        if n >= limit:
-            raise LoginThrottled(max(1, int(wait or 1)))
-
-
-def _record_failure(conn: psycopg.Connection, username: str, ip: str) -> None:
-    conn.execute("INSERT INTO login_failures (scope, subject) VALUES ('user', %s), ('ip', %s)", (username.lower(), ip))
-    # keep the table small: failures older than the window no longer count
-    conn.execute("DELETE FROM login_failures WHERE failed_at < now() - %s * 4", (FAIL_WINDOW,))
-
-
-def authenticate(conn: psycopg.Connection, username: str, password: str, *, ip: str) -> int | None:
+def authenticate(conn: psycopg.Connection, username: str, password: str, *, ip: str,
+                 device: str | None = None) -> int | None:
     """user_id when the password matches an enabled account, else None (the failure is counted).
+    See :func:`authenticate_client` (this drops the device cookie it may issue)."""
+    return authenticate_client(conn, username, password, ip=ip, device=device)[0]
 
-    Raises :class:`LoginThrottled` before checking anything when the account or address is over its
-    limit. Commits the failure record itself so that it counts even if the caller rolls back.
+
+def authenticate_client(conn: psycopg.Connection, username: str, password: str, *, ip: str,
+                        device: str | None = None) -> tuple[int | None, str | None]:
+    """(user_id or None, a new device cookie for the caller to set or None).
+
+    ``device`` is the client's ``yc_device`` cookie. Raises :class:`LoginThrottled` before checking the
+    password when this client must wait (:mod:`yuncang.login_throttle`: a known-good device is never
+    held back by what others do to the account). Commits the failure record itself so that it counts
+    even if the caller rolls back.
     """
-    _throttle_check(conn, username, ip)
-    if too_long(password):  # no account can have it (the same limit holds when passwords are set)
-        _record_failure(conn, username, ip)
-        conn.commit()
-        return None
-    row = conn.execute(
+    device_key = throttle.known_device(conn, username, device)
+    throttle.check(conn, username, ip, device_key)
+    row = None if too_long(password) else conn.execute(  # too long: no account can have it
         "SELECT user_id, password_hash, disabled FROM users WHERE lower(username) = lower(%s)", (username,)
     ).fetchone()
     ok = False
     if row is None:
         try:  # same work as a real check, so timing does not reveal which usernames exist
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_DUMMY_HASH, password[:256])
         except VerificationError:
             pass
     else:
         ok = _verify(row[1], password) and not row[2]
     if not ok:
-        _record_failure(conn, username, ip)
+        throttle.record_failure(conn, username, ip, device_key)
         conn.commit()
-        log.info("sign-in failed", extra={"username": username, "ip": ip})
-        return None
+        log.info("sign-in failed", extra={"username": username, "ip": ip, "known_device": device_key is not None})
+        return None, None
     assert row is not None
     if _hasher.check_needs_rehash(row[1]):
         conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (hash_password(password), row[0]))
-    conn.execute("DELETE FROM login_failures WHERE scope = 'user' AND subject = %s", (username.lower(),))
-    return int(row[0])
+    new_device = throttle.record_success(conn, int(row[0]), username, ip, device_key)
+    return int(row[0]), new_device
 
 
 def issue_token(conn: psycopg.Connection, user_id: int, kind: str = "session") -> tuple[str, str]:
@@ -333,6 +314,13 @@ def revoke_token(conn: psycopg.Connection, token: str) -> None:
 def cookies_secure(request: Request) -> bool:
     """Cookies get ``Secure`` when the configured public address is https:// (``YUNCANG_PUBLIC_URL``)."""
     return serves_https(request.app.state.yc.settings)
+
+
+def set_device_cookie(response: Any, request: Request, device: str | None) -> None:
+    """Remember this browser as a known-good client of the account (only when a new one was issued)."""
+    if device:
+        response.set_cookie(DEVICE_COOKIE, device, max_age=int(DEVICE_TTL.total_seconds()), httponly=True,
+                            samesite="strict", secure=cookies_secure(request), path="/")
 
 
 def set_session_cookie(response: Any, request: Request, token: str) -> None:

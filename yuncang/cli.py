@@ -41,7 +41,8 @@ async def _serve_until(rt: object, stop: asyncio.Event, *, host: str, port: int,
         tasks: dict[str, asyncio.Task[None]] = {"web": asyncio.create_task(web.wait_any_exit(), name="web")}
     else:
         app = create_app(rt.settings, rt.pool, mqtt_url=rt.mqtt_url)
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+                                proxy_headers=False)  # X-Forwarded-For: yuncang.web.client_address
         server = uvicorn.Server(config)
         tasks = {"web": asyncio.create_task(server.serve(), name="web")}
     if components:

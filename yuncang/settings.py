@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,10 +47,25 @@ class Settings(BaseSettings):
         description="the address browsers use, e.g. https://yuncang.example.cn; https:// makes cookies Secure and "
         "sends HSTS (set it when a TLS proxy such as the compose file's Caddy serves the site)",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated; "
+        "default none: the TCP peer is the client)",
+    )
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, description="largest request body, bytes (sign-in: 4 KiB); larger ones get 413"
     )
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, v: str) -> str:
+        import ipaddress
+
+        for part in v.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError: refuse to start
+        return v
 
 
 def serves_https(settings: Settings) -> bool:

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from registry.read import OrchardScope, orchard_owners
 from yuncang.auth import SESSION_COOKIE, Principal, cached_principal, principal_for_token, token_sha256
 from yuncang.web.access import may_see_orchard, orchard_scope
+from yuncang.web.client_address import client_address, parse_trusted
 
 
 def state(request: Request) -> Any:
@@ -30,7 +31,10 @@ def state(request: Request) -> Any:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address (:mod:`yuncang.web.client_address`: X-Forwarded-For only from trusted proxies)."""
+    trusted = parse_trusted(request.app.state.yc.settings.trusted_proxies)
+    return client_address(request.client.host if request.client else None,
+                          request.headers.getlist("x-forwarded-for"), trusted)
 
 
 def _token_from(request: Request) -> tuple[str, str] | None:
