@@ -61,13 +61,13 @@ def test_grower_sees_only_own_orchard(client: TestClient, web_db: str) -> None:
         f"/api/v1/orchards/{other}/records",
         f"/api/v1/alerts?orchard_id={other}",
     ):
-        assert client.get(path, headers=h).status_code == 403, path
+        assert client.get(path, headers=h).status_code == 404, path  # as if it did not exist
     r = client.post(
         f"/api/v1/orchards/{other}/records",
         headers=h,
         json={"observed_on": "2026-01-02", "kind": "note", "note": "not mine"},
     )
-    assert r.status_code in (403, 422), r.text
+    assert r.status_code in (404, 422), r.text
     assert client.get("/api/v1/orchards/WS-9999", headers=h).status_code == 404
 
 
@@ -82,7 +82,7 @@ def test_manager_sees_own_cooperative_only(client: TestClient, web_db: str) -> N
     h = bearer(token_for(client, coop, role="manager"))
     page = client.get("/api/v1/orchards?limit=500", headers=h).json()
     assert page["total"] == n and {o["cooperative_id"] for o in page["items"]} == {coop}
-    assert client.get(f"/api/v1/orchards/{other}", headers=h).status_code == 403
+    assert client.get(f"/api/v1/orchards/{other}", headers=h).status_code == 404
 
 
 def test_admin_sees_all_and_buyer_sees_no_orchards(client: TestClient) -> None:

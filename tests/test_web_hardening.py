@@ -116,3 +116,33 @@ def test_https_from_configuration_gives_hsts_and_secure_cookies(hard_db: str) ->
             assert "Secure" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
     finally:
         pool.close()
+
+
+def test_metrics_are_not_public_and_health_hides_the_broker(client: TestClient, hard_db: str) -> None:
+    assert client.get("/metrics").status_code == 404  # the test client is not a configured scraper address
+    grower = client.post("/api/v1/auth/token", json={"username": "G-00001", "password": DEMO_PASSWORDS["grower"]})
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {grower.json()['token']}"}).status_code == 404
+    admin = client.post("/api/v1/auth/token", json={"username": "admin", "password": DEMO_PASSWORDS["admin"]})
+    r = client.get("/metrics", headers={"Authorization": f"Bearer {admin.json()['token']}"})
+    assert r.status_code == 200 and "yuncang_http_request_seconds" in r.text
+    pool = make_pool(hard_db, min_size=1, max_size=2, name="hardening-health")
+    app = create_app(Settings(database_url=hard_db, mqtt_url="mqtt://u:secret@127.0.0.1:1"), pool,
+                     mqtt_url="mqtt://u:secret@127.0.0.1:1")
+    try:
+        with TestClient(app) as c:
+            body = c.get("/api/v1/health").text
+        assert "1883" not in body and '"port"' not in body and "127.0.0.1" not in body and "secret" not in body
+    finally:
+        pool.close()
+
+
+def test_other_peoples_orchards_look_like_missing_ones(client: TestClient, hard_db: str) -> None:
+    with psycopg.connect(hard_db) as c:
+        other = c.execute("SELECT orchard_id FROM orchards WHERE grower_id <> 'G-00001' LIMIT 1").fetchone()[0]  # type: ignore[index]
+    tok = client.post("/api/v1/auth/token", json={"username": "G-00001", "password": DEMO_PASSWORDS["grower"]})
+    h = {"Authorization": f"Bearer {tok.json()['token']}"}
+    for suffix in ("", "/conditions", "/series", "/records"):
+        mine_not = client.get(f"/api/v1/orchards/{other}{suffix}", headers=h)
+        missing = client.get(f"/api/v1/orchards/WS-9999{suffix}", headers=h)
+        assert mine_not.status_code == missing.status_code == 404, suffix
+        assert mine_not.json()["detail"].replace(other, "X") == missing.json()["detail"].replace("WS-9999", "X")

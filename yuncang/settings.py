@@ -52,12 +52,16 @@ class Settings(BaseSettings):
         description="addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated; "
         "default none: the TCP peer is the client)",
     )
+    metrics_allow: str = Field(
+        default="127.0.0.1, ::1",
+        description="addresses or CIDRs that may scrape /metrics without signing in (others: admins only)",
+    )
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, description="largest request body, bytes (sign-in: 4 KiB); larger ones get 413"
     )
     log_level: str = "INFO"
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _proxies_parse(cls, v: str) -> str:
         import ipaddress

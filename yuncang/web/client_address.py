@@ -22,7 +22,8 @@ def parse_trusted(spec: str) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
 
 
-def _trusted(addr: str, nets: tuple[Network, ...]) -> bool:
+def in_networks(addr: str, nets: tuple[Network, ...]) -> bool:
+    """Whether ``addr`` (an IP address; anything else is not) lies in one of ``nets``."""
     try:
         ip = ipaddress.ip_address(addr.strip())
     except ValueError:
@@ -33,11 +34,11 @@ def _trusted(addr: str, nets: tuple[Network, ...]) -> bool:
 def client_address(peer: str | None, forwarded_for: list[str], trusted: tuple[Network, ...]) -> str:
     """The address to throttle by. ``forwarded_for``: every ``X-Forwarded-For`` header value, in order."""
     addr = peer or "unknown"
-    if not trusted or not _trusted(addr, trusted):
+    if not trusted or not in_networks(addr, trusted):
         return addr
     hops = [h.strip() for value in forwarded_for for h in value.split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, trusted):
+        if not in_networks(hop, trusted):
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:

@@ -131,13 +131,14 @@ def check_csrf(request: Request, p: Principal, submitted: str | None = None) -> 
 
 
 def check_orchard(p: Principal, orchard_id: str, grower_id: str, cooperative_id: str | None) -> None:
-    """403 unless ``p`` may see the orchard with these owners."""
+    """404 unless ``p`` may see the orchard with these owners — the same answer as for an orchard that does
+    not exist, so nobody learns which orchard ids exist outside their scope."""
     if not may_see_orchard(p, grower_id, cooperative_id):
-        raise HTTPException(status_code=403, detail=f"orchard {orchard_id!r} is not yours to see")
+        raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
 
 
 def require_orchard(conn: psycopg.Connection, p: Principal, orchard_id: str) -> dict[str, Any]:
-    """The orchard's owners when ``p`` may see it: 404 if there is none, 403 if it is not theirs."""
+    """The orchard's owners when ``p`` may see it; 404 if there is none or it is not theirs (one answer)."""
     owners = orchard_owners(conn, orchard_id)
     if owners is None:
         raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
