@@ -146,3 +146,22 @@ def test_other_peoples_orchards_look_like_missing_ones(client: TestClient, hard_
         missing = client.get(f"/api/v1/orchards/WS-9999{suffix}", headers=h)
         assert mine_not.status_code == missing.status_code == 404, suffix
         assert mine_not.json()["detail"].replace(other, "X") == missing.json()["detail"].replace("WS-9999", "X")
+
+
+def test_compose_serves_https_through_a_tls_proxy_only() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    web, proxy = services["web"], services["proxy"]
+    assert "ports" not in web  # plain HTTP only on the internal network
+    assert "443:443" in proxy["ports"] and proxy["image"].startswith("caddy:")
+    assert web["environment"]["YUNCANG_PUBLIC_URL"].startswith("https://")  # Secure cookies + HSTS
+    assert web["environment"]["YUNCANG_TRUSTED_PROXIES"] == proxy["networks"]["default"]["ipv4_address"]
+    caddy = (root / "deploy" / "Caddyfile").read_text()
+    assert "reverse_proxy web:8000" in caddy and "respond @metrics 404" in caddy
+    assert Settings(trusted_proxies=web["environment"]["YUNCANG_TRUSTED_PROXIES"],
+                    metrics_allow=web["environment"]["YUNCANG_METRICS_ALLOW"])  # both parse
+    assert "COPY dashboard" not in (root / "deploy" / "Dockerfile").read_text()  # the package is gone

@@ -20,7 +20,9 @@ router = APIRouter(include_in_schema=False)
 @router.get("/metrics")
 def metrics(request: Request, p: OptionalUser) -> Response:
     peer = request.client.host if request.client else ""
-    from_scraper = in_networks(peer, parse_trusted(request.app.state.yc.settings.metrics_allow))
+    # a request that came through a proxy carries X-Forwarded-For: it is from outside, whatever the peer
+    from_scraper = "x-forwarded-for" not in request.headers and in_networks(
+        peer, parse_trusted(request.app.state.yc.settings.metrics_allow))
     if not from_scraper and (p is None or p.role != "admin"):
         raise HTTPException(status_code=404, detail="Not Found")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
