@@ -284,7 +284,7 @@ def authenticate_client(conn: psycopg.Connection, username: str, password: str, 
     assert row is not None
     if _hasher.check_needs_rehash(row[1]):
         conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (hash_password(password), row[0]))
-    new_device = throttle.record_success(conn, int(row[0]), username, ip, device_key)
+    new_device = throttle.record_success(conn, int(row[0]), username, ip, device_key, device)
     return int(row[0]), new_device
 
 

@@ -10,7 +10,8 @@ predictable: ``G-00010``, ``admin`` — lock its owner out. This follows OWASP's
   the account-wide or address limits: the owner's correct password from a known-good client always works.
 * Everyone else is throttled by
   - **account + address backoff**: after :data:`FREE_FAILS` failures of one account from one address,
-    each further try waits ``2^(n - FREE_FAILS)`` s (capped at the window) after the last failure;
+    each further try waits ``BACKOFF_BASE_S * 2^(n - FREE_FAILS)`` s (15, 30, 60 ... capped at the window)
+    after the last failure;
   - **address ceiling**: :data:`MAX_FAILS_PER_IP` failures from one address (many accounts) in the window;
   - **account ceiling**: :data:`MAX_FAILS_PER_USER` failures of one account from all addresses in the
     window — much higher, so only a distributed attack reaches it, and even then only clients without a
@@ -31,6 +32,7 @@ import psycopg
 
 FAIL_WINDOW = timedelta(minutes=15)  #: window in which failures are counted
 FREE_FAILS = 3  #: failures of one account from one address before backoff starts
+BACKOFF_BASE_S = 15  #: wait after FREE_FAILS failures, s; doubles with each further failure
 MAX_FAILS_PER_IP = 100  #: failures from one address (any accounts) per window
 MAX_FAILS_PER_USER = 1000  #: failures of one account (all addresses) per window, for unknown clients
 MAX_FAILS_PER_DEVICE = 10  #: failures through one device cookie per window before it is retired
@@ -83,21 +85,24 @@ def check(conn: psycopg.Connection, username: str, ip: str, device_key: bytes | 
         if (scope == "user" and n >= MAX_FAILS_PER_USER) or (scope == "ip" and n >= MAX_FAILS_PER_IP):
             raise LoginThrottled(max(1, int(until_window_end or 1)))
         if scope == "user_ip" and n >= FREE_FAILS:
-            delay = min(window_s, 2 ** (n - FREE_FAILS + 1))
+            delay = min(window_s, BACKOFF_BASE_S * 2 ** (n - FREE_FAILS))
             wait = delay + float(since_last or 0)  # since_last <= 0: seconds since the last failure, negated
             if wait > 0:
                 raise LoginThrottled(max(1, int(wait + 0.999)))
 
 
 def record_failure(conn: psycopg.Connection, username: str, ip: str, device_key: bytes | None) -> None:
-    """Count a failed sign-in (the caller commits). A device cookie over its limit is retired."""
+    """Count a failed sign-in (the caller commits). A device cookie over its limit is retired (for this
+    account)."""
     user = username.lower()
     if device_key is not None:
-        conn.execute("INSERT INTO login_failures (scope, subject) VALUES ('device', %s)", (device_key.hex(),))
+        subject = f"{device_key.hex()}|{user}"
+        conn.execute("INSERT INTO login_failures (scope, subject) VALUES ('device', %s)", (subject,))
         n = conn.execute("SELECT count(*) FROM login_failures WHERE scope = 'device' AND subject = %s "
-                         "AND failed_at > now() - %s", (device_key.hex(), FAIL_WINDOW)).fetchone()
+                         "AND failed_at > now() - %s", (subject, FAIL_WINDOW)).fetchone()
         if n and n[0] >= MAX_FAILS_PER_DEVICE:
-            conn.execute("UPDATE login_devices SET revoked_at = now() WHERE token_sha256 = %s", (device_key,))
+            conn.execute("UPDATE login_devices d SET revoked_at = now() FROM users u WHERE u.user_id = d.user_id "
+                         "AND d.token_sha256 = %s AND lower(u.username) = %s", (device_key, user))
         return
     conn.execute("INSERT INTO login_failures (scope, subject) VALUES ('user', %s), ('ip', %s), ('user_ip', %s)",
                  (user, ip, f"{user}|{ip}"))
@@ -106,16 +111,24 @@ def record_failure(conn: psycopg.Connection, username: str, ip: str, device_key:
 
 
 def record_success(conn: psycopg.Connection, user_id: int, username: str, ip: str,
-                   device_key: bytes | None) -> str | None:
-    """After a correct password: forget this client's failures; returns a new device cookie value when the
-    client has no live one (the caller sets it), else None (its ``last_used_at`` is refreshed)."""
-    conn.execute("DELETE FROM login_failures WHERE scope = 'user_ip' AND subject = %s", (f"{username.lower()}|{ip}",))
+                   device_key: bytes | None, device: str | None = None) -> str | None:
+    """After a correct password: forget this client's failures and remember the client as known-good for
+    the account. Returns a new device cookie value when the client has none (the caller sets it); a client
+    whose cookie is known for other accounts keeps it, now known for this one too."""
+    user = username.lower()
+    conn.execute("DELETE FROM login_failures WHERE scope = 'user_ip' AND subject = %s", (f"{user}|{ip}",))
     if device_key is not None:
-        conn.execute("DELETE FROM login_failures WHERE scope = 'device' AND subject = %s", (device_key.hex(),))
-        conn.execute("UPDATE login_devices SET last_used_at = now() WHERE token_sha256 = %s", (device_key,))
+        conn.execute("DELETE FROM login_failures WHERE scope = 'device' AND subject = %s",
+                     (f"{device_key.hex()}|{user}",))
+        conn.execute("UPDATE login_devices SET last_used_at = now() WHERE token_sha256 = %s AND user_id = %s",
+                     (device_key, user_id))
         return None
-    token = secrets.token_urlsafe(32)
-    conn.execute("INSERT INTO login_devices (token_sha256, user_id) VALUES (%s, %s)", (_sha(token), user_id))
+    known_elsewhere = bool(device) and len(device or "") <= 100 and conn.execute(
+        "SELECT 1 FROM login_devices WHERE token_sha256 = %s AND revoked_at IS NULL LIMIT 1",
+        (_sha(device or ""),)).fetchone() is not None
+    token = device if known_elsewhere and device else secrets.token_urlsafe(32)
+    conn.execute("INSERT INTO login_devices (token_sha256, user_id) VALUES (%s, %s) ON CONFLICT (token_sha256, user_id)"
+                 " DO UPDATE SET last_used_at = now(), revoked_at = NULL, created_at = now()", (_sha(token), user_id))
     conn.execute("DELETE FROM login_devices WHERE user_id = %s"
                  " AND (revoked_at IS NOT NULL OR last_used_at < now() - %s)", (user_id, DEVICE_TTL))
-    return token
+    return None if known_elsewhere else token

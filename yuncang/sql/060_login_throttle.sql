@@ -14,11 +14,13 @@ END $$;
 ALTER TABLE login_failures ADD CONSTRAINT login_failures_scope_check
     CHECK (scope IN ('user', 'ip', 'user_ip', 'device'));
 
+-- one row per (device, account): a shared phone is known-good for every account that signed in on it
 CREATE TABLE login_devices (
-    token_sha256  bytea PRIMARY KEY,
+    token_sha256  bytea NOT NULL,
     user_id       bigint NOT NULL REFERENCES users ON DELETE CASCADE,
     created_at    timestamptz NOT NULL DEFAULT now(),
     last_used_at  timestamptz NOT NULL DEFAULT now(),
-    revoked_at    timestamptz
+    revoked_at    timestamptz,
+    PRIMARY KEY (token_sha256, user_id)
 );
 CREATE INDEX login_devices_user_idx ON login_devices (user_id);
