@@ -16,7 +16,8 @@ from prometheus_client import Histogram
 from psycopg_pool import ConnectionPool
 
 from yuncang.auth import CACHE_TTL_S as OWNER_TTL_S
-from yuncang.settings import Settings, serves_https
+from yuncang.auth import serves_https
+from yuncang.settings import Settings
 from yuncang.web import errors
 from yuncang.web.body_limit import BodyLimit
 from yuncang.web.cache import TtlCache

@@ -36,7 +36,7 @@ from yuncang.login_throttle import DEVICE_COOKIE, DEVICE_TTL
 from yuncang.login_throttle import LoginThrottled as LoginThrottled  # re-exported: sign-in raises it
 from yuncang.password_policy import WeakPassword as WeakPassword  # re-exported: create_user raises it
 from yuncang.password_policy import check_new_password, normalise, too_long
-from yuncang.settings import serves_https
+from yuncang.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +309,11 @@ def issue_token(conn: psycopg.Connection, user_id: int, kind: str = "session") -
 def revoke_token(conn: psycopg.Connection, token: str) -> None:
     conn.execute("UPDATE auth_tokens SET revoked_at = now() WHERE token_sha256 = %s", (token_sha256(token),))
     forget_token(token)
+
+
+def serves_https(settings: Settings) -> bool:
+    """Whether browsers reach the site over HTTPS (from ``public_url``, never guessed from headers)."""
+    return settings.public_url.lower().startswith("https://")
 
 
 def cookies_secure(request: Request) -> bool:

@@ -72,11 +72,6 @@ class Settings(BaseSettings):
         return v
 
 
-def serves_https(settings: Settings) -> bool:
-    """Whether browsers reach the site over HTTPS (from ``public_url``, never guessed from headers)."""
-    return settings.public_url.lower().startswith("https://")
-
-
 def load_settings() -> Settings:
     """Read settings from the environment (and ``.env`` if present)."""
     return Settings()
