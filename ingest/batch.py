@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ingest.dead_letters import GATE, FloodGate, stored_payload
 from ingest.model import Decoded, Reading, SampleRow
 from ingest.samples import row_of
-from ingest.validate import MAX_STORED_PAYLOAD_BYTES
 
 
 @dataclass(slots=True)
@@ -57,6 +57,10 @@ class Batch:
     #: dead_letters rows: (received_at, topic, device_id, reason, detail, metric, reading_time, msg_key, item,
     #: payload, payload_bytes)
     dead: list[tuple[object, ...]] = field(default_factory=list)
+    #: rejects the flood gate held back: (sender, reason, window, over_total) -> [rejects, bytes, device_id]
+    floods: dict[tuple[str, str, int, bool], list[object]] = field(default_factory=dict)
+    #: the flood gate dead letters pass (default: the process-wide :data:`ingest.dead_letters.GATE`)
+    gate: FloodGate | None = None
     devices: dict[str, DeviceTally] = field(default_factory=dict)
     #: (device_id, received hour) -> [messages, readings, rejects]
     traffic: dict[tuple[str, datetime], list[int]] = field(default_factory=dict)
@@ -142,9 +146,28 @@ class Batch:
             if h.rssi_dbm is not None and (t.rssi_at is None or h.time >= t.rssi_at):
                 t.rssi_dbm, t.rssi_at = h.rssi_dbm, h.time
         if dec.rejects:
-            key = hashlib.sha256(p.topic.encode() + b"\x00" + p.payload).hexdigest()
-            for i, rj in enumerate(dec.rejects):
-                self.reasons[rj.reason] += 1
-                self.dead.append((received, _clean(p.topic), _clean(rj.device_id), rj.reason, _clean(rj.detail),
-                                  rj.metric, rj.time, key, i,
-                                  p.payload[:MAX_STORED_PAYLOAD_BYTES] if i == 0 else None, len(p.payload)))
+            self._dead_letters(p, dec, received)
+
+    def _dead_letters(self, p: Pending, dec: Decoded, received: datetime) -> None:
+        """Dead-letter rows of one message's rejects: through the flood gate, payload capped
+        (:mod:`ingest.dead_letters`)."""
+        gate = self.gate or GATE
+        key = hashlib.sha256(p.topic.encode() + b"\x00" + p.payload).hexdigest()
+        topic = _clean(p.topic) or ""
+        payload_kept = False
+        counted: set[tuple[str, str, int, bool]] = set()
+        for i, rj in enumerate(dec.rejects):
+            self.reasons[rj.reason] += 1
+            ok, window, over_total = gate.admit(topic, rj.reason, p.received)
+            if ok:
+                payload, note = stored_payload(p.payload) if not payload_kept else (None, "")
+                payload_kept = True
+                self.dead.append((received, topic, _clean(rj.device_id), rj.reason, _clean(rj.detail + note),
+                                  rj.metric, rj.time, key, i, payload, len(p.payload)))
+                continue
+            fk = ("*" if over_total else topic, rj.reason, window, over_total)
+            f = self.floods.setdefault(fk, [0, 0, None if over_total else _clean(rj.device_id)])
+            f[0] = int(f[0]) + 1  # type: ignore[call-overload]
+            if fk not in counted:  # the message's bytes once per summary it adds to
+                f[1] = int(f[1]) + len(p.payload)  # type: ignore[call-overload]
+                counted.add(fk)

@@ -17,3 +17,6 @@ BATCH_READINGS = Histogram("yuncang_ingest_batch_readings", "Readings per commit
 QUEUE_DEPTH = Gauge("yuncang_ingest_queue_depth", "Messages received but not yet committed and acknowledged")
 DB_RETRIES = Counter("yuncang_ingest_db_retries_total", "Batch writes retried after a database error")
 RECONNECTS = Counter("yuncang_ingest_mqtt_reconnects_total", "MQTT (re)connection attempts that failed or dropped")
+DEAD_LETTERS_SUMMARISED = Counter("yuncang_ingest_dead_letters_summarised_total",
+                                  "Rejects a flood summary row stands for instead of rows of their own, by reason",
+                                  ["reason"])

@@ -49,9 +49,6 @@ from registry.metrics import HEALTH_METRICS, METRICS
 #: Largest message accepted, bytes (1 MiB). Bigger ones are dead-lettered whole.
 MAX_MESSAGE_BYTES = 1 << 20
 
-#: At most this many bytes of a refused message are kept in ``dead_letters.payload``.
-MAX_STORED_PAYLOAD_BYTES = 1 << 20
-
 #: metric name -> (lo, hi, slot): inclusive physical bounds in the metric's unit, and the metric's index
 #: in a sample row (``[device_id, time, *COLUMNS]``), -1 for a health metric (not a reading)
 BOUNDS: dict[str, tuple[float, float, int]] = {

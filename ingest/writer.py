@@ -14,6 +14,7 @@ import psycopg
 
 from ingest import samples
 from ingest.batch import Batch
+from ingest.dead_letters import SUMMARY_SQL, summary_rows
 from ingest.storage import StoragePath, storage_path
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,8 @@ class BatchWriter:
                 inserted = self._store(conn, cur, b)
             if b.dead:
                 cur.executemany(_DEAD, b.dead)
+            if b.floods:
+                cur.executemany(SUMMARY_SQL, summary_rows(b.floods))
             if b.devices:
                 with cur.copy("COPY _ingest_health FROM STDIN (FORMAT BINARY)") as cp:
                     cp.set_types(["text", "timestamptz", "timestamptz", "timestamptz", "int4", "int4", "int4",

@@ -14,8 +14,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-#: kinds of farm record (see sql/002_records.sql for what each value means)
-FARM_KINDS = ("work", "flower_density", "fruit_set", "pest", "note")
+#: kinds of farm record (see sql/002_records.sql): the rules' own tuple, re-exported
+from orchard_models.observation_rules import FARM_KINDS as FARM_KINDS
+from orchard_models.observation_rules import check_farm_record
 
 
 def orchard_forecast(conn: psycopg.Connection, orchard_id: str) -> dict[str, Any] | None:
@@ -110,9 +111,10 @@ def add_farm_record(
     note: str,
     recorded_by: str,
 ) -> dict[str, Any]:
-    """Insert one record (the caller commits); ``ValueError`` for an unknown kind."""
-    if kind not in FARM_KINDS:
-        raise ValueError(f"kind must be one of {FARM_KINDS}")
+    """Insert one record (the caller commits); :class:`~orchard_models.observation_rules.InvalidRecord`
+    (422, also a ``ValueError``) for an unknown kind, a day outside 2000..today, or a value that is not
+    finite or out of its kind's range."""
+    check_farm_record(kind, value, observed_on)
     row = (
         conn.cursor(row_factory=dict_row)
         .execute(

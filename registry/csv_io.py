@@ -7,6 +7,13 @@ stations and cold-room sensors — travels in the devices CSV (:mod:`registry.de
 Import validates every row first and reports each bad row with its 1-based line number (the header
 is line 1) and the reason; if any row is bad nothing is written. A good file is applied in one
 transaction: orchards, growers, households, cooperatives and gateways are inserted or updated by id.
+A NUL character, a cell over :data:`MAX_FIELD_CHARS` or a name over :data:`MAX_NAME_CHARS` is a bad row
+like any other (never a traceback).
+
+Spreadsheet formula injection (OWASP "CSV Injection"): the export writes a text cell that starts with
+``=``, ``+``, ``-``, ``@``, tab or carriage return — or with the escape character ``'`` itself — with a
+leading ``'``, so a spreadsheet shows it as text instead of running it; the import removes exactly that
+one ``'`` again, so export → import gives back the same values.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -30,7 +39,27 @@ COLUMNS: tuple[str, ...] = (
 )
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _EUI = re.compile(r"^[0-9a-f]{16}$")
+_PHONE = re.compile(r"^[0-9+\-() ]{3,24}$")
 _TRUE = {"1", "true", "yes", "y", "是"}
+MAX_FIELD_CHARS = 128 * 1024  #: a cell longer than this is a bad row (the csv module's own limit)
+MAX_NAME_CHARS = 100  #: orchard, grower and cooperative names
+MAX_VARIETY_CHARS = 50
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPE = "'"
+_NAMES = {"orchard_name": MAX_NAME_CHARS, "grower_name": MAX_NAME_CHARS, "cooperative_name": MAX_NAME_CHARS,
+          "variety": MAX_VARIETY_CHARS}
+
+
+def neutralise_formula(value: str) -> str:
+    """The cell as exported: a leading ``'`` when a spreadsheet would read it as a formula (or it starts
+    with ``'``, so that :func:`restore_formula` can always undo it)."""
+    return _ESCAPE + value if value.startswith((*_FORMULA_START, _ESCAPE)) else value
+
+
+def restore_formula(cell: str) -> str:
+    """Inverse of :func:`neutralise_formula` (one leading ``'`` before a formula start or ``'`` is removed)."""
+    return cell[1:] if cell.startswith(_ESCAPE) and cell[1:2] and cell[1:].startswith((*_FORMULA_START, _ESCAPE)) \
+        else cell
 _FALSE = {"0", "false", "no", "n", "否", ""}
 
 
@@ -70,11 +99,27 @@ def export_csv(conn: psycopg.Connection, out: TextIO) -> int:
         ORDER BY o.orchard_id
         """
     ).fetchall()
+    return write_csv(out, rows)
+
+
+def _cell(v: Any) -> Any:
+    if v is True or v is False:
+        return "true" if v else "false"
+    if v is None:
+        return ""
+    return neutralise_formula(v) if isinstance(v, str) else v
+
+
+def write_csv(out: TextIO, rows: Iterable[Sequence[Any]]) -> int:
+    """Write rows (values in :data:`COLUMNS` order) as the registry CSV, text cells formula-neutralised;
+    returns the row count."""
     w = csv.writer(out, lineterminator="\n")
     w.writerow(COLUMNS)
+    n = 0
     for r in rows:
-        w.writerow(["true" if v is True else "false" if v is False else "" if v is None else v for v in r])
-    return len(rows)
+        w.writerow([_cell(v) for v in r])
+        n += 1
+    return n
 
 
 def _parse_row(line: int, raw: dict[str, str | None], townships: set[str]) -> tuple[dict[str, Any], list[RowError]]:
@@ -109,9 +154,17 @@ def _parse_row(line: int, raw: dict[str, str | None], townships: set[str]) -> tu
         if s and not _ID.match(s):
             err(f"{col}={s!r} is not a valid id (letters, digits, - _ .)")
         v[col] = s
+    for col, limit in _NAMES.items():
+        name = text(col, required=False)
+        if len(name) > limit:
+            err(f"{col} has {len(name)} characters (at most {limit})")
+        elif any(unicodedata.category(ch) == "Cc" for ch in name):
+            err(f"{col} contains a control character (a name is one line of text)")
     v["orchard_name"] = text("orchard_name")
     v["grower_name"] = text("grower_name")
     v["grower_phone"] = text("grower_phone", required=False) or None
+    if v["grower_phone"] and not _PHONE.match(v["grower_phone"]):
+        err(f"grower_phone={v['grower_phone']!r} is not a phone number (digits, + - ( ) and spaces, 3-24)")
     t = text("township_id")
     if t and t not in townships:
         err(f"township_id={t!r} is not a known township")
@@ -152,8 +205,12 @@ def _parse_row(line: int, raw: dict[str, str | None], townships: set[str]) -> tu
 def parse_csv(text: str | TextIO, townships: set[str]) -> list[dict[str, Any]]:
     """Parse and validate a registry CSV; raise :class:`CsvImportError` listing every bad row."""
     f = io.StringIO(text) if isinstance(text, str) else text
+    csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.DictReader(f)
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise CsvImportError([RowError(1, f"unreadable header ({exc})")]) from None
     missing = [c for c in COLUMNS if c not in header and c not in ("household_members", "variety", "dev_eui",
                                                                      "device_id", "grower_phone",
                                                                      "cooperative_id", "cooperative_name")]
@@ -163,7 +220,16 @@ def parse_csv(text: str | TextIO, townships: set[str]) -> list[dict[str, Any]]:
     errors: list[RowError] = []
     seen: dict[str, int] = {}
     seen_dev: dict[str, int] = {}
-    for raw in reader:
+    while True:
+        start = reader.line_num + 1  # the line the next row begins on
+        try:
+            raw = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a cell over the field size limit: the reader skips to the next row
+            errors.append(RowError(start, f"unreadable row ({exc}; a cell may hold at most "
+                                                    f"{MAX_FIELD_CHARS} characters)"))
+            continue
         line = reader.line_num
         if None in raw:  # more cells than header columns
             errors.append(RowError(line, "more cells than header columns"))
@@ -171,7 +237,11 @@ def parse_csv(text: str | TextIO, townships: set[str]) -> list[dict[str, Any]]:
         if any(raw.get(c) is None for c in header):
             errors.append(RowError(line, "fewer cells than header columns"))
             continue
-        v, errs = _parse_row(line, raw, townships)
+        nul = [c for c, x in raw.items() if x and "\x00" in x]
+        if nul:
+            errors.append(RowError(line, f"NUL character in {', '.join(nul)}"))
+            continue
+        v, errs = _parse_row(line, {c: restore_formula(x) if x else x for c, x in raw.items()}, townships)
         oid = v.get("orchard_id")
         if oid and oid in seen:
             errs.append(RowError(line, f"orchard_id {oid} repeats line {seen[oid]}"))

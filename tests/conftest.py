@@ -176,3 +176,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for k in ("db_server", "broker"):
         if k in _STATE:
             terminalreporter.write_line(f"yuncang {k.replace('_', ' ')}: {_STATE[k]}")
+
+
+@pytest.fixture(scope="session")
+def make_registry_db(make_database: Callable[[], str]) -> Callable[..., str]:
+    """Factory: a new migrated database with a small seeded registry (``orchards`` orchards)."""
+
+    def make(*, seed_no: int = 4, orchards: int = 5, area_mu: float = 300.0) -> str:
+        url = make_database()
+        migrate(url)
+        with psycopg.connect(url) as conn:
+            seed(conn, SeedParams(seed=seed_no, orchard_count=orchards, total_area_mu=area_mu))
+        return url
+
+    return make

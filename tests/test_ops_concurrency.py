@@ -40,7 +40,7 @@ def live(make_database: Callable[[], str]) -> Iterator[tuple[str, str]]:
     with psycopg.connect(url) as c:
         seed(c, SeedParams(seed=8, orchard_count=20, total_area_mu=2000.0))
         ensure_buyer(c, buyer_id="conc-buyer", name="并发测试采购商", kind="supermarket", city_name="chongqing")
-        create_user(c, username="conc-buyer", password="conc-buyer-pw", role="buyer", buyer_id="conc-buyer")
+        create_user(c, username="conc-buyer", password="conc-lantern-58", role="buyer", buyer_id="conc-buyer")
         c.commit()
     pool = make_pool(url, max_size=10)
     port = free_port()
@@ -70,7 +70,7 @@ def test_hundreds_of_concurrent_order_requests_create_each_order_once(live: tupl
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
         async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
             tok = (await client.post("/api/v1/auth/token",
-                                     json={"username": "conc-buyer", "password": "conc-buyer-pw"})).json()["token"]
+                                     json={"username": "conc-buyer", "password": "conc-lantern-58"})).json()["token"]
             auth = {"Authorization": f"Bearer {tok}"}
 
             async def one(key: str, payload: dict[str, object]) -> tuple[str, int, str | None, float]:
@@ -116,7 +116,7 @@ def test_hundreds_of_concurrent_shipments_never_oversell_a_lot(live: tuple[str, 
 
     base, db = live
     with psycopg.connect(db) as c:
-        create_user(c, username="conc-admin", password="conc-admin-pw", role="admin")
+        create_user(c, username="conc-admin", password="conc-lantern-59", role="admin")
         seed_warehouse(c)
         run_id = forecast_all(c, datetime.now(UTC))
         week, grade, season = c.execute(
@@ -132,7 +132,7 @@ def test_hundreds_of_concurrent_shipments_never_oversell_a_lot(live: tuple[str, 
                 r = await client.post("/api/v1/auth/token", json={"username": u, "password": pw})
                 return {"Authorization": f"Bearer {r.json()['token']}"}
 
-            buyer, admin = await bearer("conc-buyer", "conc-buyer-pw"), await bearer("conc-admin", "conc-admin-pw")
+            buyer, admin = await bearer("conc-buyer", "conc-lantern-58"), await bearer("conc-admin", "conc-lantern-59")
             r = await client.post("/api/v1/orders", headers={**buyer, "Idempotency-Key": "conc-ship-order"},
                                   json={"grade": grade, "quantity_kg": 2000, "week_from": week.isoformat(),
                                         "week_to": week.isoformat(), "destination": "chongqing",

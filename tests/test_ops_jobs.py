@@ -96,14 +96,14 @@ def test_job_runs_visible_to_managers_not_growers(small_db: str) -> None:
         jobs = {j.name: j for j in default_jobs()}
         run_job(pool, jobs["device_alerts"], leader)
         with pool.connection() as c:
-            create_user(c, username="ops-admin", password="ops-admin-pw", role="admin")
-            create_user(c, username="ops-grower", password="ops-grower-pw", role="grower", grower_id="G-00001")
+            create_user(c, username="ops-admin", password="ops-admin-lantern-58", role="admin")
+            create_user(c, username="ops-grower", password="ops-grower-lantern-58", role="grower", grower_id="G-00001")
         with TestClient(create_app(Settings(database_url=small_db), pool)) as client:
             def bearer(u: str, pw: str) -> dict[str, str]:
                 tok = client.post("/api/v1/auth/token", json={"username": u, "password": pw}).json()["token"]
                 return {"Authorization": f"Bearer {tok}"}
 
-            admin, grower = bearer("ops-admin", "ops-admin-pw"), bearer("ops-grower", "ops-grower-pw")
+            admin, grower = bearer("ops-admin", "ops-admin-lantern-58"), bearer("ops-grower", "ops-grower-lantern-58")
             body = client.get("/api/v1/jobs/runs", headers=admin).json()
             assert body["total"] == 1 and body["items"][0]["job"] == "device_alerts"
             assert body["items"][0]["outcome"] == "ok" and body["items"][0]["finished_at"]

@@ -19,9 +19,9 @@ def client(db_url: str, mqtt_url: str) -> Iterator[TestClient]:
     with pool.connection() as conn:
         from yuncang.auth import create_user
 
-        create_user(conn, username="foundation-admin", password="foundation-pw", role="admin")
+        create_user(conn, username="foundation-admin", password="foundation-lantern-58", role="admin")
     with TestClient(app) as c:
-        tok = c.post("/api/v1/auth/token", json={"username": "foundation-admin", "password": "foundation-pw"})
+        tok = c.post("/api/v1/auth/token", json={"username": "foundation-admin", "password": "foundation-lantern-58"})
         c.headers["Authorization"] = f"Bearer {tok.json()['token']}"
         yield c
     pool.close()

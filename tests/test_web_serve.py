@@ -29,7 +29,7 @@ def test_serve_runs_web_workers_and_stops_them(db_url: str, mqtt_url: str) -> No
     import psycopg
 
     with psycopg.connect(db_url) as conn:
-        create_user(conn, username="serve-admin", password="serve-admin-pw", role="admin")
+        create_user(conn, username="serve-admin", password="serve-lantern-58", role="admin")
         conn.commit()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUNCANG_")}
@@ -43,7 +43,7 @@ def test_serve_runs_web_workers_and_stops_them(db_url: str, mqtt_url: str) -> No
             try:
                 req = urllib.request.Request(
                     f"http://127.0.0.1:{port}/api/v1/auth/token", method="POST",
-                    data=json.dumps({"username": "serve-admin", "password": "serve-admin-pw"}).encode(),
+                    data=json.dumps({"username": "serve-admin", "password": "serve-lantern-58"}).encode(),
                     headers={"Content-Type": "application/json"})
                 with urllib.request.urlopen(req, timeout=10) as r:
                     token = json.loads(r.read())["token"]

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from registry.grades import GRADE_CODES
 from trading.errors import Conflict, Forbidden, Invalid, NotFound
 from trading.geo import city
+from trading.limits import check_trade_date
 
 CRATE_KG = Decimal(10)            #: kg per crate (assumption; orders are filled in whole crates)
 MAX_WINDOW_WEEKS = 8              #: longest delivery window, weeks
@@ -109,7 +110,7 @@ def _validate(body: dict[str, Any]) -> dict[str, Any]:
             raise Invalid(f"{f} must be a date", f"{f} 必须是日期", field=f)
         if v.isoweekday() != 1:
             raise Invalid(f"{f} must be a Monday (week start)", f"{f} 必须是周一", field=f)
-        out[f] = v
+        out[f] = check_trade_date(v, f)
     if out["week_to"] < out["week_from"]:
         raise Invalid("week_to is before week_from", "结束周早于开始周", field="week_to")
     if (out["week_to"] - out["week_from"]).days // 7 + 1 > MAX_WINDOW_WEEKS:

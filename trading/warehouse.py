@@ -26,6 +26,7 @@ from psycopg.rows import dict_row
 
 from registry.grades import GRADE_CODES, can_fill
 from trading.errors import Conflict, Forbidden, Invalid, NotFound
+from trading.limits import check_trade_date
 from trading.orders import _kg
 from trading.quality import is_orchard_blacklisted
 
@@ -124,6 +125,7 @@ def receive_lot(conn: psycopg.Connection, *, orchard_id: str, harvested_on: date
         kgs[g] = _kg(v, f"kg_by_grade[{g}]")
     if isinstance(harvested_on, datetime) or not isinstance(harvested_on, date):
         raise Invalid("harvested_on must be a date", "采收日期不正确", field="harvested_on")
+    check_trade_date(harvested_on, "harvested_on")
     total = sum(kgs.values(), Decimal(0))
     with conn.transaction():
         if conn.execute("SELECT 1 FROM orchards WHERE orchard_id = %s", (orchard_id,)).fetchone() is None:

@@ -16,10 +16,13 @@ from prometheus_client import Histogram
 from psycopg_pool import ConnectionPool
 
 from yuncang.auth import CACHE_TTL_S as OWNER_TTL_S
+from yuncang.auth import serves_https
 from yuncang.settings import Settings
 from yuncang.web import errors
+from yuncang.web.body_limit import BodyLimit
 from yuncang.web.cache import TtlCache
 from yuncang.web.main import include_routers
+from yuncang.web.security_headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ def create_app(settings: Settings, pool: ConnectionPool, *, mqtt_url: str | None
 
     errors.install(app)
     app.add_middleware(_Latency)
+    app.add_middleware(SecurityHeaders, https=serves_https(settings))
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outermost: before anything reads
 
     include_routers(app)
     return app

@@ -31,6 +31,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Request
 
+from yuncang import login_throttle as throttle
+from yuncang.login_throttle import DEVICE_COOKIE, DEVICE_TTL
+from yuncang.login_throttle import LoginThrottled as LoginThrottled  # re-exported: sign-in raises it
+from yuncang.password_policy import WeakPassword as WeakPassword  # re-exported: create_user raises it
+from yuncang.password_policy import check_new_password, normalise, too_long
+from yuncang.settings import Settings
+
 log = logging.getLogger(__name__)
 
 ROLES = ("grower", "buyer", "manager", "admin")
@@ -38,9 +45,6 @@ SESSION_COOKIE = "yc_session"
 LOGIN_CSRF_COOKIE = "yc_login_csrf"
 SESSION_TTL = timedelta(days=7)  #: browser session lifetime
 BEARER_TTL = timedelta(days=30)  #: API token lifetime
-FAIL_WINDOW = timedelta(minutes=15)  #: window in which failures are counted
-MAX_FAILS_PER_USER = 5  #: failed sign-ins per account per window before lock-out
-MAX_FAILS_PER_IP = 30  #: failed sign-ins per client address per window
 
 #: Documented demo passwords (docs/users.md). Demo accounts only; real deployments add users with
 #: ``create_user`` / ``yuncang users add``.
@@ -122,16 +126,37 @@ def forget_token(token: str) -> None:
     _CACHE.pop(token_sha256(token), None)
 
 
-class LoginThrottled(Exception):
-    """Too many failed sign-ins for this account or address; ``retry_after_s`` seconds to wait."""
+def forget_user(user_id: int) -> None:
+    """Drop every cached token of a user from this process's lookup cache (after revoking them all)."""
+    for key in [k for k, (_, p) in _CACHE.items() if p is not None and p.user_id == user_id]:
+        _CACHE.pop(key, None)
 
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed sign-ins; try again in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    """Argon2id hash of the password in its normalised form (:func:`yuncang.password_policy.normalise`)."""
+    return _hasher.hash(normalise(password))
+
+
+def _verify(stored_hash: str, password: str) -> bool:
+    """Whether the password matches; also tries the password as typed when NFC changes it (accounts
+    whose password was hashed before passwords were normalised)."""
+    for candidate in dict.fromkeys((normalise(password), password)):
+        try:
+            if _hasher.verify(stored_hash, candidate):
+                return True
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            continue
+    return False
+
+
+class UserExists(ValueError):
+    """``create_user`` refuses to overwrite an existing account unless told to (``replace=True``)."""
+
+
+class NoSuchUser(LookupError):
+    """No account with that username."""
 
 
 def create_user(
@@ -145,77 +170,122 @@ def create_user(
     cooperative_id: str | None = None,
     display_name: str = "",
     password_hash: str | None = None,
+    replace: bool = False,
 ) -> int:
-    """Insert a user (or update its password, role and links if the username exists); returns user_id."""
+    """Insert a user; returns its user_id.
+
+    An existing username raises :class:`UserExists` unless ``replace`` is true: then its password, role
+    and links are overwritten and every session and token it had is revoked (whoever held them must sign
+    in again with the new password).
+    """
     if role not in ROLES:
         raise ValueError(f"role {role!r} not in {ROLES}")
-    if len(password) < 8 and password_hash is None:
-        raise ValueError("password must have at least 8 characters")
+    if password_hash is None:
+        check_new_password(password, user_inputs=(username, display_name), refused=DEMO_PASSWORDS.values())
     ph = password_hash or hash_password(password)
     row = conn.execute(
         """INSERT INTO users (username, display_name, password_hash, role, grower_id, buyer_id, cooperative_id)
            VALUES (%s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name,
-               password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, grower_id = EXCLUDED.grower_id,
-               buyer_id = EXCLUDED.buyer_id, cooperative_id = EXCLUDED.cooperative_id
+           ON CONFLICT (username) DO NOTHING
            RETURNING user_id""",
         (username, display_name, ph, role, grower_id, buyer_id, cooperative_id),
     ).fetchone()
+    if row is not None:
+        return int(row[0])
+    if not replace:
+        raise UserExists(f"user {username!r} already exists (use `yuncang users passwd` to change its password)")
+    row = conn.execute(
+        """UPDATE users SET display_name = %s, password_hash = %s, role = %s, grower_id = %s, buyer_id = %s,
+                            cooperative_id = %s
+           WHERE username = %s RETURNING user_id""",
+        (display_name, ph, role, grower_id, buyer_id, cooperative_id, username),
+    ).fetchone()
     assert row is not None
+    revoke_user_tokens(conn, int(row[0]))
     return int(row[0])
 
 
-def _throttle_check(conn: psycopg.Connection, username: str, ip: str) -> None:
-    rows = conn.execute(
-        """SELECT scope, count(*), extract(epoch FROM min(failed_at) + %s - now())
-           FROM login_failures
-           WHERE failed_at > now() - %s AND ((scope = 'user' AND subject = %s) OR (scope = 'ip' AND subject = %s))
-           GROUP BY scope""",
-        (FAIL_WINDOW, FAIL_WINDOW, username.lower(), ip),
-    ).fetchall()
-    for scope, n, wait in rows:
-        limit = MAX_FAILS_PER_USER if scope == "user" else MAX_FAILS_PER_IP
-        if n >= limit:
-            raise LoginThrottled(max(1, int(wait or 1)))
+def _user_id(conn: psycopg.Connection, username: str) -> int:
+    row = conn.execute("SELECT user_id FROM users WHERE lower(username) = lower(%s)", (username,)).fetchone()
+    if row is None:
+        raise NoSuchUser(f"no user {username!r}")
+    return int(row[0])
 
 
-def _record_failure(conn: psycopg.Connection, username: str, ip: str) -> None:
-    conn.execute("INSERT INTO login_failures (scope, subject) VALUES ('user', %s), ('ip', %s)", (username.lower(), ip))
-    # keep the table small: failures older than the window no longer count
-    conn.execute("DELETE FROM login_failures WHERE failed_at < now() - %s * 4", (FAIL_WINDOW,))
+def revoke_user_tokens(conn: psycopg.Connection, user_id: int) -> int:
+    """End every live session and bearer token of the user; returns how many were live.
 
-
-def authenticate(conn: psycopg.Connection, username: str, password: str, *, ip: str) -> int | None:
-    """user_id when the password matches an enabled account, else None (the failure is counted).
-
-    Raises :class:`LoginThrottled` before checking anything when the account or address is over its
-    limit. Commits the failure record itself so that it counts even if the caller rolls back.
+    Other web processes may serve a token from their lookup cache for up to
+    :data:`dashboard.access.CACHE_TTL_S` seconds more; this process forgets them at once.
     """
-    _throttle_check(conn, username, ip)
-    row = conn.execute(
+    cur = conn.execute(
+        "UPDATE auth_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL AND expires_at > now()",
+        (user_id,),
+    )
+    forget_user(user_id)
+    return cur.rowcount
+
+
+def set_password(conn: psycopg.Connection, username: str, password: str) -> int:
+    """Change a user's password and end all their sessions and tokens; returns the sessions ended."""
+    check_new_password(password, user_inputs=(username,), refused=DEMO_PASSWORDS.values())
+    uid = _user_id(conn, username)
+    conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (hash_password(password), uid))
+    return revoke_user_tokens(conn, uid)
+
+
+def set_disabled(conn: psycopg.Connection, username: str, disabled: bool = True) -> int:
+    """Disable (or enable again) an account; disabling ends all its sessions and tokens.
+    Returns the sessions ended."""
+    uid = _user_id(conn, username)
+    conn.execute("UPDATE users SET disabled = %s WHERE user_id = %s", (disabled, uid))
+    return revoke_user_tokens(conn, uid) if disabled else 0
+
+
+def revoke_sessions(conn: psycopg.Connection, username: str) -> int:
+    """Sign a user out everywhere (a lost phone): every session and token ends; returns how many."""
+    return revoke_user_tokens(conn, _user_id(conn, username))
+
+
+def authenticate(conn: psycopg.Connection, username: str, password: str, *, ip: str,
+                 device: str | None = None) -> int | None:
+    """user_id when the password matches an enabled account, else None (the failure is counted).
+    See :func:`authenticate_client` (this drops the device cookie it may issue)."""
+    return authenticate_client(conn, username, password, ip=ip, device=device)[0]
+
+
+def authenticate_client(conn: psycopg.Connection, username: str, password: str, *, ip: str,
+                        device: str | None = None) -> tuple[int | None, str | None]:
+    """(user_id or None, a new device cookie for the caller to set or None).
+
+    ``device`` is the client's ``yc_device`` cookie. Raises :class:`LoginThrottled` before checking the
+    password when this client must wait (:mod:`yuncang.login_throttle`: a known-good device is never
+    held back by what others do to the account). Commits the failure record itself so that it counts
+    even if the caller rolls back.
+    """
+    device_key = throttle.known_device(conn, username, device)
+    throttle.check(conn, username, ip, device_key)
+    row = None if too_long(password) else conn.execute(  # too long: no account can have it
         "SELECT user_id, password_hash, disabled FROM users WHERE lower(username) = lower(%s)", (username,)
     ).fetchone()
     ok = False
     if row is None:
         try:  # same work as a real check, so timing does not reveal which usernames exist
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_DUMMY_HASH, password[:256])
         except VerificationError:
             pass
     else:
-        try:
-            ok = _hasher.verify(row[1], password) and not row[2]
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
+        ok = _verify(row[1], password) and not row[2]
     if not ok:
-        _record_failure(conn, username, ip)
+        throttle.record_failure(conn, username, ip, device_key)
         conn.commit()
-        log.info("sign-in failed", extra={"username": username, "ip": ip})
-        return None
+        log.info("sign-in failed", extra={"username": username, "ip": ip, "known_device": device_key is not None})
+        return None, None
     assert row is not None
     if _hasher.check_needs_rehash(row[1]):
         conn.execute("UPDATE users SET password_hash = %s WHERE user_id = %s", (hash_password(password), row[0]))
-    conn.execute("DELETE FROM login_failures WHERE scope = 'user' AND subject = %s", (username.lower(),))
-    return int(row[0])
+    new_device = throttle.record_success(conn, int(row[0]), username, ip, device_key, device)
+    return int(row[0]), new_device
 
 
 def issue_token(conn: psycopg.Connection, user_id: int, kind: str = "session") -> tuple[str, str]:
@@ -241,6 +311,23 @@ def revoke_token(conn: psycopg.Connection, token: str) -> None:
     forget_token(token)
 
 
+def serves_https(settings: Settings) -> bool:
+    """Whether browsers reach the site over HTTPS (from ``public_url``, never guessed from headers)."""
+    return settings.public_url.lower().startswith("https://")
+
+
+def cookies_secure(request: Request) -> bool:
+    """Cookies get ``Secure`` when the configured public address is https:// (``YUNCANG_PUBLIC_URL``)."""
+    return serves_https(request.app.state.yc.settings)
+
+
+def set_device_cookie(response: Any, request: Request, device: str | None) -> None:
+    """Remember this browser as a known-good client of the account (only when a new one was issued)."""
+    if device:
+        response.set_cookie(DEVICE_COOKIE, device, max_age=int(DEVICE_TTL.total_seconds()), httponly=True,
+                            samesite="strict", secure=cookies_secure(request), path="/")
+
+
 def set_session_cookie(response: Any, request: Request, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
@@ -248,7 +335,7 @@ def set_session_cookie(response: Any, request: Request, token: str) -> None:
         max_age=int(SESSION_TTL.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=cookies_secure(request),
         path="/",
     )
 

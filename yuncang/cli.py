@@ -41,7 +41,8 @@ async def _serve_until(rt: object, stop: asyncio.Event, *, host: str, port: int,
         tasks: dict[str, asyncio.Task[None]] = {"web": asyncio.create_task(web.wait_any_exit(), name="web")}
     else:
         app = create_app(rt.settings, rt.pool, mqtt_url=rt.mqtt_url)
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+                                proxy_headers=False)  # X-Forwarded-For: yuncang.web.client_address
         server = uvicorn.Server(config)
         tasks = {"web": asyncio.create_task(server.serve(), name="web")}
     if components:
@@ -130,7 +131,25 @@ async def _main(rt: object, settings: Settings, seconds: float | None, component
                        workers=workers)
 
 
+def demo_refusal(s: Settings, *, allow_real_db: bool) -> str | None:
+    """Why ``yuncang demo`` must not run with these settings, or None.
+
+    The demo seeds 1,603 accounts whose passwords are published (README, docs/users.md); on a real database
+    (``YUNCANG_DATABASE_URL`` set) that would open the deployment to anyone, so it needs an explicit flag.
+    """
+    if s.database_url and not allow_real_db:
+        return ("yuncang demo seeds ~1,600 accounts with the published demo passwords; YUNCANG_DATABASE_URL "
+                "points at a real database, so nothing was done. Unset it to run on the embedded PostgreSQL, "
+                "use `yuncang serve` for a deployment, or pass --allow-demo-accounts-on-real-db if this "
+                "database is a throw-away demo.")
+    return None
+
+
 def _cmd_demo(a: argparse.Namespace, s: Settings) -> int:
+    refusal = demo_refusal(s, allow_real_db=a.allow_demo_accounts_on_real_db)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     if a.port:
         s.http_port = a.port
     return run_product(s, seconds=a.seconds, components=True, seed=True)
@@ -192,13 +211,18 @@ def _cmd_registry(a: argparse.Namespace, s: Settings) -> int:
                         export_devices(conn, dout)
                 print(f"exported {n} orchards", file=sys.stderr)
                 return 0
-            text = Path(a.file).read_text(encoding="utf-8-sig") if a.file != "-" else sys.stdin.read()
-            devices = _devices_file(a.file) if a.file != "-" else None
+            try:
+                text = Path(a.file).read_text(encoding="utf-8-sig") if a.file != "-" else sys.stdin.read()
+                devices = _devices_file(a.file) if a.file != "-" else None
+                dev_text = devices.read_text(encoding="utf-8-sig") if devices is not None and devices.exists() else None
+            except UnicodeDecodeError as exc:
+                print(f"nothing imported: the file is not UTF-8 (byte {exc.start}: {exc.reason})", file=sys.stderr)
+                return 2
             try:  # orchards and their devices together, or nothing
                 with conn.transaction():
                     n = import_csv(conn, text)
-                    if devices is not None and devices.exists():
-                        import_devices(conn, devices.read_text(encoding="utf-8-sig"))
+                    if dev_text is not None:
+                        import_devices(conn, dev_text)
                         print(f"devices from {devices} imported", file=sys.stderr)
             except CsvImportError as exc:
                 print(f"nothing imported: {len(exc.errors)} bad row(s)", file=sys.stderr)
@@ -222,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run everything on embedded services (or YUNCANG_* URLs) with simulated orchards")
     d.add_argument("--for", dest="seconds", type=float, default=None, help="stop after this many seconds")
     d.add_argument("--port", type=int, default=None, help="HTTP port (default 8000)")
+    d.add_argument("--allow-demo-accounts-on-real-db", action="store_true",
+                   help="seed the published demo accounts even though YUNCANG_DATABASE_URL is a real database")
     d.set_defaults(func=_cmd_demo)
 
     sv = sub.add_parser("serve", help="run the web app (and, with --components, ingest/scheduler/...)")

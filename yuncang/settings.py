@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypedDict
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,13 +49,39 @@ class Settings(BaseSettings):
         le=60,
         description="seconds an orchard's conditions or chart may be served from memory (0 = no cache)",
     )
-    secret_key: str = Field(default="change-me-in-production", description="signs sessions and CSRF tokens")
+    public_url: str = Field(
+        default="",
+        description="the address browsers use, e.g. https://yuncang.example.cn; https:// makes cookies Secure and "
+        "sends HSTS (set it when a TLS proxy such as the compose file's Caddy serves the site)",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated; "
+        "default none: the TCP peer is the client)",
+    )
+    metrics_allow: str = Field(
+        default="127.0.0.1, ::1",
+        description="addresses or CIDRs that may scrape /metrics without signing in (others: admins only)",
+    )
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="largest request body, bytes (sign-in: 4 KiB); larger ones get 413"
+    )
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "human"] = Field(
         default="auto",
         description="console logs: 'json' (one object a line), 'human' (progress for a person), "
         "'auto' = human on a terminal, JSON otherwise",
     )
+
+    @field_validator("trusted_proxies", "metrics_allow")
+    @classmethod
+    def _proxies_parse(cls, v: str) -> str:
+        import ipaddress
+
+        for part in v.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError: refuse to start
+        return v
 
 
 def load_settings() -> Settings:

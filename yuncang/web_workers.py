@@ -39,7 +39,8 @@ def _worker(settings_dump: dict[str, Any], database_url: str, mqtt_url: str | No
     pool = make_pool(database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
     try:
         app = create_app(settings, pool, mqtt_url=mqtt_url)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
+                                proxy_headers=False)  # X-Forwarded-For: yuncang.web.client_address
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         pool.close()

@@ -34,6 +34,24 @@ def may_see_orchard(p: Principal, grower_id: str, cooperative_id: str | None) ->
     return p.role in ORCHARD_READERS and orchard_scope(p).allows(grower_id, cooperative_id)
 
 
+def supply_scope(p: Principal, requested: str | None, grower_coop: str | None = None) -> tuple[bool, str | None]:
+    """(allowed, cooperative) for forecast supply (``None`` cooperative = county total).
+
+    Buyers see the county total only (what the platform offers, not who grows it); a grower their own
+    cooperative's (the county's if they belong to none); a manager their cooperative's — asking for
+    nothing gives their own, never the county total; an admin any.
+    """
+    if p.role == "admin":
+        return True, requested
+    if p.role == "manager":
+        return requested in (None, p.cooperative_id), p.cooperative_id
+    if p.role == "grower":
+        return requested in (None, grower_coop), grower_coop
+    if p.role == "buyer":
+        return requested is None, None
+    return False, None
+
+
 def has_role(p: Principal, *roles: str) -> bool:
     return p.role in roles
 

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from registry.read import OrchardScope, orchard_owners
 from yuncang.auth import SESSION_COOKIE, Principal, cached_principal, principal_for_token, token_sha256
 from yuncang.web.access import may_see_orchard, orchard_scope
+from yuncang.web.client_address import client_address, parse_trusted
 
 
 def state(request: Request) -> Any:
@@ -30,7 +31,10 @@ def state(request: Request) -> Any:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address (:mod:`yuncang.web.client_address`: X-Forwarded-For only from trusted proxies)."""
+    trusted = parse_trusted(request.app.state.yc.settings.trusted_proxies)
+    return client_address(request.client.host if request.client else None,
+                          request.headers.getlist("x-forwarded-for"), trusted)
 
 
 def _token_from(request: Request) -> tuple[str, str] | None:
@@ -127,13 +131,14 @@ def check_csrf(request: Request, p: Principal, submitted: str | None = None) -> 
 
 
 def check_orchard(p: Principal, orchard_id: str, grower_id: str, cooperative_id: str | None) -> None:
-    """403 unless ``p`` may see the orchard with these owners."""
+    """404 unless ``p`` may see the orchard with these owners — the same answer as for an orchard that does
+    not exist, so nobody learns which orchard ids exist outside their scope."""
     if not may_see_orchard(p, grower_id, cooperative_id):
-        raise HTTPException(status_code=403, detail=f"orchard {orchard_id!r} is not yours to see")
+        raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
 
 
 def require_orchard(conn: psycopg.Connection, p: Principal, orchard_id: str) -> dict[str, Any]:
-    """The orchard's owners when ``p`` may see it: 404 if there is none, 403 if it is not theirs."""
+    """The orchard's owners when ``p`` may see it; 404 if there is none or it is not theirs (one answer)."""
     owners = orchard_owners(conn, orchard_id)
     if owners is None:
         raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import plotly.graph_objects as go
 from plotly.utils import PlotlyJSONEncoder
+
+from yuncang.web.json_embed import json_for_html
 
 
 def fig_json(fig: go.Figure) -> str:
@@ -16,4 +16,4 @@ def fig_json(fig: go.Figure) -> str:
         template="plotly_white",
         legend={"orientation": "h", "y": -0.2},
     )
-    return json.dumps(fig.to_plotly_json(), cls=PlotlyJSONEncoder).replace("</", "<\\/")
+    return json_for_html(fig.to_plotly_json(), cls=PlotlyJSONEncoder)

@@ -21,6 +21,7 @@ from trading import allocation, orders, settlement, trace, warehouse
 from trading import read as trading_read
 from trading import warnings as unsold
 from trading.errors import Forbidden, TradingError
+from trading.trace_public import consumer_view
 from yuncang.auth import Principal
 from yuncang.web import access
 
@@ -154,9 +155,9 @@ def shipments(conn: psycopg.Connection, p: Principal, limit: int = 100) -> list[
 
 
 def resolve_trace(conn: psycopg.Connection, code: str) -> dict[str, Any]:
-    """Public view of a trace code (grower name masked) with the orchard's season of sensor data;
-    NotFound for an unknown code."""
-    return trace.resolve_trace(conn, code, public=True, sensor_summary=season_summary)
+    """The consumer's view of a trace code (:func:`trading.trace_public.consumer_view`: no names, phones,
+    exact location or trade data; what the cooperative chose to show); NotFound for an unknown code."""
+    return consumer_view(conn, trace.resolve_trace(conn, code, public=False, sensor_summary=season_summary))
 
 
 def statements(

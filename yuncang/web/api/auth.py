@@ -12,13 +12,15 @@ from pydantic import BaseModel, Field, field_validator
 
 from yuncang.auth import (
     BEARER_TTL,
+    DEVICE_COOKIE,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     LoginThrottled,
     Principal,
-    authenticate,
+    authenticate_client,
     issue_token,
     revoke_token,
+    set_device_cookie,
     set_session_cookie,
 )
 from yuncang.web.common import AUTH_ERRORS, Message, reject_nul
@@ -76,11 +78,15 @@ def _me(p: Principal) -> Me:
     response_model=TokenOut,
     responses={401: {"model": Message}, 422: {"model": Message}, 429: {"model": Message}},
 )
-def token(request: Request, body: Credentials) -> TokenOut:
-    """Exchange username and password for a bearer token (``Authorization: Bearer <token>``)."""
+def token(request: Request, response: Response, body: Credentials) -> TokenOut:
+    """Exchange username and password for a bearer token (``Authorization: Bearer <token>``).
+
+    A client that keeps the ``yc_device`` cookie it gets back is a known-good client of the account: its
+    sign-ins are never held back by other people's failed attempts."""
     with request.app.state.yc.pool.connection() as conn:
         try:
-            uid = authenticate(conn, body.username, body.password, ip=client_ip(request))
+            uid, device = authenticate_client(conn, body.username, body.password, ip=client_ip(request),
+                                              device=request.cookies.get(DEVICE_COOKIE))
         except LoginThrottled as exc:
             raise HTTPException(
                 status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}
@@ -90,6 +96,7 @@ def token(request: Request, body: Credentials) -> TokenOut:
         tok, _ = issue_token(conn, uid, "bearer")
         role = conn.execute("SELECT role, username FROM users WHERE user_id = %s", (uid,)).fetchone()
     assert role is not None
+    set_device_cookie(response, request, device)
     return TokenOut(token=tok, expires_in_s=int(BEARER_TTL.total_seconds()), role=role[0], username=role[1])
 
 
@@ -140,7 +147,8 @@ def login_form(
         return render_login(request, error="missing", status_code=422, username=username)
     with request.app.state.yc.pool.connection() as conn:
         try:
-            uid = authenticate(conn, username, password, ip=client_ip(request))
+            uid, device = authenticate_client(conn, username, password, ip=client_ip(request),
+                                              device=request.cookies.get(DEVICE_COOKIE))
         except LoginThrottled as exc:
             return render_login(
                 request, error="throttled", status_code=429, username=username, retry_after_s=exc.retry_after_s
@@ -153,6 +161,7 @@ def login_form(
     home = {"grower": "/grower", "buyer": "/buyer"}.get(role[0], "/manager")
     resp = RedirectResponse(_safe_next(next) or home, status_code=303)
     set_session_cookie(resp, request, tok)
+    set_device_cookie(resp, request, device)
     resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return resp
 

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
 from orchard_models import read as models_read
+from registry.read import grower_cooperative
+from yuncang.web.access import supply_scope
 from yuncang.web.common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
 from yuncang.web.deps import Conn, CurrentUser, require_orchard, require_roles
 
@@ -64,10 +66,13 @@ def supply(
     limit: int = limit_q(200),
     offset: int = offset_q(),
 ) -> Any:
-    """Forecast supply (kg) by harvest week and grade, all orchards or one cooperative's. The P10/P90
+    """Forecast supply (kg) by harvest week and grade: the county total for buyers, your cooperative's for
+    growers and managers, any for admins (``cooperative_id``). The P10/P90
     here are sums of orchard bands: a deliberately wide envelope (orchard errors partly cancel)."""
-    if cooperative_id and p.role == "manager" and cooperative_id != p.cooperative_id:
-        raise HTTPException(status_code=403, detail="another cooperative's supply is not yours to see")
     require_roles(p, "buyer", "manager", "admin", "grower")
-    rows = models_read.forecast_supply(conn, cooperative_id=cooperative_id)
+    grower_coop = grower_cooperative(conn, p.grower_id)[1] if p.role == "grower" and p.grower_id else None
+    ok, coop = supply_scope(p, cooperative_id, grower_coop)  # docs/users.md: who sees which supply
+    if not ok:
+        raise HTTPException(status_code=403, detail="that cooperative's supply is not yours to see")
+    rows = models_read.forecast_supply(conn, cooperative_id=coop)
     return {"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset}

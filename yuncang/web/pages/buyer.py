@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from orchard_models.read import forecast_supply
 from registry.grades import BY_CODE, GRADES
 from trading.geo import CITIES
+from trading.limits import yuan_to_fen
 from yuncang.auth import Principal
 from yuncang.web import trade
 from yuncang.web.deps import check_csrf, page_user
@@ -194,10 +195,10 @@ def place_order(
         if grade not in BY_CODE:
             raise ValueError(f"grade {grade!r}")
         qty = Decimal(quantity_kg.strip())
-        price = int((Decimal(price_yuan) * 100).to_integral_value())
-        floor = int((Decimal(floor_price_yuan) * 100).to_integral_value()) if floor_price_yuan.strip() else None
+        price = yuan_to_fen(price_yuan, "price_yuan")
+        floor = yuan_to_fen(floor_price_yuan, "floor_price_yuan") if floor_price_yuan.strip() else None
         wf, wt = date.fromisoformat(week_from), date.fromisoformat(week_to)
-    except (ValueError, InvalidOperation) as exc:
+    except (ValueError, InvalidOperation, trade.TradingError) as exc:
         return RedirectResponse(f"/buyer?error={quote(str(exc)[:200])}#order", status_code=303)
     with request.app.state.yc.pool.connection() as conn:
         try:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ingest.read import latest_conditions, latest_data_time, sensor_series
+from orchard_models.observation_rules import check_farm_record
 from orchard_models.read import FARM_KINDS, add_farm_record, list_farm_records, orchard_forecast
 from registry.grades import BY_CODE
 from registry.read import get_orchard, list_alerts, list_orchards
@@ -275,6 +276,7 @@ def add_record(
             raise ValueError("value out of range")
         if kind in ("flower_density", "fruit_set") and val is None:
             raise ValueError("value required")
+        check_farm_record(kind, val, day)
     except ValueError as exc:
         return RedirectResponse(f"{back}&error={str(exc)[:100]}#record", status_code=303)
     with request.app.state.yc.pool.connection() as conn:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from yuncang.auth import LOGIN_CSRF_COOKIE
+from yuncang.auth import LOGIN_CSRF_COOKIE, cookies_secure
 from yuncang.web.deps import optional_principal
 from yuncang.web.render import render
 
@@ -43,7 +43,7 @@ def render_login(
         max_age=3600,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookies_secure(request),
         path="/",
     )
     return resp

@@ -41,6 +41,7 @@ def _asset(name: str, media_type: str) -> Asset:
 ASSETS: dict[str, Asset] = {
     "plotly-basic.min.js": _asset("plotly-basic.min.js", "application/javascript"),
     "app.js": _asset("app.js", "application/javascript"),
+    "order_form.js": _asset("order_form.js", "application/javascript"),
     "icon.svg": _asset("icon.svg", "image/svg+xml"),
 }
 
@@ -64,6 +65,18 @@ def _send(request: Request, a: Asset, cache: str) -> Response:
 def plotly_js() -> Response:
     return FileResponse(
         str(_PLOTLY), media_type="application/javascript", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+_PLOTS_JS = resources.files("yuncang.web").joinpath("static/plots.js")
+
+
+@router.get("/static/plots.js")
+def plots_js() -> Response:
+    """The pages' one script (draws every chart whose data is embedded as JSON): a file, so the CSP can
+    forbid inline scripts."""
+    return FileResponse(
+        str(_PLOTS_JS), media_type="application/javascript", headers={"Cache-Control": "public, max-age=3600"}
     )
 
 
