@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from orchard_models.et0 import reference_et0_mm
 from orchard_models.grading import GradeModel, fit_grades, harvest_weeks, predict_grades, week_shares
 from orchard_models.phenology import (
     BloomParams,
@@ -304,8 +305,13 @@ class Forecaster:
         age = w.season - np.asarray(tab.planting_year, dtype=np.int64)
         rain = np.asarray(w.rain_mm, dtype=np.float64)
         jan1 = (date(w.season, 1, 1) - season_start(w.season)).days
-        root = root_zone_stress(tmin_f, tmax_f, _fill_observed(rain), tab.latitude_deg, day_of_year(w.season, n_d),
-                                start_day=jan1)
+        doy = day_of_year(w.season, n_d)
+        dates = np.datetime64(season_start(w.season).isoformat(), "D") + np.arange(n_d)
+        # FAO-56 Penman-Monteith where humidity, wind and radiation are measured, Hargreaves elsewhere
+        et0, _pm = reference_et0_mm(tmin_f, tmax_f, tab.latitude_deg, doy, dates=dates, rh_pct=w.rh_pct,
+                                    wind2_ms=w.wind_ms, solar_mj_m2=w.solar_mj_m2, elevation_m=tab.elevation_m)
+        root = root_zone_stress(tmin_f, tmax_f, _fill_observed(rain), tab.latitude_deg, doy, start_day=jan1,
+                                et0_mm=et0)
         return _Prepared(w.season, th, tmean, soil, leaf, age, rain, root)
 
     def _calibrate_harvest(self) -> HarvestParams:
@@ -538,7 +544,9 @@ class Forecaster:
             hourly = w.hourly_temp_c.astype(np.float64, copy=True)
             hourly[:, cut:, :] = np.nan
         cut_w = SeasonWeather(w.season, tn, tx, _cut(w.rain_mm, cut), _cut(w.soil_vwc, cut),
-                              _cut(w.leaf_wet_h, cut), _cut(w.rh_pct, cut))
+                              _cut(w.leaf_wet_h, cut), _cut(w.rh_pct, cut),
+                              wind_ms=None if w.wind_ms is None else _cut(w.wind_ms, cut),
+                              solar_mj_m2=None if w.solar_mj_m2 is None else _cut(w.solar_mj_m2, cut))
         prep = self._prepare(cut_w, tn_f, tx_f, hourly, tab)
         obs = observations.subset(idx) if observations is not None else None
         st = self._state(prep, obs, as_of_day, idx=cidx)

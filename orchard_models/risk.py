@@ -111,45 +111,63 @@ def _window_mask(n_d: int, start: np.ndarray, end: np.ndarray, upto: int) -> np.
     return (days >= start[:, None]) & (days < end[:, None]) & (days <= upto)
 
 
-def extraterrestrial_radiation_mm(latitude_deg: np.ndarray, doy: np.ndarray) -> np.ndarray:
-    """Extraterrestrial radiation Ra as evaporation equivalent, mm/day (FAO-56 eqs. 21-25; x 0.408), (o, d)."""
-    phi = np.deg2rad(np.asarray(latitude_deg, dtype=np.float64))[:, None]
-    j = np.asarray(doy, dtype=np.float64)[None, :]
-    dr = 1 + 0.033 * np.cos(2 * np.pi / 365 * j)
-    dec = 0.409 * np.sin(2 * np.pi / 365 * j - 1.39)
-    ws = np.arccos(np.clip(-np.tan(phi) * np.tan(dec), -1.0, 1.0))
-    ra = 24 * 60 / np.pi * 0.0820 * dr * (ws * np.sin(phi) * np.sin(dec) + np.cos(phi) * np.cos(dec) * np.sin(ws))
-    return 0.408 * ra
+#: FAO-56 Table 12, "apricots, peaches, stone fruit", no ground cover, killing frost: Kc ini / mid / end
+STONE_FRUIT_KC: tuple[float, float, float] = (0.55, 0.90, 0.65)
+
+
+def crop_kc(doy: np.ndarray, kc: tuple[float, float, float] = STONE_FRUIT_KC) -> np.ndarray:
+    """Daily crop coefficient by calendar (FAO-56 Table 12 stone fruit): initial to March, rising
+    through April, mid-season May-August, late season from September; shape (d,)."""
+    month = ((np.asarray(doy) - 1) // 30.5).astype(int) + 1
+    return np.where(month <= 3, kc[0], np.where(month <= 4, (kc[0] + kc[1]) / 2,
+                                               np.where(month <= 8, kc[1], kc[2])))
+
+
+def water_balance(et0_mm: np.ndarray, rain_mm: np.ndarray, kc_daily: np.ndarray, *, start_day: int,
+                  taw_mm: float = 90.0, p: float = 0.5, end_day: int | None = None,
+                  depletion0_mm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """FAO-56 single-layer root-zone water balance (Allen et al. 1998, ch. 8, eqs. 84-86), daily.
+
+    Depletion ``Dr`` (mm) after day d: ``Dr = clip(Dr_prev - P + Ks Kc ET0, 0, TAW)`` with
+    ``Ks = (TAW - Dr_prev) / ((1 - p) TAW)`` once ``Dr_prev > RAW = p TAW`` (eq. 84), else 1; rain
+    above 60 mm a day is taken as run-off. Arrays have the day on the LAST axis and broadcast over
+    the others (orchards, or ensemble x orchards). The bucket starts at ``depletion0_mm`` (default:
+    full, after the winter recharge) on ``start_day``; days outside ``start_day <= d < end_day``
+    stay 0. Returns (daily stress 1 - Ks after the day, 0-1; depletion after the day, mm).
+    NaN rain counts as none, NaN ET0 as no evaporation."""
+    et0 = np.nan_to_num(np.clip(np.asarray(et0_mm, dtype=np.float64), 0.0, None), nan=0.0)
+    rain = np.nan_to_num(np.clip(np.asarray(rain_mm, dtype=np.float64), 0.0, 60.0), nan=0.0)
+    shape = np.broadcast_shapes(et0.shape, rain.shape)
+    n_d = shape[-1]
+    end = n_d if end_day is None else min(int(end_day), n_d)
+    raw = p * taw_mm
+    dr = np.zeros(shape[:-1]) if depletion0_mm is None else np.broadcast_to(
+        np.asarray(depletion0_mm, dtype=np.float64), shape[:-1]).copy()
+    stress = np.zeros(shape)
+    depl = np.zeros(shape)
+    kc = np.asarray(kc_daily, dtype=np.float64)
+    for d in range(max(0, start_day), end):
+        ks = np.where(dr > raw, (taw_mm - dr) / ((1 - p) * taw_mm), 1.0)
+        dr = np.clip(dr - rain[..., d] + kc[d] * et0[..., d] * ks, 0.0, taw_mm)
+        depl[..., d] = dr
+        stress[..., d] = np.where(dr > raw, 1.0 - (taw_mm - dr) / ((1 - p) * taw_mm), 0.0)
+    return stress, depl
 
 
 def root_zone_stress(tmin_c: np.ndarray, tmax_c: np.ndarray, rain_mm: np.ndarray, latitude_deg: np.ndarray,
                      doy: np.ndarray, *, start_day: int, taw_mm: float = 90.0, p: float = 0.5,
-                     kc: tuple[float, float, float] = (0.55, 0.90, 0.65)) -> np.ndarray:
-    """Daily root-zone water stress 1 - Ks (0-1), shape (o, d), by the FAO-56 single-layer water balance
-    (Allen et al. 1998, ch. 8): reference ET by Hargreaves (FAO-56 eq. 52), crop ET = Kc ET0 Ks with
-    the plum Kc of FAO-56 Table 12 (initial 0.55 to mid-March... mid 0.90 May-August, late 0.65), total
-    available water ``taw_mm`` (about 0.6 m of roots in a loam, *assumption*), stress when the
-    depletion exceeds p TAW. The bucket starts full on ``start_day`` (winter recharge); days before
-    it are 0. NaN rain counts as none, NaN temperatures as no evaporation."""
-    tmin = np.asarray(tmin_c, dtype=np.float64)
-    tmax = np.asarray(tmax_c, dtype=np.float64)
-    n_o, n_d = tmin.shape
-    ra = np.broadcast_to(extraterrestrial_radiation_mm(latitude_deg, doy), (n_o, n_d))
-    tm = (tmin + tmax) / 2.0
-    et0 = 0.0023 * (tm + 17.8) * np.sqrt(np.clip(tmax - tmin, 0.0, None)) * ra
-    et0 = np.nan_to_num(np.clip(et0, 0.0, None), nan=0.0)
-    rain = np.nan_to_num(np.clip(np.asarray(rain_mm, dtype=np.float64), 0.0, 60.0), nan=0.0)
-    month = ((np.asarray(doy) - 1) // 30.5).astype(int) + 1
-    kcd = np.where(month <= 3, kc[0], np.where(month <= 4, (kc[0] + kc[1]) / 2,
-                                               np.where(month <= 8, kc[1], kc[2])))
-    raw = p * taw_mm
-    dr = np.zeros(n_o)
-    out = np.zeros((n_o, n_d))
-    for d in range(max(0, start_day), n_d):
-        ks = np.where(dr > raw, (taw_mm - dr) / ((1 - p) * taw_mm), 1.0)
-        dr = np.clip(dr - rain[:, d] + kcd[d] * et0[:, d] * ks, 0.0, taw_mm)
-        out[:, d] = 1.0 - np.where(dr > raw, (taw_mm - dr) / ((1 - p) * taw_mm), 1.0)
-    return out
+                     kc: tuple[float, float, float] = STONE_FRUIT_KC, et0_mm: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """Daily root-zone water stress 1 - Ks (0-1), shape (o, d), by :func:`water_balance` with crop ET
+    = Kc ET0 Ks, the stone-fruit Kc of FAO-56 Table 12, total available water ``taw_mm`` (about 0.6 m
+    of roots in a loam, *assumption*) and p = 0.5 (FAO-56 Table 22 for stone fruit). ``et0_mm``: the
+    reference ET (FAO-56 Penman-Monteith where measured, :func:`orchard_models.et0.reference_et0_mm`);
+    without it Hargreaves from Tmin/Tmax (FAO-56 eq. 52). The bucket starts full on ``start_day``."""
+    from orchard_models.et0 import hargreaves_et0_mm
+
+    et0 = hargreaves_et0_mm(tmin_c, tmax_c, latitude_deg, doy) if et0_mm is None else et0_mm
+    stress, _ = water_balance(et0, rain_mm, crop_kc(doy, kc), start_day=start_day, taw_mm=taw_mm, p=p)
+    return stress
 
 
 def soil_thresholds(field_capacity: np.ndarray, p: RiskParams | None = None) -> tuple[np.ndarray, np.ndarray]:
