@@ -365,7 +365,8 @@ class Forecaster:
         risk = risk_indices(tmin_hourly=th.tmin_hourly, frost_hours=th.frost_hours, heat_dh=th.heat_degree_hours,
                             soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom,
                             harvest_day=hv, as_of_day=as_of_day, rain_mm=prep.rain, p=self.risk_params,
-                            field_capacity=fc, root_stress=prep.root)
+                            field_capacity=fc, root_stress=prep.root, gdh_daily=th.gdh,
+                            heat_req_gdh=self.bloom_params.heat_req_gdh)
         return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk}
 
     def _x(self, st: dict, age: np.ndarray, fs_ref: float, tab: OrchardTable, prev_dev: np.ndarray | None = None

@@ -1,10 +1,10 @@
 """Risk indices per orchard from the season's sensor data up to the as-of day (numpy, (orchard, day)).
 
-* Frost at bloom: for each day in a sensitive stage (days relative to full bloom) the kill fraction
-  of buds/flowers/fruitlets from the day's lowest hourly temperature, by a logistic curve through
-  the stage's 10 % and 90 % kill temperatures; season kill = 1 - prod(1 - daily kill). Critical
-  temperatures are those of the WSU table for prune/plum after Proebsting & Mills (1978, J. Amer.
-  Soc. Hort. Sci. 103:192-198), rounded (*assumption* for Wushan crisp plum, configurable).
+* Frost by stage: :mod:`orchard_models.frost` -- the published critical temperatures of Miranda,
+  Santesteban & Royo (2005, HortScience 40:357-361) for seven *Prunus* bud stages, stage dates from
+  heat relative to bloom, linear kill between LT10 and LT90, season kill = 1 - prod(1 - daily kill).
+  The four coarse stages of ``RiskParams.frost_stages`` (days relative to bloom) name the stage and
+  drive the alerts; their temperatures are Miranda's for the nearest stage (D, E, F, I).
 * Water stress (fruit growth, bloom + 20 d to harvest): daily stress ``1 - Ks = clip((θc - θ) / (θc - θw), 0, 1)``
   from the mean 10 cm soil water content θ (m³/m³) (FAO-56, Allen et al. 1998). Soils differ and the
   registry holds no texture, so each orchard's field capacity θfc is estimated from its own record as
@@ -41,11 +41,11 @@ class FrostStage:
 
 @dataclass
 class RiskParams:
-    frost_stages: tuple[FrostStage, ...] = (
-        FrostStage("tight_cluster", -25, -8, -5.0, -11.0),
-        FrostStage("first_white", -8, -3, -3.5, -8.0),
-        FrostStage("bloom", -3, 6, -2.5, -5.5),
-        FrostStage("fruit_set", 6, 30, -1.5, -3.5),
+    frost_stages: tuple[FrostStage, ...] = (   # LT10/LT90 of Miranda et al. 2005 stages D, E, F, I
+        FrostStage("tight_cluster", -25, -8, -4.7, -9.9),
+        FrostStage("first_white", -8, -3, -2.6, -6.6),
+        FrostStage("bloom", -3, 6, -2.6, -4.0),
+        FrostStage("fruit_set", 6, 30, -1.7, -3.6),
     )
     vwc_stress_onset: float = 0.21   #: θc, m³/m³ (default when the orchard's soil is not known)
     vwc_wilting: float = 0.12        #: θw, m³/m³
@@ -193,11 +193,14 @@ def estimate_field_capacity(soil_vwc_seasons: list[np.ndarray]) -> np.ndarray:
 def risk_indices(*, tmin_hourly: np.ndarray, frost_hours: np.ndarray, heat_dh: np.ndarray, soil_vwc: np.ndarray,
                  leaf_wet_h: np.ndarray, tmean_c: np.ndarray, bloom_day: np.ndarray, harvest_day: np.ndarray,
                  as_of_day: int, rain_mm: np.ndarray | None = None, p: RiskParams | None = None,
-                 field_capacity: np.ndarray | None = None, root_stress: np.ndarray | None = None) -> RiskIndices:
+                 field_capacity: np.ndarray | None = None, root_stress: np.ndarray | None = None,
+                 gdh_daily: np.ndarray | None = None, heat_req_gdh: float = 5000.0) -> RiskIndices:
     """Indices from daily arrays (orchard, day) using only days <= ``as_of_day``.
 
     ``frost_hours`` has shape (orchard, day, len(thresholds)); ``bloom_day``/``harvest_day`` are
-    day indices (predicted or observed; -1 = unknown, then no window applies).
+    day indices (predicted or observed; -1 = unknown, then no window applies). With ``gdh_daily``
+    (°C·h per day) and the bloom model's heat requirement, frost kill follows the seven stages of
+    :mod:`orchard_models.frost` (Miranda et al. 2005); without, the coarse day-window stages.
     """
     p = p or RiskParams()
     n_o, n_d = tmin_hourly.shape
@@ -216,6 +219,16 @@ def risk_indices(*, tmin_hourly: np.ndarray, frost_hours: np.ndarray, heat_dh: n
         f_hours += np.where(m, frost_hours[:, :, ti], 0.0).sum(axis=1)
         in_stage = known & (as_of_day >= b + st.start_rel_day) & (as_of_day < b + st.end_rel_day)
         stage[in_stage] = st.name
+    if gdh_daily is not None:
+        from orchard_models.frost import daily_critical_temps, season_frost, stage_days
+
+        kill, _days_below, _stage = season_frost(tmin_hourly, gdh_daily, b, heat_req_gdh, as_of_day)
+        kill_keep = 1.0 - kill
+        lt10, _lt90, sens = daily_critical_temps(n_d, stage_days(gdh_daily, b, heat_req_gdh))
+        # hours below the day's LT10: the counted threshold nearest to it
+        ti = np.abs(np.nan_to_num(lt10, nan=99.0)[:, :, None] - thr[None, None, :]).argmin(axis=2)
+        hours = np.take_along_axis(frost_hours, ti[:, :, None], axis=2)[:, :, 0]
+        f_hours = np.where(sens & (np.arange(n_d)[None, :] <= as_of_day), hours, 0.0).sum(axis=1)
     after = known & (as_of_day >= b + p.frost_stages[-1].end_rel_day)
     stage[after & (as_of_day < hv)] = "fruit_growth"
     stage[after & (hv >= 0) & (as_of_day >= hv)] = "harvest"

@@ -111,8 +111,8 @@ def test_tudela_et0_is_penman_monteith_where_measured_and_hargreaves_elsewhere()
     s = pd.Series
     idx = pd.DatetimeIndex(dates)
     direct = pyet.pm_fao56(s((row("Tmin") + row("Tmax"))[0] / 2, idx), s(row("u2med")[0], idx),
-                           rs=s(row("Rad")[0], idx), tmax=s(row("Tmax")[0], idx), tmin=s(row("Tmin")[0], idx), rh=s(rh[0], idx),
-                           elevation=TUDELA_ELEV_M, lat=np.deg2rad(TUDELA_LAT_DEG))
+                           rs=s(row("Rad")[0], idx), tmax=s(row("Tmax")[0], idx), tmin=s(row("Tmin")[0], idx),
+                           rh=s(rh[0], idx), elevation=TUDELA_ELEV_M, lat=np.deg2rad(TUDELA_LAT_DEG))
     assert np.allclose(et0[0, pm_used[0]], direct.to_numpy()[pm_used[0]], rtol=1e-9)
     # semi-arid Ebro valley: about 1,100-1,300 mm a year; July the peak month; Hargreaves within 20 %
     years = d.Year.to_numpy().astype(int)
@@ -146,3 +146,55 @@ def test_tudela_rainfed_water_balance_stresses_in_summer_not_in_winter() -> None
         # about 400 mm of rain against 1,200 mm of ET0: an unirrigated orchard is stressed by midsummer
         assert summer > 0.5 and winter < 0.05, (y, summer, winter)
         assert np.all((depl >= 0) & (depl <= 90.0))
+
+
+# -- frost kill by stage: Miranda et al. (2005) critical temperatures ------------------------------------
+
+def test_frost_table_is_miranda_2005_as_published() -> None:
+    from orchard_models.frost import BIGTOP_STAGE_GDH, MIRANDA_2005_PEACH_LT
+
+    lt = pd.read_csv(REALDATA / "Tcrits_peach.csv")
+    assert np.array_equal(np.asarray(MIRANDA_2005_PEACH_LT), lt[["LT_10", "LT_90"]].to_numpy())
+    reqs = pd.read_csv(REALDATA / "Bigtop_reqs.csv")
+    assert np.array_equal(np.asarray(BIGTOP_STAGE_GDH), reqs.Freq.to_numpy())
+
+
+def test_frost_kill_is_linear_between_the_critical_temperatures_of_each_stage() -> None:
+    from orchard_models.frost import MIRANDA_2005_PEACH_LT, frost_kill_linear
+
+    for lt10, lt90 in MIRANDA_2005_PEACH_LT:
+        k = frost_kill_linear(np.array([lt10 + 5, lt10, (lt10 + lt90) / 2, lt90, lt90 - 5, np.nan]), lt10, lt90)
+        assert k == pytest.approx([0.0, 0.1, 0.5, 0.9, 1.0, 0.0])
+
+
+def test_a_frost_night_kills_by_the_stage_the_orchard_is_in() -> None:
+    """Three orchards with bloom on days 150, 160, 170 meet the same -3.5 °C night on day 160: ten days
+    after bloom, at full bloom (F: LT10 -2.6, LT90 -4.0) and ten days before bloom (between D and E:
+    hardier); the kill follows Miranda's values for the stage each orchard has reached by heat."""
+    from orchard_models.frost import season_frost, stage_days
+
+    n_d = 300
+    gdh = np.full((3, n_d), 200.0)           # 200 °C·h a day: the stages are evenly spaced in days
+    bloom = np.array([150, 160, 170])
+    hr = 5000.0
+    st = stage_days(gdh, bloom, hr)
+    assert np.all(np.diff(st, axis=1) > 0), "stages in order"
+    assert np.array_equal(st[:, 4], bloom)
+    tmin = np.full((3, n_d), 5.0)
+    tmin[:, 160] = -3.5
+    kill, below, stage = season_frost(tmin, gdh, bloom, hr, as_of_day=200)
+    # orchard 1 is at full bloom on day 160: k = 0.1 + 0.8 * (-2.6 + 3.5) / 1.4
+    assert kill[1] == pytest.approx(0.1 + 0.8 * 0.9 / 1.4)
+    assert below[1] == 1
+    # orchard 2: ten days (2,000 °C·h) before bloom, between D (2557) and E (4016) by heat: hardier
+    assert 0.0 < kill[2] < 0.1 < kill[1]
+    # orchard 0: ten days after bloom, between F and G: LT10 -2.6 .. -2.3, LT90 -4.0 .. -3.6: less hardy
+    assert kill[0] > kill[1]
+    assert list(stage) == [7, 7, 7], "past the last stage's hold period on day 200"
+    assert list(season_frost(tmin, gdh, bloom, hr, as_of_day=160)[2]) == [5, 4, 2]   # G, F, D on the night
+    # before the night nothing is killed; a night before stage B kills nothing
+    k0, _, _ = season_frost(tmin, gdh, bloom, hr, as_of_day=159)
+    assert np.all(k0 == 0)
+    early = np.full((3, n_d), 5.0)
+    early[:, 100] = -6.0
+    assert np.all(season_frost(early, gdh, bloom, hr, as_of_day=200)[0] == 0)
