@@ -37,11 +37,20 @@ from orchard_models.phenology import (
     gdh_after,
     predict_bloom,
 )
-from orchard_models.risk import RiskIndices, RiskParams, estimate_field_capacity, risk_indices, root_zone_stress
+from orchard_models.risk import (
+    RiskIndices,
+    RiskParams,
+    crop_kc,
+    estimate_field_capacity,
+    projected_stress_sum,
+    risk_indices,
+    water_balance,
+)
 from orchard_models.thermal import DailyThermal, daily_thermal
 from orchard_models.weather import SeasonWeather, chill_start_day, day_of_year, default_climate, fill_gaps, season_start
 from orchard_models.yield_model import (
     FEATURES,
+    KY_WATER,
     YieldFit,
     county_quantiles,
     design,
@@ -59,6 +68,13 @@ MODEL_VERSION = "om-1.1 (dynamic-cp+asymcur bloom, EB-pooled log yield with coun
 N_DAYS_MAX = 366
 _EL = FEATURES.index("elev_100m")
 CHILL_END_MONTH_DAY = (6, 1)   #: chill is not needed after 1 June
+TAW_MM = 90.0                  #: total available water of the root zone, mm (about 0.6 m of roots in a loam)
+#: past seasons whose weather after the as-of day drives the water-balance ensemble (ensemble streamflow
+#: prediction, Day 1985, J. Water Resour. Plann. Manage. 111:157-170): the most recent ones
+ENSEMBLE_SEASONS = 8
+PERSISTENCE_MIN_DAYS = 30                 #: days of the season's record (from 1 January) before its anomaly counts
+PERSISTENCE_RAIN_CLIP = (0.1, 3.0)        #: bounds of the rain ratio carried forward (physical range, generous)
+PERSISTENCE_ET0_CLIP = (0.7, 1.4)         #: bounds of the ET0 ratio carried forward
 
 
 @dataclass
@@ -198,6 +214,9 @@ class _Prepared:
     age: np.ndarray
     rain: np.ndarray
     root: np.ndarray
+    et0: np.ndarray | None = None     #: reference ET, mm/day (o, d)
+    rain_f: np.ndarray | None = None  #: rain with gaps filled, mm/day (o, d)
+    depl: np.ndarray | None = None    #: root-zone depletion after each day, mm (o, d)
 
 
 def _splice(obs: DailyThermal, clim: DailyThermal, as_of_day: int) -> DailyThermal:
@@ -310,9 +329,10 @@ class Forecaster:
         # FAO-56 Penman-Monteith where humidity, wind and radiation are measured, Hargreaves elsewhere
         et0, _pm = reference_et0_mm(tmin_f, tmax_f, tab.latitude_deg, doy, dates=dates, rh_pct=w.rh_pct,
                                     wind2_ms=w.wind_ms, solar_mj_m2=w.solar_mj_m2, elevation_m=tab.elevation_m)
-        root = root_zone_stress(tmin_f, tmax_f, _fill_observed(rain), tab.latitude_deg, doy, start_day=jan1,
-                                et0_mm=et0)
-        return _Prepared(w.season, th, tmean, soil, leaf, age, rain, root)
+        rain_f = np.nan_to_num(_fill_observed(rain), nan=0.0)
+        root, depl = water_balance(et0, rain_f, crop_kc(doy), start_day=jan1, taw_mm=TAW_MM)
+        return _Prepared(w.season, th, tmean, soil, leaf, age, rain, root, et0.astype(np.float32),
+                         rain_f.astype(np.float32), depl.astype(np.float32))
 
     def _calibrate_harvest(self) -> HarvestParams:
         blooms, g30, cents, spreads, tmeans = [], [], [], [], []
@@ -367,7 +387,59 @@ class Forecaster:
                             harvest_day=hv, as_of_day=as_of_day, rain_mm=prep.rain, p=self.risk_params,
                             field_capacity=fc, root_stress=prep.root, gdh_daily=th.gdh,
                             heat_req_gdh=self.bloom_params.heat_req_gdh)
-        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk}
+        members = self._project_water(prep, as_of_day, bloom, hv, risk, idx)
+        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk, "water_members": members}
+
+    def _project_water(self, prep: _Prepared, as_of_day: int, bloom: np.ndarray, hv: np.ndarray,
+                       risk: RiskIndices, idx: np.ndarray | None) -> np.ndarray | None:
+        """Expected root-zone stress of the whole fruit-growth window given the soil water on the as-of
+        day: the stress measured so far plus, for the days still to come, the mean over an ensemble of
+        the past seasons' weather run from today's depletion (FAO-56 balance; FAO-33's yield response
+        is to the season's relative ET deficit, not to the part already lived). Sets
+        ``risk.root_zone_stress`` to that expectation and returns the members' window indices
+        (members, orchard), or None without past seasons or a future window."""
+        if prep.depl is None:
+            return None
+        others = [q for q in self.prepared if q.season != prep.season and q.et0 is not None][-ENSEMBLE_SEASONS:]
+        n_o, n_d = prep.depl.shape
+        known = (bloom >= 0) & (hv >= 0)
+        w_lo = np.where(known, bloom + self.risk_params.water_from_bloom_days, n_d)
+        w_hi = np.where(known, np.minimum(hv, n_d), 0)
+        first = max(as_of_day + 1, (date(prep.season, 1, 1) - season_start(prep.season)).days)
+        if not others or not (w_hi > max(first, 0)).any():
+            return None
+        d_end = min(n_d, int(w_hi.max()))
+        rows = slice(None) if idx is None else idx
+
+        def fut(a: np.ndarray) -> np.ndarray:
+            v = a[rows, first:d_end]
+            return v if v.shape[1] == d_end - first else np.pad(v, ((0, 0), (0, d_end - first - v.shape[1])), "edge")
+
+        et0 = np.stack([fut(q.et0) for q in others])       # type: ignore[arg-type]
+        rain = np.stack([fut(q.rain_f) for q in others])   # type: ignore[arg-type]
+        # persistence: as many members again carry this season's rain and ET0 anomaly so far (ratio to
+        # the same days of the past seasons) into the days to come -- dry spells persist, and an ensemble
+        # of past weather alone would assume the drought ends today. Equal weights (no information which
+        # is the likelier); in an ordinary season the ratios are near 1 and the two halves agree.
+        jan1 = (date(prep.season, 1, 1) - season_start(prep.season)).days
+        if as_of_day - jan1 >= PERSISTENCE_MIN_DAYS and prep.rain_f is not None and prep.et0 is not None:
+            sl = slice(jan1, as_of_day + 1)
+
+            def ratio(now: np.ndarray, past: list[np.ndarray], lo: float, hi: float) -> np.ndarray:
+                ref = np.mean([a[rows, sl].sum(axis=1) for a in past], axis=0)
+                return np.clip(now[:, sl].sum(axis=1) / np.maximum(ref, 1e-6), lo, hi)
+
+            r_rain = ratio(prep.rain_f, [q.rain_f for q in others], *PERSISTENCE_RAIN_CLIP)  # type: ignore[misc]
+            r_et0 = ratio(prep.et0, [q.et0 for q in others], *PERSISTENCE_ET0_CLIP)          # type: ignore[misc]
+            et0 = np.concatenate([et0, et0 * r_et0[None, :, None]])
+            rain = np.concatenate([rain, rain * r_rain[None, :, None]])
+        d0 = prep.depl[:, as_of_day] if 0 <= as_of_day < n_d and as_of_day + 1 >= first else np.zeros(n_o)
+        doy = day_of_year(prep.season, n_d)
+        fut_sum = projected_stress_sum(et0, rain, crop_kc(doy), d0, w_lo, w_hi, first_day=first, taw_mm=TAW_MM)
+        w_len = np.maximum(w_hi - w_lo, 1)
+        members = (risk.root_zone_stress * w_len + fut_sum) / w_len
+        risk.root_zone_stress = np.where(known, members.mean(axis=0), risk.root_zone_stress)
+        return np.where(known[None, :], members, risk.root_zone_stress[None, :])
 
     def _x(self, st: dict, age: np.ndarray, fs_ref: float, tab: OrchardTable, prev_dev: np.ndarray | None = None
            ) -> np.ndarray:
@@ -474,7 +546,10 @@ class Forecaster:
         for a in range(0, n, chunk):
             idx = np.arange(a, min(n, a + chunk))
             parts.append(self._forecast_chunk(weather, as_of_day, observations, idx, cut, orchards, ref))
-        out: dict[str, np.ndarray] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "risk"}
+        out: dict[str, np.ndarray] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]
+                                      if k not in ("risk", "water_members")}
+        members = ([p["water_members"] for p in parts] if all(p["water_members"] is not None for p in parts)
+                   else None)
         risks = [p["risk"] for p in parts]
         risk = RiskIndices(*(np.concatenate([getattr(r, f) for r in risks]) for f in RiskIndices.__dataclass_fields__))
         # the yield model over the whole season at once (county means span every orchard)
@@ -484,8 +559,18 @@ class Forecaster:
         pdev = self.prev_season_dev(weather.season)
         x = self._x(st, age, fs_ref, tab, pdev if ref is None else pdev[ref])
         area = np.asarray(tab.area_mu, dtype=np.float64)
+        # the weather still to come is common to every orchard: the spread of the county water factor over
+        # the ensemble of past seasons' weather widens the season-level interval (0 once the window is lived)
+        extra_c = 0.0
+        if members is not None:
+            m = np.concatenate(members, axis=1)
+            bear = age >= 3
+            if bear.any() and m.shape[0] >= 2:
+                g = np.log(np.clip(1.0 - KY_WATER * m[:, bear], 0.05, 1.0)).mean(axis=1)
+                extra_c = float(yfit.beta[FEATURES.index("c_log_water_factor")] ** 2 * np.var(g, ddof=1))
         out["p10"], out["p50"], out["p90"] = predict_yield(yfit, x, age, area,
-                                                           orch_idx=np.arange(n) if ref is None else None)
+                                                           orch_idx=np.arange(n) if ref is None else None,
+                                                           extra_var_c=extra_c)
         log_load = np.log(np.maximum(out["p50"], 1e-9) / area)
         out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, fruit_set_log(x), x[:, _EL])
         # weeks
@@ -508,7 +593,7 @@ class Forecaster:
         for k in ("p10", "p50", "p90"):
             out[k] = np.where(no_weeks, 0.0, out[k])
         county = county_quantiles(yfit, x, age, area, orch_idx=np.arange(n) if ref is None else None,
-                                  include=~no_weeks)
+                                  include=~no_weeks, extra_var_c=extra_c)
         half = 1.645 * hp.spread_sd_days
         fc = SeasonForecast(
             season=weather.season, as_of_day=as_of_day, bloom_day=out["bloom"].astype(np.int64), centroid_day=cen,
@@ -551,7 +636,8 @@ class Forecaster:
         prep = self._prepare(cut_w, tn_f, tx_f, hourly, tab)
         obs = observations.subset(idx) if observations is not None else None
         st = self._state(prep, obs, as_of_day, idx=cidx)
-        return {"bloom": st["bloom"], "centroid": st["centroid"], "fd": st["fd"], "fs": st["fs"], "risk": st["risk"]}
+        return {"bloom": st["bloom"], "centroid": st["centroid"], "fd": st["fd"], "fs": st["fs"], "risk": st["risk"],
+                "water_members": st["water_members"]}
 
 
 def _fill_observed(a: np.ndarray) -> np.ndarray:

@@ -154,6 +154,34 @@ def water_balance(et0_mm: np.ndarray, rain_mm: np.ndarray, kc_daily: np.ndarray,
     return stress, depl
 
 
+def projected_stress_sum(et0_mm: np.ndarray, rain_mm: np.ndarray, kc_daily: np.ndarray, depletion0_mm: np.ndarray,
+                         win_lo: np.ndarray, win_hi: np.ndarray, *, first_day: int, taw_mm: float = 90.0,
+                         p: float = 0.5) -> np.ndarray:
+    """Stress 1 - Ks summed over the days ``max(first_day, win_lo) <= d < win_hi`` of a water balance
+    (:func:`water_balance`) started on ``first_day`` from depletion ``depletion0_mm`` (mm, (n,)).
+
+    ``et0_mm``/``rain_mm``: (members, n, days) weather scenarios whose day axis starts at
+    ``first_day`` -- each member a past season's weather after the as-of day (ensemble streamflow
+    prediction, Day 1985), so the result (members, n) is the distribution of the stress still to come
+    given the soil water today. Memory: O(members x n); the scenarios are read day by day."""
+    k_m, n, n_d = et0_mm.shape
+    raw = p * taw_mm
+    dr = np.broadcast_to(np.asarray(depletion0_mm, dtype=np.float64), (k_m, n)).copy()
+    out = np.zeros((k_m, n))
+    lo = np.asarray(win_lo)[None, :]
+    hi = np.asarray(win_hi)[None, :]
+    last = min(n_d, int(np.max(win_hi)) - first_day) if np.size(win_hi) else 0
+    for j in range(max(last, 0)):
+        d = first_day + j
+        ks = np.where(dr > raw, (taw_mm - dr) / ((1 - p) * taw_mm), 1.0)
+        rain = np.clip(np.nan_to_num(rain_mm[:, :, j], nan=0.0), 0.0, 60.0)
+        et0 = np.clip(np.nan_to_num(et0_mm[:, :, j], nan=0.0), 0.0, None)
+        dr = np.clip(dr - rain + kc_daily[d] * et0 * ks, 0.0, taw_mm)
+        stress = np.where(dr > raw, 1.0 - (taw_mm - dr) / ((1 - p) * taw_mm), 0.0)
+        out += np.where((d >= lo) & (d < hi), stress, 0.0)
+    return out
+
+
 def root_zone_stress(tmin_c: np.ndarray, tmax_c: np.ndarray, rain_mm: np.ndarray, latitude_deg: np.ndarray,
                      doy: np.ndarray, *, start_day: int, taw_mm: float = 90.0, p: float = 0.5,
                      kc: tuple[float, float, float] = STONE_FRUIT_KC, et0_mm: np.ndarray | None = None
