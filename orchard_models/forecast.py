@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from orchard_models.et0 import reference_et0_mm
+from orchard_models.fruit_counts import FruitCounts, assimilate_counts
 from orchard_models.grading import GradeModel, fit_grades, harvest_weeks, predict_grades, week_shares
 from orchard_models.phenology import (
     BloomParams,
@@ -519,12 +520,14 @@ class Forecaster:
     # -- the forecast ------------------------------------------------------------------------
     def forecast(self, weather: SeasonWeather, as_of_day: int, observations: Observations | None = None, *,
                  orchards: OrchardTable | None = None, ref_idx: np.ndarray | None = None,
-                 chunk: int = 10000) -> SeasonForecast:
+                 chunk: int = 10000, counts: FruitCounts | None = None) -> SeasonForecast:
         """Forecast ``weather.season`` from data known on ``as_of_day`` (day index; later data are ignored).
 
         By default the orchards are the history's (same axis). Other orchards (``orchards``) need
         ``ref_idx``: for each, the history orchard whose climatology it shares; they get no orchard
         effect (new orchards). Work is done ``chunk`` orchards at a time (memory linear in orchards).
+        ``counts``: growers' sample-tree fruit counts of the season, assimilated into the orchards'
+        totals (:mod:`orchard_models.fruit_counts`) when recorded by ``as_of_day``.
         """
         as_of_day = max(int(as_of_day), -1)   # before the season began: nothing of it is known yet
         t0 = time.perf_counter()
@@ -571,6 +574,17 @@ class Forecaster:
         out["p10"], out["p50"], out["p90"] = predict_yield(yfit, x, age, area,
                                                            orch_idx=np.arange(n) if ref is None else None,
                                                            extra_var_c=extra_c)
+        counted = np.zeros(n, dtype=bool)
+        shift_kg = 0.0
+        if counts is not None:
+            before = out["p50"].copy()
+            bearing = age >= 3
+            q10, q50, q90, counted = assimilate_counts(out["p10"], out["p50"], out["p90"], counts,
+                                                       np.asarray(tab.tree_count, dtype=np.float64), as_of_day)
+            counted &= bearing
+            for k, v in (("p10", q10), ("p50", q50), ("p90", q90)):
+                out[k] = np.where(counted, v, out[k])
+            shift_kg = float((out["p50"] - before)[counted].sum())
         log_load = np.log(np.maximum(out["p50"], 1e-9) / area)
         out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, fruit_set_log(x), x[:, _EL])
         # weeks
@@ -594,6 +608,8 @@ class Forecaster:
             out[k] = np.where(no_weeks, 0.0, out[k])
         county = county_quantiles(yfit, x, age, area, orch_idx=np.arange(n) if ref is None else None,
                                   include=~no_weeks, extra_var_c=extra_c)
+        if shift_kg:
+            county = tuple(max(v + shift_kg, 0.0) for v in county)  # type: ignore[assignment]
         half = 1.645 * hp.spread_sd_days
         fc = SeasonForecast(
             season=weather.season, as_of_day=as_of_day, bloom_day=out["bloom"].astype(np.int64), centroid_day=cen,
