@@ -571,6 +571,14 @@ class Forecaster:
             if bear.any() and m.shape[0] >= 2:
                 g = np.log(np.clip(1.0 - KY_WATER * m[:, bear], 0.05, 1.0)).mean(axis=1)
                 extra_c = float(yfit.beta[FEATURES.index("c_log_water_factor")] ** 2 * np.var(g, ddof=1))
+        # the critical temperatures' own 95 % interval (Miranda et al. 2005) as a common uncertainty of the
+        # county frost term, while that term is in use (a counted fruit set supersedes it)
+        j_frost = FEATURES.index("c_log_frost_survival")
+        bear = age >= 3
+        if bear.any() and x[0, j_frost] != 0.0:
+            surv = [np.log(np.clip(1.0 - k[bear], 0.02, 1.0)).mean() for k in (risk.frost_kill_hardy,
+                                                                                 risk.frost_kill_tender)]
+            extra_c += float(yfit.beta[j_frost] ** 2 * ((surv[0] - surv[1]) / (2 * 1.96)) ** 2)
         out["p10"], out["p50"], out["p90"] = predict_yield(yfit, x, age, area,
                                                            orch_idx=np.arange(n) if ref is None else None,
                                                            extra_var_c=extra_c)

@@ -102,15 +102,22 @@ def daily_critical_temps(n_days: int, stages: np.ndarray) -> tuple[np.ndarray, n
     return lt10, lt90, np.isfinite(lt10)
 
 
+#: half-width of the 95 % confidence interval of LT10 (°C): Miranda et al. (2005) report intervals "as
+#: high as about 3 °C" broad for LT10 (about 6 °C for LT90) -- the published critical temperatures'
+#: own uncertainty, carried into the forecast interval
+LT_CI_HALF_C = 1.5
+
+
 def season_frost(tmin_hourly_c: np.ndarray, gdh_daily: np.ndarray, bloom_day: np.ndarray, heat_req_gdh: float,
-                 as_of_day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 as_of_day: int, *, shift_c: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(season kill fraction 0-1, frost days below the day's LT10, stage index at ``as_of_day`` (-1 dormant,
     0-6, 7 = past the table)) per orchard, from each day's lowest hourly temperature (°C) up to
-    ``as_of_day``."""
+    ``as_of_day``. ``shift_c``: critical temperatures moved by this much (°C; negative = hardier buds)."""
     tmin = np.asarray(tmin_hourly_c, dtype=np.float64)
     n_d = tmin.shape[1]
     st = stage_days(gdh_daily, bloom_day, heat_req_gdh)
     lt10, lt90, sens = daily_critical_temps(n_d, st)
+    lt10, lt90 = lt10 + shift_c, lt90 + shift_c
     upto = np.arange(n_d)[None, :] <= as_of_day
     k = np.where(sens & upto, frost_kill_linear(tmin, lt10, lt90), 0.0)
     kill = 1.0 - np.prod(1.0 - k, axis=1)

@@ -71,6 +71,10 @@ class RiskIndices:
     stage: np.ndarray               #: stage name at the as-of day (object array)
     bloom_rain_days: np.ndarray     #: days with >= 1 mm rain from bloom - 3 to bloom + 6 (pollination), days
     root_zone_stress: np.ndarray    #: FAO-56 root-zone water balance stress summed / window length, 0-1
+    #: frost kill with the critical temperatures at the cold / warm end of their 95 % confidence interval
+    #: (Miranda et al. 2005: buds hardier / tenderer than the table), 0-1
+    frost_kill_hardy: np.ndarray
+    frost_kill_tender: np.ndarray
 
     def as_dicts(self) -> list[dict[str, object]]:
         """One JSON-ready dict per orchard (for ``forecast_orchards.risk``)."""
@@ -248,10 +252,12 @@ def risk_indices(*, tmin_hourly: np.ndarray, frost_hours: np.ndarray, heat_dh: n
         in_stage = known & (as_of_day >= b + st.start_rel_day) & (as_of_day < b + st.end_rel_day)
         stage[in_stage] = st.name
     if gdh_daily is not None:
-        from orchard_models.frost import daily_critical_temps, season_frost, stage_days
+        from orchard_models.frost import LT_CI_HALF_C, daily_critical_temps, season_frost, stage_days
 
         kill, _days_below, _stage = season_frost(tmin_hourly, gdh_daily, b, heat_req_gdh, as_of_day)
         kill_keep = 1.0 - kill
+        kill_hardy = season_frost(tmin_hourly, gdh_daily, b, heat_req_gdh, as_of_day, shift_c=-LT_CI_HALF_C)[0]
+        kill_tender = season_frost(tmin_hourly, gdh_daily, b, heat_req_gdh, as_of_day, shift_c=LT_CI_HALF_C)[0]
         lt10, _lt90, sens = daily_critical_temps(n_d, stage_days(gdh_daily, b, heat_req_gdh))
         # hours below the day's LT10: the counted threshold nearest to it
         ti = np.abs(np.nan_to_num(lt10, nan=99.0)[:, :, None] - thr[None, None, :]).argmin(axis=2)
@@ -288,4 +294,7 @@ def risk_indices(*, tmin_hourly: np.ndarray, frost_hours: np.ndarray, heat_dh: n
         bloom_rain = ((np.nan_to_num(rain_mm, nan=0.0) >= 1.0) & m).sum(axis=1)
     else:
         bloom_rain = np.zeros(n_o, dtype=np.int64)
-    return RiskIndices(1.0 - kill_keep, f_hours, water, water_days, rot, heat, stage, bloom_rain, root)
+    if gdh_daily is None:
+        kill_hardy = kill_tender = 1.0 - kill_keep
+    return RiskIndices(1.0 - kill_keep, f_hours, water, water_days, rot, heat, stage, bloom_rain, root,
+                       kill_hardy, kill_tender)
