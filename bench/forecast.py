@@ -169,7 +169,11 @@ def cell_scores(fc: Any, target: SeasonRecord) -> dict[str, Any]:
     by_week = {w.isoformat(): [round(float((t[:, i] * inside[:, i]).sum() / max(t[:, i].sum(), 1e-9)), 4),
                                round(float(t[:, i].sum()) / 1000, 1)]
                for i, w in enumerate(weeks) if t[:, i].sum() > 0}
-    return {"wmape": float(np.abs(f50 - t).sum() / tot),
+    mid = np.array([(w - season_start(target.season)).days + 3.0 for w in weeks])
+    kg_t, kg_f = t.sum(axis=(0, 2)), f50.sum(axis=(0, 2))
+    return {"county_centroid_error_days": float((kg_f * mid).sum() / max(kg_f.sum(), 1e-9)
+                                                - (kg_t * mid).sum() / tot),
+            "wmape": float(np.abs(f50 - t).sum() / tot),
             "week_wmape": float(np.abs(f50.sum(axis=2) - t.sum(axis=2)).sum() / tot),
             "grade_wmape": float(np.abs(f50.sum(axis=1) - t.sum(axis=1)).sum() / tot),
             "kg_in_p10_p90": float((t * inside).sum() / tot), "by_week": by_week}
@@ -402,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "county_p10_p50_p90_t": [round(v, 1) for v in r["county_interval_t"]],
                                    "county_covered": r["county_covered"],
                                    "week_grade_wmape": round(r["week_grade_wmape"], 4),
+                                   "county_centroid_error_days": round(r["cells"]["county_centroid_error_days"], 1),
                                    "cell_kg_in_p10_p90": round(r["cells"]["kg_in_p10_p90"], 4),
                                    "cell_kg_in_p10_p90_by_week": r["cells"]["by_week"],
                                    "fruit_counts": r["fruit_counts"]} for r in rows]

@@ -83,23 +83,41 @@ def stage_days(gdh_daily: np.ndarray, bloom_day: np.ndarray, heat_req_gdh: float
 def daily_critical_temps(n_days: int, stages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(LT10, LT90, sensitive) per (orchard, day): stage values linearly interpolated between the
     orchards' stage days; NaN / False before stage B, after the hold period, or without a bloom date."""
+    lo, lt10_w, lt90_w = _critical_window(n_days, stages)
     n_o = stages.shape[0]
-    lt = np.asarray(MIRANDA_2005_PEACH_LT)
-    days = np.arange(n_days, dtype=np.float64)[None, :]
     lt10 = np.full((n_o, n_days), np.nan)
     lt90 = np.full((n_o, n_days), np.nan)
+    lt10[:, lo:lo + lt10_w.shape[1]] = lt10_w
+    lt90[:, lo:lo + lt90_w.shape[1]] = lt90_w
+    return lt10, lt90, np.isfinite(lt10)
+
+
+def _critical_window(n_days: int, stages: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """The critical temperatures on the days any orchard is sensitive only: (first day, LT10, LT90)
+    of shape (orchard, window days) -- a few weeks instead of the season (speed)."""
+    n_o = stages.shape[0]
+    lt = np.asarray(MIRANDA_2005_PEACH_LT)
     s = stages
+    valid = s[:, 0] >= 0
+    if not valid.any():
+        return 0, np.full((n_o, 0), np.nan), np.full((n_o, 0), np.nan)
+    lo = int(max(0, np.min(s[valid, 0])))
+    last_ok = s[:, -1] >= 0
+    hi = int(min(n_days, (np.max(s[last_ok, -1]) if last_ok.any() else np.max(s[valid])) + LAST_STAGE_HOLD_DAYS))
+    days = np.arange(lo, max(hi, lo), dtype=np.float64)[None, :]
+    lt10 = np.full((n_o, days.shape[1]), np.nan)
+    lt90 = np.full((n_o, days.shape[1]), np.nan)
     for i in range(len(lt) - 1):
         a, b = s[:, i:i + 1], s[:, i + 1:i + 2]
         m = (a >= 0) & (b >= 0) & (days >= a) & (days < b)
-        f = np.where(b > a, (days - a) / np.maximum(b - a, 1e-9), 0.0)
+        f = (days - a) / np.maximum(b - a, 1e-9)
         lt10 = np.where(m, lt[i, 0] + f * (lt[i + 1, 0] - lt[i, 0]), lt10)
         lt90 = np.where(m, lt[i, 1] + f * (lt[i + 1, 1] - lt[i, 1]), lt90)
     last = s[:, -1:]
     m = (last >= 0) & (days >= last) & (days < last + LAST_STAGE_HOLD_DAYS)
     lt10 = np.where(m, lt[-1, 0], lt10)
     lt90 = np.where(m, lt[-1, 1], lt90)
-    return lt10, lt90, np.isfinite(lt10)
+    return lo, lt10, lt90
 
 
 #: half-width of the 95 % confidence interval of LT10 (°C): Miranda et al. (2005) report intervals "as
@@ -109,21 +127,29 @@ LT_CI_HALF_C = 1.5
 
 
 def season_frost(tmin_hourly_c: np.ndarray, gdh_daily: np.ndarray, bloom_day: np.ndarray, heat_req_gdh: float,
-                 as_of_day: int, *, shift_c: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(season kill fraction 0-1, frost days below the day's LT10, stage index at ``as_of_day`` (-1 dormant,
-    0-6, 7 = past the table)) per orchard, from each day's lowest hourly temperature (°C) up to
-    ``as_of_day``. ``shift_c``: critical temperatures moved by this much (°C; negative = hardier buds)."""
+                 as_of_day: int, *, shifts_c: tuple[float, ...] = (0.0,)
+                 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Per orchard, from each day's lowest hourly temperature (°C) up to ``as_of_day``: (season kill
+    fraction 0-1 for each of ``shifts_c`` -- critical temperatures moved by that much, °C, negative =
+    hardier buds; days below the day's LT10; stage index at ``as_of_day`` (-1 dormant, 0-6, 7 = past
+    the table); the (orchard, day) LT10 with NaN where not sensitive)."""
     tmin = np.asarray(tmin_hourly_c, dtype=np.float64)
-    n_d = tmin.shape[1]
+    n_o, n_d = tmin.shape
     st = stage_days(gdh_daily, bloom_day, heat_req_gdh)
-    lt10, lt90, sens = daily_critical_temps(n_d, st)
-    lt10, lt90 = lt10 + shift_c, lt90 + shift_c
-    upto = np.arange(n_d)[None, :] <= as_of_day
-    k = np.where(sens & upto, frost_kill_linear(tmin, lt10, lt90), 0.0)
-    kill = 1.0 - np.prod(1.0 - k, axis=1)
+    lo, lt10, lt90 = _critical_window(n_d, st)
+    w = lt10.shape[1]
+    t = tmin[:, lo:lo + w]
+    upto = (np.arange(lo, lo + w) <= as_of_day)[None, :]
+    sens = np.isfinite(lt10) & upto
+    kills = []
+    for sh in shifts_c:
+        k = np.where(sens, frost_kill_linear(t, lt10 + sh, lt90 + sh), 0.0)
+        kills.append(1.0 - np.prod(1.0 - k, axis=1))
     with np.errstate(invalid="ignore"):
-        below = (sens & upto & (tmin <= lt10)).sum(axis=1)
+        below = (sens & (t <= lt10)).sum(axis=1)
     reached = (st >= 0) & (st <= as_of_day)
     idx = np.where(reached.any(axis=1), reached.sum(axis=1) - 1, -1)
     past = (st[:, -1] >= 0) & (as_of_day >= st[:, -1] + LAST_STAGE_HOLD_DAYS)
-    return kill, below.astype(np.float64), np.where(past, len(MIRANDA_2005_PEACH_LT), idx)
+    full = np.full((n_o, n_d), np.nan)
+    full[:, lo:lo + w] = np.where(sens, lt10, np.nan)
+    return kills, below.astype(np.float64), np.where(past, len(MIRANDA_2005_PEACH_LT), idx), full

@@ -175,12 +175,14 @@ def projected_stress_sum(et0_mm: np.ndarray, rain_mm: np.ndarray, kc_daily: np.n
     lo = np.asarray(win_lo)[None, :]
     hi = np.asarray(win_hi)[None, :]
     last = min(n_d, int(np.max(win_hi)) - first_day) if np.size(win_hi) else 0
-    for j in range(max(last, 0)):
+    if last <= 0:
+        return out
+    rain_all = np.clip(np.nan_to_num(np.asarray(rain_mm[:, :, :last], dtype=np.float64), nan=0.0), 0.0, 60.0)
+    et0_all = np.clip(np.nan_to_num(np.asarray(et0_mm[:, :, :last], dtype=np.float64), nan=0.0), 0.0, None)
+    for j in range(last):
         d = first_day + j
         ks = np.where(dr > raw, (taw_mm - dr) / ((1 - p) * taw_mm), 1.0)
-        rain = np.clip(np.nan_to_num(rain_mm[:, :, j], nan=0.0), 0.0, 60.0)
-        et0 = np.clip(np.nan_to_num(et0_mm[:, :, j], nan=0.0), 0.0, None)
-        dr = np.clip(dr - rain + kc_daily[d] * et0 * ks, 0.0, taw_mm)
+        dr = np.clip(dr - rain_all[:, :, j] + kc_daily[d] * et0_all[:, :, j] * ks, 0.0, taw_mm)
         stress = np.where(dr > raw, 1.0 - (taw_mm - dr) / ((1 - p) * taw_mm), 0.0)
         out += np.where((d >= lo) & (d < hi), stress, 0.0)
     return out
@@ -244,25 +246,29 @@ def risk_indices(*, tmin_hourly: np.ndarray, frost_hours: np.ndarray, heat_dh: n
     thr = np.asarray(p.thresholds)
     stage = np.full(n_o, "dormant", dtype=object)
     for st in p.frost_stages:
-        m = _window_mask(n_d, b + st.start_rel_day, b + st.end_rel_day, as_of_day) & known[:, None]
-        k = kill_fraction(tmin_hourly, st.t10_c, st.t90_c) * m
-        kill_keep *= np.prod(1.0 - k, axis=1)
-        ti = int(np.argmin(np.abs(thr - st.t10_c)))
-        f_hours += np.where(m, frost_hours[:, :, ti], 0.0).sum(axis=1)
+        if gdh_daily is None:
+            m = _window_mask(n_d, b + st.start_rel_day, b + st.end_rel_day, as_of_day) & known[:, None]
+            k = kill_fraction(tmin_hourly, st.t10_c, st.t90_c) * m
+            kill_keep *= np.prod(1.0 - k, axis=1)
+            ti = int(np.argmin(np.abs(thr - st.t10_c)))
+            f_hours += np.where(m, frost_hours[:, :, ti], 0.0).sum(axis=1)
         in_stage = known & (as_of_day >= b + st.start_rel_day) & (as_of_day < b + st.end_rel_day)
         stage[in_stage] = st.name
     if gdh_daily is not None:
-        from orchard_models.frost import LT_CI_HALF_C, daily_critical_temps, season_frost, stage_days
+        from orchard_models.frost import LT_CI_HALF_C, season_frost
 
-        kill, _days_below, _stage = season_frost(tmin_hourly, gdh_daily, b, heat_req_gdh, as_of_day)
+        (kill, kill_hardy, kill_tender), _days_below, _stage, lt10 = season_frost(
+            tmin_hourly, gdh_daily, b, heat_req_gdh, as_of_day, shifts_c=(0.0, -LT_CI_HALF_C, LT_CI_HALF_C))
         kill_keep = 1.0 - kill
-        kill_hardy = season_frost(tmin_hourly, gdh_daily, b, heat_req_gdh, as_of_day, shift_c=-LT_CI_HALF_C)[0]
-        kill_tender = season_frost(tmin_hourly, gdh_daily, b, heat_req_gdh, as_of_day, shift_c=LT_CI_HALF_C)[0]
-        lt10, _lt90, sens = daily_critical_temps(n_d, stage_days(gdh_daily, b, heat_req_gdh))
-        # hours below the day's LT10: the counted threshold nearest to it
-        ti = np.abs(np.nan_to_num(lt10, nan=99.0)[:, :, None] - thr[None, None, :]).argmin(axis=2)
-        hours = np.take_along_axis(frost_hours, ti[:, :, None], axis=2)[:, :, 0]
-        f_hours = np.where(sens & (np.arange(n_d)[None, :] <= as_of_day), hours, 0.0).sum(axis=1)
+        # hours below the day's LT10 (sensitive days up to the as-of day): the counted threshold nearest to it
+        sens_days = np.nonzero(np.isfinite(lt10).any(axis=0))[0]
+        f_hours = np.zeros(n_o)
+        if sens_days.size:
+            d0, d1 = int(sens_days[0]), int(sens_days[-1]) + 1
+            lw = lt10[:, d0:d1]
+            ti = np.abs(np.nan_to_num(lw, nan=99.0)[:, :, None] - thr[None, None, :]).argmin(axis=2)
+            hours = np.take_along_axis(frost_hours[:, d0:d1], ti[:, :, None], axis=2)[:, :, 0]
+            f_hours = np.where(np.isfinite(lw), hours, 0.0).sum(axis=1)
     after = known & (as_of_day >= b + p.frost_stages[-1].end_rel_day)
     stage[after & (as_of_day < hv)] = "fruit_growth"
     stage[after & (hv >= 0) & (as_of_day >= hv)] = "harvest"

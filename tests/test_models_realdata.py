@@ -182,7 +182,7 @@ def test_a_frost_night_kills_by_the_stage_the_orchard_is_in() -> None:
     assert np.array_equal(st[:, 4], bloom)
     tmin = np.full((3, n_d), 5.0)
     tmin[:, 160] = -3.5
-    kill, below, stage = season_frost(tmin, gdh, bloom, hr, as_of_day=200)
+    (kill,), below, stage, _lt10 = season_frost(tmin, gdh, bloom, hr, as_of_day=200)
     # orchard 1 is at full bloom on day 160: k = 0.1 + 0.8 * (-2.6 + 3.5) / 1.4
     assert kill[1] == pytest.approx(0.1 + 0.8 * 0.9 / 1.4)
     assert below[1] == 1
@@ -193,8 +193,8 @@ def test_a_frost_night_kills_by_the_stage_the_orchard_is_in() -> None:
     assert list(stage) == [7, 7, 7], "past the last stage's hold period on day 200"
     assert list(season_frost(tmin, gdh, bloom, hr, as_of_day=160)[2]) == [5, 4, 2]   # G, F, D on the night
     # before the night nothing is killed; a night before stage B kills nothing
-    k0, _, _ = season_frost(tmin, gdh, bloom, hr, as_of_day=159)
+    (k0,), _, _, _ = season_frost(tmin, gdh, bloom, hr, as_of_day=159)
     assert np.all(k0 == 0)
     early = np.full((3, n_d), 5.0)
     early[:, 100] = -6.0
-    assert np.all(season_frost(early, gdh, bloom, hr, as_of_day=200)[0] == 0)
+    assert np.all(season_frost(early, gdh, bloom, hr, as_of_day=200)[0][0] == 0)
