@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 MODEL_VERSION = "om-1.1 (dynamic-cp+asymcur bloom, EB-pooled log yield with county season terms, ALR grades)"
 N_DAYS_MAX = 366
 _EL = FEATURES.index("elev_100m")
+Z90_TIMING = 1.2815515655446004   #: normal 90 % quantile for the centroid's P10/P90
 CHILL_END_MONTH_DAY = (6, 1)   #: chill is not needed after 1 June
 TAW_MM = 90.0                  #: total available water of the root zone, mm (about 0.6 m of roots in a loam)
 #: past seasons whose weather after the as-of day drives the water-balance ensemble (ensemble streamflow
@@ -176,17 +177,43 @@ class SeasonForecast:
     county_kg: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
     #: per orchard, SD (log scale) of its own noise given the season's common effect (bench diagnostics)
     orchard_log_sd: np.ndarray | None = None
+    #: (orchard, week) the week's share if the harvest centroid fell at its P10 or P90, lowest / highest
+    week_share_min: np.ndarray | None = None
+    week_share_max: np.ndarray | None = None
+    #: (grade,) SD of the grade shares' log-ratio residuals in the graded history (0: no history)
+    grade_log_sd: np.ndarray | None = None
 
     def day_to_date(self, day: np.ndarray | int) -> list[date | None]:
         s = season_start(self.season)
         return [None if int(d) < 0 else s + timedelta(days=int(d)) for d in np.atleast_1d(day)]
 
     def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(P10, P50, P90) kg per (orchard, week, grade): each total quantile split by the shares
-        (comonotone split, so P10 <= P50 <= P90 holds in every cell and P50 cells sum to the P50 total)."""
+        """(P10, P50, P90) kg per (orchard, week, grade). P50 = P50 total x week share x grade share (the
+        P50 cells sum to the P50 total). The interval carries three uncertainties, added on the log
+        scale in quadrature (independent): the total's (log P50/P10, log P90/P50), the week share's
+        (its range when the harvest centroid falls at its own P10 or P90) and the grade share's
+        (residual SD of the grade model, x z90); a week the centroid's P10-P90 may reach but the P50
+        curve barely does gets at least P50 total x its highest share x grade share as its P90.
+        P10 <= P50 <= P90 in every cell."""
         share = self.week_share[:, :, None] * self.grade_share[:, None, :]
-        return (self.total_p10_kg[:, None, None] * share, self.total_p50_kg[:, None, None] * share,
-                self.total_p90_kg[:, None, None] * share)
+        t10, t50, t90 = (a[:, None, None] for a in (self.total_p10_kg, self.total_p50_kg, self.total_p90_kg))
+        p50 = t50 * share
+        if self.week_share_min is None or self.week_share_max is None:
+            return t10 * share, p50, t90 * share
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d_lo_t = np.log(np.where(t10 > 0, t50 / t10, 1.0))
+            d_hi_t = np.log(np.where(t50 > 0, t90 / t50, 1.0))
+            w = self.week_share[:, :, None]
+            d_lo_w = np.clip(np.log(w / self.week_share_min[:, :, None]), 0.0, 5.0)
+            d_hi_w = np.clip(np.log(self.week_share_max[:, :, None] / w), 0.0, 5.0)
+        d_lo_w = np.nan_to_num(d_lo_w, nan=5.0, posinf=5.0)
+        d_hi_w = np.nan_to_num(d_hi_w, nan=0.0, posinf=0.0)
+        g_sd = (np.zeros(share.shape[2]) if self.grade_log_sd is None else np.asarray(self.grade_log_sd)) * 1.2815515655
+        g = g_sd[None, None, :]
+        p10 = p50 * np.exp(-np.sqrt(d_lo_t ** 2 + d_lo_w ** 2 + g ** 2))
+        p90 = p50 * np.exp(np.sqrt(d_hi_t ** 2 + d_hi_w ** 2 + g ** 2))
+        p90 = np.maximum(p90, t50 * self.week_share_max[:, :, None] * self.grade_share[:, None, :])
+        return np.minimum(p10, p50), p50, np.maximum(p90, p50)
 
 
 def _pad(a: np.ndarray, n: int = N_DAYS_MAX) -> np.ndarray:
@@ -608,9 +635,18 @@ class Forecaster:
             weeks = []
         wdays = np.array([(w - s0).days for w in weeks], dtype=np.float64)
         wshare = week_shares(cen, sd_eff, wdays, self.min_week_share) if weeks else np.zeros((n, 0))
-        keep = wshare.sum(axis=0) > 0
+        # the weeks' own uncertainty: shares if the centroid falls at its P10 or P90 (centroid error SD
+        # of the phenology model; picking spread only), an envelope per cell for its interval
+        if weeks:
+            shifted = [week_shares(cen + sgn * Z90_TIMING * hp.centroid_err_sd_days, hp.spread_sd_days, wdays,
+                                   self.min_week_share) for sgn in (-1.0, 1.0)]
+            w_min = np.minimum(wshare, np.minimum(*shifted))
+            w_max = np.maximum(wshare, np.maximum(*shifted))
+        else:
+            w_min = w_max = wshare
+        keep = (wshare.sum(axis=0) > 0) | (w_max.sum(axis=0) > 0)
         weeks = [w for w, k in zip(weeks, keep, strict=True) if k]
-        wshare = wshare[:, keep]
+        wshare, w_min, w_max = wshare[:, keep], w_min[:, keep], w_max[:, keep]
         no_weeks = wshare.sum(axis=1) == 0
         for k in ("p10", "p50", "p90"):
             out[k] = np.where(no_weeks, 0.0, out[k])
@@ -624,7 +660,8 @@ class Forecaster:
             harvest_start_day=np.where(np.isfinite(cen), np.floor(cen - half), -1).astype(np.int64),
             harvest_end_day=np.where(np.isfinite(cen), np.ceil(cen + half), -1).astype(np.int64),
             total_p10_kg=out["p10"], total_p50_kg=out["p50"], total_p90_kg=out["p90"], week_starts=weeks,
-            week_share=wshare, grade_share=out["grades"], risk=risk,
+            week_share=wshare, grade_share=out["grades"], risk=risk, week_share_min=w_min, week_share_max=w_max,
+            grade_log_sd=gm.log_sd(),
             timings_s={"fit": t_fit, "compute": time.perf_counter() - t1}, county_kg=county,
             orchard_log_sd=orchard_log_sd(yfit, x, np.arange(n) if ref is None else None))
         return fc
