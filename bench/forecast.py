@@ -238,6 +238,7 @@ def backtest(h: Any, tab: OrchardTable, targets: list[int], seed: int = 1) -> di
                 "county_p50_t": float(fc.total_p50_kg.sum() / 1000), "county_actual_t": float(act.sum() / 1000),
                 "county_interval_t": [c10 / 1000, c50 / 1000, c90 / 1000],
                 "county_covered": bool(c10 <= act.sum() <= c90), "coverage_given_season": cover_given,
+                "county_p50_ape": float(abs(c50 - act.sum()) / act.sum()),
                 "fruit_counts": _count_scores(fc, fc_counted, act, counts), "cells": cell,
             })
     summary: dict[str, Any] = {}
@@ -375,10 +376,16 @@ def main(argv: list[str] | None = None) -> int:
     # issue 16: in the shock seasons (late frost, drought) the 30-day county forecast beats last season x
     # area and its P10-P90 holds the harvest; the county interval holds in >= 90 % of seasons (per seed:
     # floor(0.9 x seasons), the pooled figure over seeds is in the dev note); week x grade cells
+    # the county forecast is the county total's own P50 (forecast_runs.meta.county_total_kg, what
+    # `yuncang forecast` prints, the centre of the county interval); the sum of the orchards' medians
+    # (model_county_ape) is below it, a sum of medians not being the median of the sum -- both reported
     shock = [{"season": r["season"], "scenario": r["scenario"],
+              "county_p50_ape": round(r["county_p50_ape"], 4),
               "model_county_ape": round(r["model"]["county_ape"], 4),
               "last_season_county_ape": round(r["last_season_x_area"]["county_ape"], 4),
-              "beats_last_season": bool(r["model"]["county_ape"] < r["last_season_x_area"]["county_ape"]),
+              "beats_last_season": bool(r["county_p50_ape"] < r["last_season_x_area"]["county_ape"]),
+              "sum_of_medians_beats_last_season": bool(r["model"]["county_ape"]
+                                                       < r["last_season_x_area"]["county_ape"]),
               "county_held": r["county_covered"]}
              for r in bt["per_season"][30] if r["scenario"] in SHOCK_SCENARIOS]
     shock_ok = all(x["beats_last_season"] and x["county_held"] for x in shock)
@@ -399,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "last_season_wmape": round(r["last_season_x_area"]["wmape"], 4),
                                    "mean_per_mu_wmape": round(r["mean_per_mu"]["wmape"], 4),
                                    "model_county_ape": round(r["model"]["county_ape"], 4),
+                                   "county_p50_ape": round(r["county_p50_ape"], 4),
                                    "last_season_county_ape": round(r["last_season_x_area"]["county_ape"], 4),
                                    "coverage": round(r["p10_p90_coverage"], 4),
                                    "coverage_given_season": round(r["coverage_given_season"], 4),
