@@ -118,7 +118,7 @@ _COLS = ("count_id, client_id, orchard_id, counted_on, tree_ids, fruit_per_tree,
 def add_fruit_count(conn: Any, rec: CountRecord) -> tuple[dict[str, Any], bool]:
     """Insert one count (caller commits). Returns (the stored row, created). The same ``client_id``
     again returns the stored row with created False when its content is the same, and raises
-    ValueError when it differs (a client id names one submission)."""
+    ``registry.errors.Conflict`` (HTTP 409) when it differs (a client id names one submission)."""
     from psycopg.rows import dict_row
 
     cur = conn.cursor(row_factory=dict_row)
@@ -137,7 +137,10 @@ def add_fruit_count(conn: Any, rec: CountRecord) -> tuple[dict[str, Any], bool]:
             and (old["mean_fruit_g"] is None) == (rec.mean_fruit_g is None)
             and (rec.mean_fruit_g is None or float(old["mean_fruit_g"]) == float(rec.mean_fruit_g)))
     if not same:
-        raise ValueError(f"client_id {rec.client_id!r} was already used for a different count")
+        from registry.errors import Conflict
+
+        raise Conflict(f"client_id {rec.client_id!r} was already used for a different count",
+                       zh=f"提交编号 {rec.client_id!r} 已用于另一条计数记录", client_id=rec.client_id)
     return old, False
 
 
