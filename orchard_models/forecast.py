@@ -65,7 +65,8 @@ __all__ = ["MODEL_VERSION", "Forecaster", "Observations", "OrchardTable", "Seaso
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "om-1.1 (dynamic-cp+asymcur bloom, EB-pooled log yield with county season terms, ALR grades)"
+MODEL_VERSION = ("om-1.2 (dynamic-cp+asymcur bloom, Miranda-2005 frost stages, FAO-56 PM/Hargreaves water balance "
+                 "projected over past weather + persistence, EB-pooled log yield, ALR grades, fruit counts)")
 N_DAYS_MAX = 366
 _EL = FEATURES.index("elev_100m")
 Z90_TIMING = 1.2815515655446004   #: normal 90 % quantile for the centroid's P10/P90
