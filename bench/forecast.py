@@ -179,7 +179,7 @@ def cell_scores(fc: Any, target: SeasonRecord) -> dict[str, Any]:
             "kg_in_p10_p90": float((t * inside).sum() / tot), "by_week": by_week}
 
 
-def _count_scores(fc: Any, fc_c: Any, act: np.ndarray, counts: Any) -> dict[str, float] | None:
+def _count_scores(fc: Any, fc_c: Any, act: np.ndarray, counts: Any) -> dict[str, Any] | None:
     sel = (counts.day >= 0) & (counts.day <= fc.as_of_day) & (act > 0)
     if not sel.any():
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -74,8 +75,8 @@ class SeasonWeather:
     def subset(self, idx: slice | np.ndarray) -> SeasonWeather:
         """The same season for a subset of orchards (rows)."""
         kw = {f: getattr(self, f)[idx] for f in METRIC_FIELDS}
-        opt = {f: None if getattr(self, f) is None else getattr(self, f)[idx]
-               for f in ("hourly_temp_c", "wind_ms", "solar_mj_m2")}
+        opt: dict[str, Any] = {f: None if getattr(self, f) is None else getattr(self, f)[idx]
+                               for f in ("hourly_temp_c", "wind_ms", "solar_mj_m2")}
         return replace(self, **opt, **kw)
 
     def coverage(self, upto_day: int | None = None) -> float:
