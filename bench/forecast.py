@@ -40,11 +40,14 @@ from typing import Any
 import numpy as np
 
 from orchard_models.forecast import Forecaster, Observations, OrchardTable, SeasonRecord
+from orchard_models.fruit_counts import FruitCounts
 from orchard_models.weather import SeasonWeather, season_days, season_start
 
 HORIZONS_DAYS = (90, 60, 30)
 Z90 = 1.2815515655446004  # standard normal 90 % quantile
 FRUIT_SET_AFTER_BLOOM_DAYS = 28
+SHOCK_SCENARIOS = ("late_frost", "drought")
+WEEK_GRADE_GOALS = {"60d": 0.40, "30d": 0.30}
 
 
 def _day_index(dates: np.ndarray, season: int) -> np.ndarray:
@@ -106,7 +109,92 @@ def _scores(pred: np.ndarray, act: np.ndarray) -> dict[str, float]:
             "county_ape": float(abs(pred.sum() - act.sum()) / act.sum())}
 
 
-def backtest(h: Any, tab: OrchardTable, targets: list[int]) -> dict[str, Any]:
+COUNT_SHARE = 0.25          #: share of bearing orchards whose grower counts sample trees (simulated)
+COUNT_TREES = 10            #: sample trees per count
+COUNT_AFTER_BLOOM_DAYS = 45  #: counted after fruit set and the June drop (*assumption*)
+SIM_TREE_CV = 0.30          #: simulated between-tree spread of fruit number (lognormal SD)
+SIM_COUNT_CV = 0.10         #: simulated counting error per tree
+SIM_MASS_CV = 0.15          #: simulated orchard-to-orchard spread of fruit mass around 40 g
+SIM_MASS_MEASURED_SHARE = 0.5
+
+
+def simulated_counts(rec: SeasonRecord, tab: OrchardTable, bloom_day: np.ndarray, seed: int) -> FruitCounts:
+    """Growers' sample-tree counts simulated from the true harvest (the benchmark knows it; the model
+    does not): fruit number = kg / fruit mass, mass 40 g x lognormal (SD SIM_MASS_CV) per orchard;
+    each sample tree = orchard mean x lognormal between-tree spread x counting error; half the
+    counters also weigh fruit (5 % error)."""
+    from orchard_models.fruit_counts import DEFAULT_FRUIT_G, FruitCounts
+
+    rng = np.random.default_rng([seed, rec.season])
+    n = tab.n
+    age = rec.season - tab.planting_year
+    act = np.asarray(rec.total_kg, dtype=np.float64)
+    pick = (rng.random(n) < COUNT_SHARE) & (age >= 3) & (bloom_day >= 0) & np.isfinite(act)
+    mass = DEFAULT_FRUIT_G * rng.lognormal(0.0, SIM_MASS_CV, n)
+    per_tree = act * 1000.0 / mass / np.maximum(tab.tree_count, 1.0)
+    trees = per_tree[:, None] * rng.lognormal(-SIM_TREE_CV ** 2 / 2, SIM_TREE_CV, (n, COUNT_TREES)) \
+        * rng.lognormal(0.0, SIM_COUNT_CV, (n, COUNT_TREES))
+    trees = np.round(trees)
+    c = FruitCounts.empty(n)
+    c.mean_per_tree = np.where(pick, trees.mean(axis=1), np.nan)
+    c.tree_cv = np.where(pick, trees.std(axis=1, ddof=1) / np.maximum(trees.mean(axis=1), 1e-9), np.nan)
+    c.n_trees = np.where(pick, COUNT_TREES, 0)
+    weighed = pick & (rng.random(n) < SIM_MASS_MEASURED_SHARE)
+    c.mean_fruit_g = np.where(weighed, mass * rng.lognormal(0.0, 0.05, n), np.nan)
+    c.day = np.where(pick, bloom_day + COUNT_AFTER_BLOOM_DAYS, -1).astype(np.int64)
+    return c
+
+
+def cell_scores(fc: Any, target: SeasonRecord) -> dict[str, Any]:
+    """Orchard x week x grade cells against the harvest on the union of both week axes: wMAPE of the
+    P50 cells (sum |error| / harvested kg), the same for weeks only (grades summed) and grades only
+    (weeks summed), and calibration: the share of harvested kg whose cell's P10-P90 holds it, overall
+    and per week (week start ISO date -> [share, harvested t])."""
+    assert target.week_grade_kg is not None and target.week_starts is not None
+    p10, p50, p90 = fc.cells()
+    weeks = sorted(set(fc.week_starts) | set(target.week_starts))
+    n_o, n_g = p50.shape[0], p50.shape[2]
+
+    def on(axis_weeks: list[date], a: np.ndarray) -> np.ndarray:
+        out = np.zeros((n_o, len(weeks), n_g))
+        pos = {w: i for i, w in enumerate(weeks)}
+        for j, w in enumerate(axis_weeks):
+            out[:, pos[w], :] = a[:, j, :]
+        return out
+
+    t = on(target.week_starts, target.week_grade_kg)
+    f10, f50, f90 = (on(fc.week_starts, a) for a in (p10, p50, p90))
+    tot = float(t.sum())
+    inside = (t >= f10 - 1e-9) & (t <= f90 + 1e-9)
+    by_week = {w.isoformat(): [round(float((t[:, i] * inside[:, i]).sum() / max(t[:, i].sum(), 1e-9)), 4),
+                               round(float(t[:, i].sum()) / 1000, 1)]
+               for i, w in enumerate(weeks) if t[:, i].sum() > 0}
+    mid = np.array([(w - season_start(target.season)).days + 3.0 for w in weeks])
+    kg_t, kg_f = t.sum(axis=(0, 2)), f50.sum(axis=(0, 2))
+    return {"county_centroid_error_days": float((kg_f * mid).sum() / max(kg_f.sum(), 1e-9)
+                                                - (kg_t * mid).sum() / tot),
+            "wmape": float(np.abs(f50 - t).sum() / tot),
+            "week_wmape": float(np.abs(f50.sum(axis=2) - t.sum(axis=2)).sum() / tot),
+            "grade_wmape": float(np.abs(f50.sum(axis=1) - t.sum(axis=1)).sum() / tot),
+            "kg_in_p10_p90": float((t * inside).sum() / tot), "by_week": by_week}
+
+
+def _count_scores(fc: Any, fc_c: Any, act: np.ndarray, counts: Any) -> dict[str, Any] | None:
+    sel = (counts.day >= 0) & (counts.day <= fc.as_of_day) & (act > 0)
+    if not sel.any():
+        return None
+
+    def one(f: Any) -> dict[str, float]:
+        p10, p50, p90 = f.total_p10_kg[sel], f.total_p50_kg[sel], f.total_p90_kg[sel]
+        a = act[sel]
+        return {"wmape": float(np.abs(p50 - a).sum() / a.sum()),
+                "coverage": float(np.mean((a >= p10) & (a <= p90))),
+                "rel_width": float(np.median((p90 - p10) / np.maximum(p50, 1e-9)))}
+
+    return {"orchards": int(sel.sum()), "without": one(fc), "with": one(fc_c)}
+
+
+def backtest(h: Any, tab: OrchardTable, targets: list[int], seed: int = 1) -> dict[str, Any]:
     recs = {s: season_record(h, s) for s in h.seasons}
     cache: dict[int, Any] = {}
     per: dict[int, list[dict[str, Any]]] = {hz: [] for hz in HORIZONS_DAYS}
@@ -125,22 +213,15 @@ def backtest(h: Any, tab: OrchardTable, targets: list[int]) -> dict[str, Any]:
             as_of = cen - hz
             fc = fcr.forecast(target.weather, as_of, target.observations)
             fit_s.append(fc.timings_s["fit"])
+            counts = simulated_counts(target, tab, _day_index(h.bloom_date[s], s), seed)
+            fc_counted = fcr.forecast(target.weather, as_of, target.observations, counts=counts)
             m = _scores(fc.total_p50_kg, act)
             base_last = _scores(prev if prev is not None else np.zeros_like(act), act)
             base_mean = _scores(mean_per_mu * tab.area_mu, act)
             rel = (act > 0) | (fc.total_p90_kg > 0)
             cover = float(np.mean((act[rel] >= fc.total_p10_kg[rel]) & (act[rel] <= fc.total_p90_kg[rel])))
-            # cells: week x grade against the truth on the same weeks
-            _p10, p50, _p90 = fc.cells()
-            truth_w = {w: i for i, w in enumerate(target.week_starts or [])}
-            cell_err = 0.0
-            for j, w in enumerate(fc.week_starts):
-                i = truth_w.get(w)
-                tw = target.week_grade_kg[:, i, :] if i is not None else 0.0
-                cell_err += float(np.abs(p50[:, j, :] - tw).sum())
-            missed = sum(float(target.week_grade_kg[:, i, :].sum()) for w, i in truth_w.items()
-                         if w not in fc.week_starts)
-            cell_wmape = (cell_err + missed) / float(act.sum())
+            cell = cell_scores(fc, target)
+            cell_wmape = cell["wmape"]
             c10, c50, c90 = fc.county_kg
             # orchard-level dispersion given the season: shift every interval by the county's realised
             # log error and keep only the orchard's own noise (what a known county total would leave)
@@ -157,6 +238,8 @@ def backtest(h: Any, tab: OrchardTable, targets: list[int]) -> dict[str, Any]:
                 "county_p50_t": float(fc.total_p50_kg.sum() / 1000), "county_actual_t": float(act.sum() / 1000),
                 "county_interval_t": [c10 / 1000, c50 / 1000, c90 / 1000],
                 "county_covered": bool(c10 <= act.sum() <= c90), "coverage_given_season": cover_given,
+                "county_p50_ape": float(abs(c50 - act.sum()) / act.sum()),
+                "fruit_counts": _count_scores(fc, fc_counted, act, counts), "cells": cell,
             })
     summary: dict[str, Any] = {}
     for hz, rows in per.items():
@@ -179,9 +262,23 @@ def backtest(h: Any, tab: OrchardTable, targets: list[int]) -> dict[str, Any]:
             "coverage_given_season_by_season": {str(r["season"]): round(r["coverage_given_season"], 4) for r in rows},
             "county_p10_p90_seasons": len(rows),
             "week_grade_wmape": round(float(np.mean([r["week_grade_wmape"] for r in rows])), 4),
+            "week_wmape": round(float(np.mean([r["cells"]["week_wmape"] for r in rows])), 4),
+            "grade_wmape": round(float(np.mean([r["cells"]["grade_wmape"] for r in rows])), 4),
+            "cell_kg_in_p10_p90": round(float(np.mean([r["cells"]["kg_in_p10_p90"] for r in rows])), 4),
+            "fruit_counts": _pool_counts(rows),
             "bloom_mae_days": round(float(np.mean([r["bloom_mae_days"] for r in rows])), 2),
         }
     return {"summary": summary, "per_season": per, "fit_s_median": statistics.median(fit_s)}
+
+
+def _pool_counts(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Counted orchards' scores without and with their sample-tree counts, means over seasons."""
+    got = [r["fruit_counts"] for r in rows if r.get("fruit_counts")]
+    if not got:
+        return None
+    return {"orchards_per_season": round(float(np.mean([g["orchards"] for g in got])), 1),
+            **{w: {k: round(float(np.mean([g[w][k] for g in got])), 4) for k in ("wmape", "coverage", "rel_width")}
+               for w in ("without", "with")}}
 
 
 def _tile(tab: OrchardTable, rec: SeasonRecord, n: int, rng: np.random.Generator
@@ -268,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     h = generate_history(reg.orchards, seasons, seed=a.seed)
     gen_s = time.perf_counter() - t0
     tab = orchard_table(reg.orchards, h.orchard_ids)
-    bt = backtest(h, tab, targets)
+    bt = backtest(h, tab, targets, a.seed)
     sp = speed(h, tab, targets[-1], a.big, a.repeats)
     summ = bt["summary"]
     beats = {}
@@ -276,7 +373,29 @@ def main(argv: list[str] | None = None) -> int:
         beats[hz] = {k: bool(s[f"model_{k}"] < s[f"last_season_{k}"] and s[f"model_{k}"] < s[f"mean_per_mu_{k}"])
                      for k in ("mape", "wmape", "county_ape")}
     cover_ok = all(0.70 <= s["p10_p90_coverage"] <= 0.90 for s in summ.values())
+    # issue 16: in the shock seasons (late frost, drought) the 30-day county forecast beats last season x
+    # area and its P10-P90 holds the harvest; the county interval holds in >= 90 % of seasons (per seed:
+    # floor(0.9 x seasons), the pooled figure over seeds is in the dev note); week x grade cells
+    # the county forecast is the county total's own P50 (forecast_runs.meta.county_total_kg, what
+    # `yuncang forecast` prints, the centre of the county interval); the sum of the orchards' medians
+    # (model_county_ape) is below it, a sum of medians not being the median of the sum -- both reported
+    shock = [{"season": r["season"], "scenario": r["scenario"],
+              "county_p50_ape": round(r["county_p50_ape"], 4),
+              "model_county_ape": round(r["model"]["county_ape"], 4),
+              "last_season_county_ape": round(r["last_season_x_area"]["county_ape"], 4),
+              "beats_last_season": bool(r["county_p50_ape"] < r["last_season_x_area"]["county_ape"]),
+              "sum_of_medians_beats_last_season": bool(r["model"]["county_ape"]
+                                                       < r["last_season_x_area"]["county_ape"]),
+              "county_held": r["county_covered"]}
+             for r in bt["per_season"][30] if r["scenario"] in SHOCK_SCENARIOS]
+    shock_ok = all(x["beats_last_season"] and x["county_held"] for x in shock)
+    held_30 = summ["30d"]["county_p10_p90_covered_seasons"]
+    held_ok = held_30 >= int(0.9 * summ["30d"]["county_p10_p90_seasons"])
+    cells_ok = (summ["60d"]["week_grade_wmape"] <= WEEK_GRADE_GOALS["60d"]
+                and summ["30d"]["week_grade_wmape"] <= WEEK_GRADE_GOALS["30d"])
     goals = {"beat_both_baselines_every_horizon": True, "p10_p90_coverage_range": [0.70, 0.90],
+             "shock_seasons_30d_beat_last_season_and_held": True,
+             "county_interval_held_share_30d_min": 0.9, "week_grade_wmape_max": WEEK_GRADE_GOALS,
              "compute_1546_s_max": 1.0, "compute_100k_s_max": 60.0, "memory_at_most_linear": True}
     out = {
         "benchmark": "forecast", "seed": a.seed, "orchards": tab.n, "seasons": seasons, "targets": targets,
@@ -287,18 +406,28 @@ def main(argv: list[str] | None = None) -> int:
                                    "last_season_wmape": round(r["last_season_x_area"]["wmape"], 4),
                                    "mean_per_mu_wmape": round(r["mean_per_mu"]["wmape"], 4),
                                    "model_county_ape": round(r["model"]["county_ape"], 4),
+                                   "county_p50_ape": round(r["county_p50_ape"], 4),
                                    "last_season_county_ape": round(r["last_season_x_area"]["county_ape"], 4),
                                    "coverage": round(r["p10_p90_coverage"], 4),
                                    "coverage_given_season": round(r["coverage_given_season"], 4),
                                    "county_actual_t": round(r["county_actual_t"], 1),
                                    "county_p10_p50_p90_t": [round(v, 1) for v in r["county_interval_t"]],
-                                   "county_covered": r["county_covered"]} for r in rows]
+                                   "county_covered": r["county_covered"],
+                                   "week_grade_wmape": round(r["week_grade_wmape"], 4),
+                                   "county_centroid_error_days": round(r["cells"]["county_centroid_error_days"], 1),
+                                   "cell_kg_in_p10_p90": round(r["cells"]["kg_in_p10_p90"], 4),
+                                   "cell_kg_in_p10_p90_by_week": r["cells"]["by_week"],
+                                   "fruit_counts": r["fruit_counts"]} for r in rows]
                        for hz, rows in bt["per_season"].items()},
         "fit_s_median": round(bt["fit_s_median"], 3),
         "compute_1546_s": sp["compute_s_median"], "compute_100k_s": sp["big_compute_s"], "speed": sp,
+        "shock_seasons_30d": shock, "goal_checks": {
+            "beats_baselines": bool(all(all(v.values()) for v in beats.values())), "coverage_in_range": cover_ok,
+            "shock_seasons_30d": shock_ok, "county_held_30d": held_ok, "week_grade": cells_ok},
         "goals": goals,
     }
-    out["meets_goals"] = bool(all(all(v.values()) for v in beats.values()) and cover_ok
+    out["meets_goals"] = bool(all(all(v.values()) for v in beats.values()) and cover_ok and shock_ok and held_ok
+                              and cells_ok
                               and sp["compute_s_median"] < 1.0 and sp["big_compute_s"] < 60.0
                               and sp["memory_at_most_linear"])
     print(json.dumps(out, ensure_ascii=False))

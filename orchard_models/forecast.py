@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from orchard_models.et0 import reference_et0_mm
+from orchard_models.fruit_counts import FruitCounts, assimilate_counts
 from orchard_models.grading import GradeModel, fit_grades, harvest_weeks, predict_grades, week_shares
 from orchard_models.phenology import (
     BloomParams,
@@ -36,11 +38,20 @@ from orchard_models.phenology import (
     gdh_after,
     predict_bloom,
 )
-from orchard_models.risk import RiskIndices, RiskParams, estimate_field_capacity, risk_indices, root_zone_stress
+from orchard_models.risk import (
+    RiskIndices,
+    RiskParams,
+    crop_kc,
+    estimate_field_capacity,
+    projected_stress_sum,
+    risk_indices,
+    water_balance,
+)
 from orchard_models.thermal import DailyThermal, daily_thermal
 from orchard_models.weather import SeasonWeather, chill_start_day, day_of_year, default_climate, fill_gaps, season_start
 from orchard_models.yield_model import (
     FEATURES,
+    KY_WATER,
     YieldFit,
     county_quantiles,
     design,
@@ -54,10 +65,19 @@ __all__ = ["MODEL_VERSION", "Forecaster", "Observations", "OrchardTable", "Seaso
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "om-1.1 (dynamic-cp+asymcur bloom, EB-pooled log yield with county season terms, ALR grades)"
+MODEL_VERSION = ("om-1.2 (dynamic-cp+asymcur bloom, Miranda-2005 frost stages, FAO-56 PM/Hargreaves water balance "
+                 "projected over past weather + persistence, EB-pooled log yield, ALR grades, fruit counts)")
 N_DAYS_MAX = 366
 _EL = FEATURES.index("elev_100m")
+Z90_TIMING = 1.2815515655446004   #: normal 90 % quantile for the centroid's P10/P90
 CHILL_END_MONTH_DAY = (6, 1)   #: chill is not needed after 1 June
+TAW_MM = 90.0                  #: total available water of the root zone, mm (about 0.6 m of roots in a loam)
+#: past seasons whose weather after the as-of day drives the water-balance ensemble (ensemble streamflow
+#: prediction, Day 1985, J. Water Resour. Plann. Manage. 111:157-170): the most recent ones
+ENSEMBLE_SEASONS = 8
+PERSISTENCE_MIN_DAYS = 30                 #: days of the season's record (from 1 January) before its anomaly counts
+PERSISTENCE_RAIN_CLIP = (0.1, 3.0)        #: bounds of the rain ratio carried forward (physical range, generous)
+PERSISTENCE_ET0_CLIP = (0.7, 1.4)         #: bounds of the ET0 ratio carried forward
 
 
 @dataclass
@@ -158,17 +178,43 @@ class SeasonForecast:
     county_kg: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
     #: per orchard, SD (log scale) of its own noise given the season's common effect (bench diagnostics)
     orchard_log_sd: np.ndarray | None = None
+    #: (orchard, week) the week's share if the harvest centroid fell at its P10 or P90, lowest / highest
+    week_share_min: np.ndarray | None = None
+    week_share_max: np.ndarray | None = None
+    #: (grade,) SD of the grade shares' log-ratio residuals in the graded history (0: no history)
+    grade_log_sd: np.ndarray | None = None
 
     def day_to_date(self, day: np.ndarray | int) -> list[date | None]:
         s = season_start(self.season)
         return [None if int(d) < 0 else s + timedelta(days=int(d)) for d in np.atleast_1d(day)]
 
     def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(P10, P50, P90) kg per (orchard, week, grade): each total quantile split by the shares
-        (comonotone split, so P10 <= P50 <= P90 holds in every cell and P50 cells sum to the P50 total)."""
+        """(P10, P50, P90) kg per (orchard, week, grade). P50 = P50 total x week share x grade share (the
+        P50 cells sum to the P50 total). The interval carries three uncertainties, added on the log
+        scale in quadrature (independent): the total's (log P50/P10, log P90/P50), the week share's
+        (its range when the harvest centroid falls at its own P10 or P90) and the grade share's
+        (residual SD of the grade model, x z90); a week the centroid's P10-P90 may reach but the P50
+        curve barely does gets at least P50 total x its highest share x grade share as its P90.
+        P10 <= P50 <= P90 in every cell."""
         share = self.week_share[:, :, None] * self.grade_share[:, None, :]
-        return (self.total_p10_kg[:, None, None] * share, self.total_p50_kg[:, None, None] * share,
-                self.total_p90_kg[:, None, None] * share)
+        t10, t50, t90 = (a[:, None, None] for a in (self.total_p10_kg, self.total_p50_kg, self.total_p90_kg))
+        p50 = t50 * share
+        if self.week_share_min is None or self.week_share_max is None:
+            return t10 * share, p50, t90 * share
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d_lo_t = np.log(np.where(t10 > 0, t50 / t10, 1.0))
+            d_hi_t = np.log(np.where(t50 > 0, t90 / t50, 1.0))
+            w = self.week_share[:, :, None]
+            d_lo_w = np.clip(np.log(w / self.week_share_min[:, :, None]), 0.0, 5.0)
+            d_hi_w = np.clip(np.log(self.week_share_max[:, :, None] / w), 0.0, 5.0)
+        d_lo_w = np.nan_to_num(d_lo_w, nan=5.0, posinf=5.0)
+        d_hi_w = np.nan_to_num(d_hi_w, nan=0.0, posinf=0.0)
+        g_sd = (np.zeros(share.shape[2]) if self.grade_log_sd is None else np.asarray(self.grade_log_sd)) * 1.2815515655
+        g = g_sd[None, None, :]
+        p10 = p50 * np.exp(-np.sqrt(d_lo_t ** 2 + d_lo_w ** 2 + g ** 2))
+        p90 = p50 * np.exp(np.sqrt(d_hi_t ** 2 + d_hi_w ** 2 + g ** 2))
+        p90 = np.maximum(p90, t50 * self.week_share_max[:, :, None] * self.grade_share[:, None, :])
+        return np.minimum(p10, p50), p50, np.maximum(p90, p50)
 
 
 def _pad(a: np.ndarray, n: int = N_DAYS_MAX) -> np.ndarray:
@@ -197,6 +243,9 @@ class _Prepared:
     age: np.ndarray
     rain: np.ndarray
     root: np.ndarray
+    et0: np.ndarray | None = None     #: reference ET, mm/day (o, d)
+    rain_f: np.ndarray | None = None  #: rain with gaps filled, mm/day (o, d)
+    depl: np.ndarray | None = None    #: root-zone depletion after each day, mm (o, d)
 
 
 def _splice(obs: DailyThermal, clim: DailyThermal, as_of_day: int) -> DailyThermal:
@@ -304,9 +353,15 @@ class Forecaster:
         age = w.season - np.asarray(tab.planting_year, dtype=np.int64)
         rain = np.asarray(w.rain_mm, dtype=np.float64)
         jan1 = (date(w.season, 1, 1) - season_start(w.season)).days
-        root = root_zone_stress(tmin_f, tmax_f, _fill_observed(rain), tab.latitude_deg, day_of_year(w.season, n_d),
-                                start_day=jan1)
-        return _Prepared(w.season, th, tmean, soil, leaf, age, rain, root)
+        doy = day_of_year(w.season, n_d)
+        dates = np.datetime64(season_start(w.season).isoformat(), "D") + np.arange(n_d)
+        # FAO-56 Penman-Monteith where humidity, wind and radiation are measured, Hargreaves elsewhere
+        et0, _pm = reference_et0_mm(tmin_f, tmax_f, tab.latitude_deg, doy, dates=dates, rh_pct=w.rh_pct,
+                                    wind2_ms=w.wind_ms, solar_mj_m2=w.solar_mj_m2, elevation_m=tab.elevation_m)
+        rain_f = np.nan_to_num(_fill_observed(rain), nan=0.0)
+        root, depl = water_balance(et0, rain_f, crop_kc(doy), start_day=jan1, taw_mm=TAW_MM)
+        return _Prepared(w.season, th, tmean, soil, leaf, age, rain, root, et0.astype(np.float32),
+                         rain_f.astype(np.float32), depl.astype(np.float32))
 
     def _calibrate_harvest(self) -> HarvestParams:
         blooms, g30, cents, spreads, tmeans = [], [], [], [], []
@@ -359,8 +414,61 @@ class Forecaster:
         risk = risk_indices(tmin_hourly=th.tmin_hourly, frost_hours=th.frost_hours, heat_dh=th.heat_degree_hours,
                             soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom,
                             harvest_day=hv, as_of_day=as_of_day, rain_mm=prep.rain, p=self.risk_params,
-                            field_capacity=fc, root_stress=prep.root)
-        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk}
+                            field_capacity=fc, root_stress=prep.root, gdh_daily=th.gdh,
+                            heat_req_gdh=self.bloom_params.heat_req_gdh)
+        members = self._project_water(prep, as_of_day, bloom, hv, risk, idx)
+        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk, "water_members": members}
+
+    def _project_water(self, prep: _Prepared, as_of_day: int, bloom: np.ndarray, hv: np.ndarray,
+                       risk: RiskIndices, idx: np.ndarray | None) -> np.ndarray | None:
+        """Expected root-zone stress of the whole fruit-growth window given the soil water on the as-of
+        day: the stress measured so far plus, for the days still to come, the mean over an ensemble of
+        the past seasons' weather run from today's depletion (FAO-56 balance; FAO-33's yield response
+        is to the season's relative ET deficit, not to the part already lived). Sets
+        ``risk.root_zone_stress`` to that expectation and returns the members' window indices
+        (members, orchard), or None without past seasons or a future window."""
+        if prep.depl is None:
+            return None
+        others = [q for q in self.prepared if q.season != prep.season and q.et0 is not None][-ENSEMBLE_SEASONS:]
+        n_o, n_d = prep.depl.shape
+        known = (bloom >= 0) & (hv >= 0)
+        w_lo = np.where(known, bloom + self.risk_params.water_from_bloom_days, n_d)
+        w_hi = np.where(known, np.minimum(hv, n_d), 0)
+        first = max(as_of_day + 1, (date(prep.season, 1, 1) - season_start(prep.season)).days)
+        if not others or not (w_hi > max(first, 0)).any():
+            return None
+        d_end = min(n_d, int(w_hi.max()))
+        rows = slice(None) if idx is None else idx
+
+        def fut(a: np.ndarray) -> np.ndarray:
+            v = a[rows, first:d_end]
+            return v if v.shape[1] == d_end - first else np.pad(v, ((0, 0), (0, d_end - first - v.shape[1])), "edge")
+
+        et0 = np.stack([fut(q.et0) for q in others])       # type: ignore[arg-type]
+        rain = np.stack([fut(q.rain_f) for q in others])   # type: ignore[arg-type]
+        # persistence: as many members again carry this season's rain and ET0 anomaly so far (ratio to
+        # the same days of the past seasons) into the days to come -- dry spells persist, and an ensemble
+        # of past weather alone would assume the drought ends today. Equal weights (no information which
+        # is the likelier); in an ordinary season the ratios are near 1 and the two halves agree.
+        jan1 = (date(prep.season, 1, 1) - season_start(prep.season)).days
+        if as_of_day - jan1 >= PERSISTENCE_MIN_DAYS and prep.rain_f is not None and prep.et0 is not None:
+            sl = slice(jan1, as_of_day + 1)
+
+            def ratio(now: np.ndarray, past: list[np.ndarray], lo: float, hi: float) -> np.ndarray:
+                ref = np.mean([a[rows, sl].sum(axis=1) for a in past], axis=0)
+                return np.clip(now[:, sl].sum(axis=1) / np.maximum(ref, 1e-6), lo, hi)
+
+            r_rain = ratio(prep.rain_f, [q.rain_f for q in others], *PERSISTENCE_RAIN_CLIP)  # type: ignore[misc]
+            r_et0 = ratio(prep.et0, [q.et0 for q in others], *PERSISTENCE_ET0_CLIP)          # type: ignore[misc]
+            et0 = np.concatenate([et0, et0 * r_et0[None, :, None]])
+            rain = np.concatenate([rain, rain * r_rain[None, :, None]])
+        d0 = prep.depl[:, as_of_day] if 0 <= as_of_day < n_d and as_of_day + 1 >= first else np.zeros(n_o)
+        doy = day_of_year(prep.season, n_d)
+        fut_sum = projected_stress_sum(et0, rain, crop_kc(doy), d0, w_lo, w_hi, first_day=first, taw_mm=TAW_MM)
+        w_len = np.maximum(w_hi - w_lo, 1)
+        members = (risk.root_zone_stress * w_len + fut_sum) / w_len
+        risk.root_zone_stress = np.where(known, members.mean(axis=0), risk.root_zone_stress)
+        return np.where(known[None, :], members, risk.root_zone_stress[None, :])
 
     def _x(self, st: dict, age: np.ndarray, fs_ref: float, tab: OrchardTable, prev_dev: np.ndarray | None = None
            ) -> np.ndarray:
@@ -440,12 +548,14 @@ class Forecaster:
     # -- the forecast ------------------------------------------------------------------------
     def forecast(self, weather: SeasonWeather, as_of_day: int, observations: Observations | None = None, *,
                  orchards: OrchardTable | None = None, ref_idx: np.ndarray | None = None,
-                 chunk: int = 10000) -> SeasonForecast:
+                 chunk: int = 10000, counts: FruitCounts | None = None) -> SeasonForecast:
         """Forecast ``weather.season`` from data known on ``as_of_day`` (day index; later data are ignored).
 
         By default the orchards are the history's (same axis). Other orchards (``orchards``) need
         ``ref_idx``: for each, the history orchard whose climatology it shares; they get no orchard
         effect (new orchards). Work is done ``chunk`` orchards at a time (memory linear in orchards).
+        ``counts``: growers' sample-tree fruit counts of the season, assimilated into the orchards'
+        totals (:mod:`orchard_models.fruit_counts`) when recorded by ``as_of_day``.
         """
         as_of_day = max(int(as_of_day), -1)   # before the season began: nothing of it is known yet
         t0 = time.perf_counter()
@@ -467,7 +577,10 @@ class Forecaster:
         for a in range(0, n, chunk):
             idx = np.arange(a, min(n, a + chunk))
             parts.append(self._forecast_chunk(weather, as_of_day, observations, idx, cut, orchards, ref))
-        out: dict[str, np.ndarray] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "risk"}
+        out: dict[str, np.ndarray] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]
+                                      if k not in ("risk", "water_members")}
+        members = ([p["water_members"] for p in parts] if all(p["water_members"] is not None for p in parts)
+                   else None)
         risks = [p["risk"] for p in parts]
         risk = RiskIndices(*(np.concatenate([getattr(r, f) for r in risks]) for f in RiskIndices.__dataclass_fields__))
         # the yield model over the whole season at once (county means span every orchard)
@@ -477,8 +590,37 @@ class Forecaster:
         pdev = self.prev_season_dev(weather.season)
         x = self._x(st, age, fs_ref, tab, pdev if ref is None else pdev[ref])
         area = np.asarray(tab.area_mu, dtype=np.float64)
+        # the weather still to come is common to every orchard: the spread of the county water factor over
+        # the ensemble of past seasons' weather widens the season-level interval (0 once the window is lived)
+        extra_c = 0.0
+        if members is not None:
+            m = np.concatenate(members, axis=1)
+            bear = age >= 3
+            if bear.any() and m.shape[0] >= 2:
+                g = np.log(np.clip(1.0 - KY_WATER * m[:, bear], 0.05, 1.0)).mean(axis=1)
+                extra_c = float(yfit.beta[FEATURES.index("c_log_water_factor")] ** 2 * np.var(g, ddof=1))
+        # the critical temperatures' own 95 % interval (Miranda et al. 2005) as a common uncertainty of the
+        # county frost term, while that term is in use (a counted fruit set supersedes it)
+        j_frost = FEATURES.index("c_log_frost_survival")
+        bear = age >= 3
+        if bear.any() and x[0, j_frost] != 0.0:
+            surv = [np.log(np.clip(1.0 - k[bear], 0.02, 1.0)).mean() for k in (risk.frost_kill_hardy,
+                                                                                 risk.frost_kill_tender)]
+            extra_c += float(yfit.beta[j_frost] ** 2 * ((surv[0] - surv[1]) / (2 * 1.96)) ** 2)
         out["p10"], out["p50"], out["p90"] = predict_yield(yfit, x, age, area,
-                                                           orch_idx=np.arange(n) if ref is None else None)
+                                                           orch_idx=np.arange(n) if ref is None else None,
+                                                           extra_var_c=extra_c)
+        counted = np.zeros(n, dtype=bool)
+        shift_kg = 0.0
+        if counts is not None:
+            before = out["p50"].copy()
+            bearing = age >= 3
+            q10, q50, q90, counted = assimilate_counts(out["p10"], out["p50"], out["p90"], counts,
+                                                       np.asarray(tab.tree_count, dtype=np.float64), as_of_day)
+            counted &= bearing
+            for k, v in (("p10", q10), ("p50", q50), ("p90", q90)):
+                out[k] = np.where(counted, v, out[k])
+            shift_kg = float((out["p50"] - before)[counted].sum())
         log_load = np.log(np.maximum(out["p50"], 1e-9) / area)
         out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, fruit_set_log(x), x[:, _EL])
         # weeks
@@ -494,21 +636,33 @@ class Forecaster:
             weeks = []
         wdays = np.array([(w - s0).days for w in weeks], dtype=np.float64)
         wshare = week_shares(cen, sd_eff, wdays, self.min_week_share) if weeks else np.zeros((n, 0))
-        keep = wshare.sum(axis=0) > 0
+        # the weeks' own uncertainty: shares if the centroid falls at its P10 or P90 (centroid error SD
+        # of the phenology model; picking spread only), an envelope per cell for its interval
+        if weeks:
+            shifted = [week_shares(cen + sgn * Z90_TIMING * hp.centroid_err_sd_days, hp.spread_sd_days, wdays,
+                                   self.min_week_share) for sgn in (-1.0, 1.0)]
+            w_min = np.minimum(wshare, np.minimum(*shifted))
+            w_max = np.maximum(wshare, np.maximum(*shifted))
+        else:
+            w_min = w_max = wshare
+        keep = (wshare.sum(axis=0) > 0) | (w_max.sum(axis=0) > 0)
         weeks = [w for w, k in zip(weeks, keep, strict=True) if k]
-        wshare = wshare[:, keep]
+        wshare, w_min, w_max = wshare[:, keep], w_min[:, keep], w_max[:, keep]
         no_weeks = wshare.sum(axis=1) == 0
         for k in ("p10", "p50", "p90"):
             out[k] = np.where(no_weeks, 0.0, out[k])
         county = county_quantiles(yfit, x, age, area, orch_idx=np.arange(n) if ref is None else None,
-                                  include=~no_weeks)
+                                  include=~no_weeks, extra_var_c=extra_c)
+        if shift_kg:
+            county = tuple(max(v + shift_kg, 0.0) for v in county)  # type: ignore[assignment]
         half = 1.645 * hp.spread_sd_days
         fc = SeasonForecast(
             season=weather.season, as_of_day=as_of_day, bloom_day=out["bloom"].astype(np.int64), centroid_day=cen,
             harvest_start_day=np.where(np.isfinite(cen), np.floor(cen - half), -1).astype(np.int64),
             harvest_end_day=np.where(np.isfinite(cen), np.ceil(cen + half), -1).astype(np.int64),
             total_p10_kg=out["p10"], total_p50_kg=out["p50"], total_p90_kg=out["p90"], week_starts=weeks,
-            week_share=wshare, grade_share=out["grades"], risk=risk,
+            week_share=wshare, grade_share=out["grades"], risk=risk, week_share_min=w_min, week_share_max=w_max,
+            grade_log_sd=gm.log_sd(),
             timings_s={"fit": t_fit, "compute": time.perf_counter() - t1}, county_kg=county,
             orchard_log_sd=orchard_log_sd(yfit, x, np.arange(n) if ref is None else None))
         return fc
@@ -538,11 +692,14 @@ class Forecaster:
             hourly = w.hourly_temp_c.astype(np.float64, copy=True)
             hourly[:, cut:, :] = np.nan
         cut_w = SeasonWeather(w.season, tn, tx, _cut(w.rain_mm, cut), _cut(w.soil_vwc, cut),
-                              _cut(w.leaf_wet_h, cut), _cut(w.rh_pct, cut))
+                              _cut(w.leaf_wet_h, cut), _cut(w.rh_pct, cut),
+                              wind_ms=None if w.wind_ms is None else _cut(w.wind_ms, cut),
+                              solar_mj_m2=None if w.solar_mj_m2 is None else _cut(w.solar_mj_m2, cut))
         prep = self._prepare(cut_w, tn_f, tx_f, hourly, tab)
         obs = observations.subset(idx) if observations is not None else None
         st = self._state(prep, obs, as_of_day, idx=cidx)
-        return {"bloom": st["bloom"], "centroid": st["centroid"], "fd": st["fd"], "fs": st["fs"], "risk": st["risk"]}
+        return {"bloom": st["bloom"], "centroid": st["centroid"], "fd": st["fd"], "fs": st["fs"], "risk": st["risk"],
+                "water_members": st["water_members"]}
 
 
 def _fill_observed(a: np.ndarray) -> np.ndarray:

@@ -30,6 +30,16 @@ class GradeModel:
     load_mean: float = 0.0
     n_rows: int = 0
     shares_mean: list[float] = field(default_factory=list)
+    resid_sd: list[float] = field(default_factory=list)   #: SD of the ALR residuals per log-ratio
+
+    def log_sd(self) -> np.ndarray:
+        """Approximate SD of each grade's log share (grades,): the log-ratio residual SD of the non-base
+        grades, and their mean for the base grade (its share moves with theirs); 0 without a fit."""
+        n_g = len(self.default)
+        if not self.resid_sd:
+            return np.zeros(n_g)
+        r = np.asarray(self.resid_sd, dtype=np.float64)
+        return np.concatenate([r, [float(r.mean())]])
 
 
 def _grade_x(log_load: np.ndarray, water: np.ndarray, fruit_set_x: np.ndarray, elev_100m: np.ndarray) -> np.ndarray:
@@ -50,7 +60,9 @@ def fit_grades(shares: np.ndarray, log_load: np.ndarray, water: np.ndarray, frui
     pen = ridge * np.eye(x.shape[1])
     pen[0, 0] = 0.0
     coef = np.linalg.solve(x.T @ x + pen, x.T @ z)
-    return GradeModel(coef, DEFAULT_SHARES, lm, int(ok.sum()), [float(v) for v in s.mean(axis=0)])
+    resid = z - x @ coef
+    return GradeModel(coef, DEFAULT_SHARES, lm, int(ok.sum()), [float(v) for v in s.mean(axis=0)],
+                      [float(v) for v in resid.std(axis=0)])
 
 
 def predict_grades(m: GradeModel, log_load: np.ndarray, water: np.ndarray, fruit_set_x: np.ndarray,

@@ -98,7 +98,8 @@ def read_season_weather(conn: psycopg.Connection, index: dict[str, int], season:
     n_d = season_days(season)
     t0 = _local_midnight(s0)
     t1 = min(_local_midnight(s0 + timedelta(days=n_d)), until)
-    arr = {k: _empty(n_o, n_d) for k in ("tmin", "tmax", "rain", "soil", "leafpct", "rh")}
+    keys = ("tmin", "tmax", "rain", "soil", "leafpct", "rh", "wind", "solar")
+    arr = {k: _empty(n_o, n_d) for k in keys}
     if t1 <= t0:
         return SeasonWeather(season, arr["tmin"], arr["tmax"], arr["rain"], arr["soil"], arr["leafpct"], arr["rh"])
     ids = [""] * n_o
@@ -114,7 +115,9 @@ def read_season_weather(conn: psycopg.Connection, index: dict[str, int], season:
                coalesce(avg(r.sum) FILTER (WHERE r.metric = 'rain_mm'), 'NaN'),
                coalesce(avg(r.avg) FILTER (WHERE r.metric = 'soil_vwc_10cm'), 'NaN'),
                coalesce(avg(r.avg) FILTER (WHERE r.metric = 'leaf_wetness_pct'), 'NaN'),
-               coalesce(avg(r.avg) FILTER (WHERE r.metric = 'air_rh_pct'), 'NaN')
+               coalesce(avg(r.avg) FILTER (WHERE r.metric = 'air_rh_pct'), 'NaN'),
+               coalesce(avg(r.avg) FILTER (WHERE r.metric = 'wind_ms'), 'NaN'),
+               coalesce(avg(r.avg) FILTER (WHERE r.metric = 'solar_wm2'), 'NaN')
           FROM readings_daily r
           """ + _PLACED + """
           JOIN o ON o.oid = d.orchard_id
@@ -122,14 +125,19 @@ def read_season_weather(conn: psycopg.Connection, index: dict[str, int], season:
          GROUP BY 1, 2
         """,
         {"ids": ids, "s0": s0, "t0": t0, "t1": t1,
-         "metrics": ["air_temp_c", "rain_mm", "soil_vwc_10cm", "leaf_wetness_pct", "air_rh_pct"]}).fetchall()
+         "metrics": ["air_temp_c", "rain_mm", "soil_vwc_10cm", "leaf_wetness_pct", "air_rh_pct", "wind_ms",
+                     "solar_wm2"]}).fetchall()
     if rows:
         m = np.array(rows, dtype=np.float64)
         oi = m[:, 0].astype(np.int64)
         di = m[:, 1].astype(np.int64)
         ok = (di >= 0) & (di < n_d)
-        for col, key in enumerate(("tmin", "tmax", "rain", "soil", "leafpct", "rh"), start=2):
+        for col, key in enumerate(keys, start=2):
             arr[key][oi[ok], di[ok]] = m[ok, col]
+    # daily mean irradiance W/m² -> daily radiation MJ m⁻² d⁻¹ (x 86,400 s / 10⁶); a day is usable for
+    # Penman-Monteith only with humidity, wind and radiation all measured (else Hargreaves)
+    solar = arr["solar"] * 0.0864
+    measured = np.isfinite(arr["rh"]) & np.isfinite(arr["wind"]) & np.isfinite(solar)
     leaf_h = arr["leafpct"] * 24.0 / 100.0
     # wet hours from hourly rollups where the day is (nearly) complete
     cur = conn.execute(
@@ -165,7 +173,8 @@ def read_season_weather(conn: psycopg.Connection, index: dict[str, int], season:
         if got == 0:
             hourly = None
     return SeasonWeather(season, arr["tmin"], arr["tmax"], arr["rain"], arr["soil"], leaf_h, arr["rh"],
-                         hourly_temp_c=hourly)
+                         hourly_temp_c=hourly, wind_ms=arr["wind"] if measured.any() else None,
+                         solar_mj_m2=solar if measured.any() else None)
 
 
 def read_observations(conn: psycopg.Connection, index: dict[str, int], season: int, until: datetime) -> Observations:

@@ -69,11 +69,16 @@ def predict_bloom(chill_daily: np.ndarray, gdh_daily: np.ndarray, p: BloomParams
 
 
 def calibrate_bloom(chill_daily: list[np.ndarray], gdh_daily: list[np.ndarray], bloom_obs: list[np.ndarray],
-                    cr_grid: np.ndarray | None = None, default: BloomParams | None = None) -> BloomParams:
-    """Fit CR and HR to recorded bloom day indices (NaN or < 0 = not recorded), several seasons."""
+                    cr_grid: np.ndarray | None = None, default: BloomParams | None = None, *,
+                    min_records: int = MIN_BLOOM_RECORDS, hr_candidates: int = 0) -> BloomParams:
+    """Fit CR and HR to recorded bloom day indices (NaN or < 0 = not recorded), several seasons.
+
+    For each CR of the grid, HR is the median heat sum implied by the records, or with
+    ``hr_candidates`` > 0 the one of that many quantiles of the implied sums (10th-90th percentile,
+    and the median) with the least squared error in days."""
     default = default or BloomParams()
     n_rec = sum(int(np.sum(np.isfinite(b) & (b >= 0))) for b in bloom_obs)
-    if n_rec < MIN_BLOOM_RECORDS:
+    if n_rec < min_records:
         return default
     grid = np.arange(15.0, 90.1, 2.5) if cr_grid is None else cr_grid
     best: tuple[float, float, float] | None = None
@@ -94,20 +99,22 @@ def calibrate_bloom(chill_daily: list[np.ndarray], gdh_daily: list[np.ndarray], 
         allh = np.concatenate(implied)
         if np.mean(np.isnan(allh)) > 0.2:
             continue
-        hr = float(np.nanmedian(allh))
-        errs: list[np.ndarray] = []
-        for c, g, b in zip(chill_daily, gdh_daily, bloom_obs, strict=True):
-            ok = np.isfinite(b) & (b >= 0)
-            if not ok.any():
-                continue
-            pred, _ = predict_bloom(c[ok], g[ok], BloomParams(cr, hr))
-            e = np.where(pred >= 0, pred - b[ok], 60.0)
-            errs.append(e)
-        err = np.concatenate(errs)
-        rmse = float(np.sqrt(np.mean(err ** 2)))
-        n_obs = err.size
-        if best is None or rmse < best[2]:
-            best = (float(cr), hr, rmse)
+        hrs = [float(np.nanmedian(allh))]
+        if hr_candidates > 0:
+            hrs += [float(q) for q in np.nanquantile(allh, np.linspace(0.1, 0.9, hr_candidates))]
+        for hr in hrs:
+            errs: list[np.ndarray] = []
+            for c, g, b in zip(chill_daily, gdh_daily, bloom_obs, strict=True):
+                ok = np.isfinite(b) & (b >= 0)
+                if not ok.any():
+                    continue
+                pred, _ = predict_bloom(c[ok], g[ok], BloomParams(cr, hr))
+                errs.append(np.where(pred >= 0, pred - b[ok], 60.0))
+            err = np.concatenate(errs)
+            rmse = float(np.sqrt(np.mean(err ** 2)))
+            n_obs = err.size
+            if best is None or rmse < best[2]:
+                best = (float(cr), hr, rmse)
     if best is None:
         return default
     return BloomParams(best[0], best[1], best[2], n_obs)

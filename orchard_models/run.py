@@ -13,8 +13,9 @@ from psycopg.types.json import Jsonb
 
 from orchard_models.alerts import ALERT_KINDS, build_alerts
 from orchard_models.forecast import MODEL_VERSION, Forecaster, SeasonForecast
+from orchard_models.fruit_counts import read_fruit_counts
 from orchard_models.inputs import ModelInputs, read_inputs, season_of
-from orchard_models.weather import fill_gaps
+from orchard_models.weather import fill_gaps, season_start
 from registry.alerts import raise_alerts, resolve_alerts
 from registry.grades import GRADE_CODES
 
@@ -42,7 +43,9 @@ def forecast_all(conn: psycopg.Connection, as_of: datetime, season: int | None =
     inp = read_inputs(conn, as_of, season, hourly_days=hourly_days)
     t_read = time.perf_counter() - t0
     fc_model = Forecaster(inp.orchards, inp.history)
-    fc = fc_model.forecast(inp.target, inp.as_of_day, inp.observations)
+    ids = inp.orchards.orchard_ids or []
+    counts = read_fruit_counts(conn, {oid: i for i, oid in enumerate(ids)}, season_start(season), as_of)
+    fc = fc_model.forecast(inp.target, inp.as_of_day, inp.observations, counts=counts)
     t_model = time.perf_counter() - t0 - t_read
     if alerts is None:
         alerts = abs(datetime.now(UTC) - as_of) <= ALERT_MAX_AGE
@@ -60,6 +63,7 @@ def forecast_all(conn: psycopg.Connection, as_of: datetime, season: int | None =
                          "omega": round(float(np.sqrt(yfit.omega2)), 4)}
     # the county total's own quantiles (common season shock + orchards' noise that averages out);
     # the sums of the orchards' P10/P90 would treat every orchard as failing at once
+    meta["fruit_counts_orchards"] = int(((counts.day >= 0) & (counts.day <= inp.as_of_day)).sum())
     meta["county_total_kg"] = dict(zip(("p10", "p50", "p90"), (round(v, 1) for v in fc.county_kg), strict=True))
     with conn.transaction():
         run_id = write_run(conn, inp, fc, as_of, meta)

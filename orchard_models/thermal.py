@@ -6,6 +6,8 @@
   by chillR's ``Dynamic_Model`` (temperature in K = °C + 273, as there).
 * Utah model, chill units (CU): Richardson, Seeley & Walker (1974, HortScience 9:331-332); the
   weights and interval bounds (lower < T <= upper) of chillR's ``Utah_Model``.
+* Chilling hours (CH): hours with 0 < T <= 7.2 °C (Weinberger 1950, Proc. Amer. Soc. Hort. Sci.
+  56:122-128; chillR's ``Chilling_Hours``).
 * Growing degree hours (GDH), ASYMCUR: Anderson, Richardson & Kesner (1986, Acta Hortic.
   184:71-78), base Tb = 4 °C, optimum Tu = 25 °C, critical Tc = 36 °C, as chillR's ``GDH``.
 
@@ -19,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DailyThermal", "DynamicState", "daily_thermal", "daily_thermal_reference", "dynamic_model",
-           "gdh_asymcur", "utah_model"]
+__all__ = ["DailyThermal", "DynamicState", "chilling_hours", "daily_thermal", "daily_thermal_reference",
+           "dynamic_model", "gdh_asymcur", "utah_model"]
 
 # Dynamic model constants (Fishman et al. 1987; chillR Dynamic_Model)
 E0 = 4153.5          #: activation energy of formation of the precursor, K
@@ -112,6 +114,15 @@ def utah_model(temp_c: np.ndarray, *, cumulative: bool = True) -> np.ndarray:
     t = np.asarray(temp_c, dtype=np.float64)
     w = _UTAH_WEIGHTS[np.digitize(t, _UTAH_BOUNDS, right=True)]
     w = np.where(np.isnan(t), 0.0, w)
+    return np.cumsum(w, axis=-1) if cumulative else w
+
+
+def chilling_hours(temp_c: np.ndarray, *, cumulative: bool = True) -> np.ndarray:
+    """Chilling hours (Weinberger 1950): 1 for each hour with 0 < T <= 7.2 °C, else 0 (NaN hours 0),
+    per hour or cumulative along the last axis -- chillR's ``Chilling_Hours``."""
+    t = np.asarray(temp_c, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        w = ((t > 0.0) & (t <= 7.2)).astype(np.float64)
     return np.cumsum(w, axis=-1) if cumulative else w
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,9 @@ class SeasonWeather:
 
     tmin_c/tmax_c: daily air temperature extremes, °C; rain_mm: daily rain, mm; soil_vwc: mean
     volumetric soil water content at 10 cm, m³/m³; leaf_wet_h: hours of leaf wetness in the day, h;
-    rh_pct: mean relative humidity, %. ``hourly_temp_c`` (orchard, day, 24), °C, optional: measured
+    rh_pct: mean relative humidity, %. Optional (None = not measured): ``wind_ms`` mean wind speed
+    at 2 m, m/s; ``solar_mj_m2`` incoming solar radiation, MJ m⁻² d⁻¹ (with rh_pct they allow FAO-56
+    Penman-Monteith ET0, :mod:`orchard_models.et0`). ``hourly_temp_c`` (orchard, day, 24), °C, optional: measured
     hourly air temperature where present (NaN elsewhere); reconstruction fills the rest.
     """
 
@@ -57,6 +60,8 @@ class SeasonWeather:
     leaf_wet_h: np.ndarray
     rh_pct: np.ndarray
     hourly_temp_c: np.ndarray | None = None
+    wind_ms: np.ndarray | None = None
+    solar_mj_m2: np.ndarray | None = None
     meta: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -70,8 +75,9 @@ class SeasonWeather:
     def subset(self, idx: slice | np.ndarray) -> SeasonWeather:
         """The same season for a subset of orchards (rows)."""
         kw = {f: getattr(self, f)[idx] for f in METRIC_FIELDS}
-        hourly = None if self.hourly_temp_c is None else self.hourly_temp_c[idx]
-        return replace(self, hourly_temp_c=hourly, **kw)
+        opt: dict[str, Any] = {f: None if getattr(self, f) is None else getattr(self, f)[idx]
+                               for f in ("hourly_temp_c", "wind_ms", "solar_mj_m2")}
+        return replace(self, **opt, **kw)
 
     def coverage(self, upto_day: int | None = None) -> float:
         """Share of orchard-days with both Tmin and Tmax up to ``upto_day`` (exclusive)."""

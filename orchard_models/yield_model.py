@@ -308,7 +308,7 @@ def _fit_core(x: np.ndarray, y: np.ndarray, orch: np.ndarray, seas: np.ndarray, 
     return YieldFit(beta, cov, s2w, s2s, tau2, u, var_u, n_o, 1.0, {}, int(y.size), n_s, center, s2w0, omega2)
 
 
-def _pred_log(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None
+def _pred_log(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None, extra_var_c: float = 0.0
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Log-scale mean, idiosyncratic SD and common (season-level) SD per row of ONE season.
 
@@ -316,7 +316,9 @@ def _pred_log(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None
     the orchard effect's posterior variance and the within-season coefficients' uncertainty.
     Common to every orchard of the season: the unexplained season effect and the uncertainty of the
     intercept and county coefficients -- a frost or a drought moves all orchards together, so this
-    part does not average out in the county total."""
+    part does not average out in the county total. ``extra_var_c``: a further common variance (log
+    scale) known at forecast time, e.g. the spread of the county water factor over the weather still
+    to come; it enters like the coefficients' uncertainty (normal, not Student-t)."""
     mu = x @ fit.beta
     if orch_idx is not None:
         mu = mu + fit.u[orch_idx]
@@ -329,7 +331,7 @@ def _pred_log(fit: YieldFit, x: np.ndarray, orch_idx: np.ndarray | None
     base = fit.sigma2_within if fit.sigma2_base is None else fit.sigma2_base
     g = fit.common_shock(x)
     var_i = base + fit.omega2 * g * g + var_u + np.einsum("ij,jk,ik->i", xc[:, _W], cw, xc[:, _W])
-    var_c = fit.sigma2_season + np.einsum("ij,jk,ik->i", x[:, _B], cb, x[:, _B])
+    var_c = fit.sigma2_season + np.einsum("ij,jk,ik->i", x[:, _B], cb, x[:, _B]) + max(extra_var_c, 0.0)
     return mu, np.sqrt(var_i), np.sqrt(var_c)
 
 
@@ -410,12 +412,13 @@ def fit_yield(x_seasons: list[np.ndarray], kg_seasons: list[np.ndarray], age_sea
 
 
 def predict_yield(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.ndarray,
-                  orch_idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  orch_idx: np.ndarray | None = None, extra_var_c: float = 0.0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(P10, P50, P90) season yield in kg per orchard (orchard axis of ``x``).
 
     ``orch_idx`` maps each row to the fit's orchard axis (for the orchard effect); None = all new.
     """
-    mu, sd_i, sd_c = _pred_log(fit, x, orch_idx)
+    mu, sd_i, sd_c = _pred_log(fit, x, orch_idx, extra_var_c)
     h = _half_width(fit, sd_i, sd_c)
     area = np.asarray(area_mu, dtype=np.float64)
     p50 = area * np.exp(mu)
@@ -432,8 +435,8 @@ def predict_yield(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.nda
 
 
 def county_quantiles(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.ndarray,
-                     orch_idx: np.ndarray | None = None, include: np.ndarray | None = None
-                     ) -> tuple[float, float, float]:
+                     orch_idx: np.ndarray | None = None, include: np.ndarray | None = None,
+                     extra_var_c: float = 0.0) -> tuple[float, float, float]:
     """(P10, P50, P90) of the county total kg over the ``include``d orchards of ONE season.
 
     Total = exp(δ) · S with δ the common season term (Student-t scaled by its SD, as in
@@ -452,7 +455,7 @@ def county_quantiles(fit: YieldFit, x: np.ndarray, age: np.ndarray, area_mu: np.
             q_young += np.asarray(fit.young_kg_per_mu.get(a, (0.0, 0.0, 0.0))) * area[m].sum()
     if not bear.any():
         return float(q_young[0]), float(q_young[1]), float(q_young[2])
-    mu, sd_i, sd_c = _pred_log(fit, x[bear], None if orch_idx is None else orch_idx[bear])
+    mu, sd_i, sd_c = _pred_log(fit, x[bear], None if orch_idx is None else orch_idx[bear], extra_var_c)
     vi = (fit.calib_k * sd_i) ** 2
     m_i = area[bear] * np.exp(mu + vi / 2)
     mean_s = float(m_i.sum())

@@ -26,5 +26,14 @@ def test_bench_forecast_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
         for row in out["per_season"][hz]:
             lo, mid, hi = row["county_p10_p50_p90_t"]
             assert 0 <= lo <= mid <= hi
+            # per-week calibration of the cells: share of each week's harvested kg inside its P10-P90
+            assert all(0 <= share <= 1 and t > 0 for share, t in row["cell_kg_in_p10_p90_by_week"].values())
+        assert 0 <= h["cell_kg_in_p10_p90"] <= 1 and h["week_wmape"] >= 0 and h["grade_wmape"] >= 0
+        counted = h["fruit_counts"]
+        if counted is not None:   # simulated sample-tree counts narrow the counted orchards' intervals
+            assert counted["with"]["rel_width"] < counted["without"]["rel_width"]
     assert out["speed"]["big_orchards"] == 400 and out["compute_100k_s"] > 0
-    assert set(out["goals"]) >= {"p10_p90_coverage_range", "compute_1546_s_max", "compute_100k_s_max"}
+    assert set(out["goals"]) >= {"p10_p90_coverage_range", "compute_1546_s_max", "compute_100k_s_max",
+                                 "shock_seasons_30d_beat_last_season_and_held", "week_grade_wmape_max"}
+    assert set(out["goal_checks"]) == {"beats_baselines", "coverage_in_range", "shock_seasons_30d", "county_held_30d",
+                                       "week_grade"}

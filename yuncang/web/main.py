@@ -19,6 +19,7 @@ from yuncang.web.api import (
     devices,
     farm_records,
     forecasts,
+    fruit_counts,
     health,
     jobs,
     metrics,
@@ -40,6 +41,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(device_registry.router)
     app.include_router(farm_records.router)
     app.include_router(forecasts.router)
+    app.include_router(fruit_counts.router)
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(metrics.router)
