@@ -153,3 +153,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for k in ("db_server", "broker"):
         if k in _STATE:
             terminalreporter.write_line(f"yuncang {k.replace('_', ' ')}: {_STATE[k]}")
+
+
+@pytest.fixture(scope="module")
+def spot_db(make_database: Callable[[], str]) -> str:
+    """A migrated database private to one test module: a small registry (30 orchards), the demo buyers
+    and the four demo warehouse sites (spot trading, papers, glut offers)."""
+    from trading import buyers, sites
+
+    url = make_database()
+    migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed(conn, SeedParams(seed=4, orchard_count=30, total_area_mu=3000.0))
+        buyers.seed_buyers(conn)
+        sites.seed_sites(conn)
+    return url
