@@ -12,6 +12,7 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -168,3 +169,20 @@ def spot_db(make_database: Callable[[], str]) -> str:
         buyers.seed_buyers(conn)
         sites.seed_sites(conn)
     return url
+
+
+@pytest.fixture(scope="module")
+def spot_api(spot_db: str) -> Iterator[Any]:
+    """A ``TestClient`` of the whole app over :func:`spot_db` (the module adds its users and data)."""
+    from fastapi.testclient import TestClient
+
+    from yuncang.app import create_app
+    from yuncang.db import make_pool
+    from yuncang.settings import Settings
+
+    pool = make_pool(spot_db, min_size=1, max_size=3, name="spot-api-tests")
+    try:
+        with TestClient(create_app(Settings(database_url=spot_db), pool)) as client:
+            yield client
+    finally:
+        pool.close()

@@ -4,7 +4,6 @@ CJK font embedded) and XLSX (openpyxl), in Chinese, with the lots' trace codes a
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import openpyxl
@@ -15,16 +14,13 @@ from pypdf import PdfReader
 
 from trading import papers, spot, warehouse
 from trading.errors import Invalid, NotFound
-from yuncang.app import create_app
 from yuncang.auth import create_user
-from yuncang.db import make_pool
-from yuncang.settings import Settings
 
 PW = "papers-test-password"
 
 
 @pytest.fixture(scope="module")
-def world(spot_db: str) -> Iterator[dict]:
+def world(spot_db: str, spot_api: TestClient) -> dict:
     url = spot_db
     with psycopg.connect(url, autocommit=True) as c:
         create_user(c, username="yt-zone-1", password=PW, role="buyer", buyer_id="yt-zone-1")
@@ -48,12 +44,7 @@ def world(spot_db: str) -> Iterator[dict]:
                   "week_from, week_to, destination, price_fen_per_kg, status) VALUES ('ORD-PAPER-1', 'yt-zone-1', "
                   "'paper-1', 'h', 2026, 'L', 100, %s, %s, 'yantai', 905, 'allocated')", (wk, wk))
         sh = warehouse.fulfil(c, order_id="ORD-PAPER-1", lot_id=lot.lot_id, grade="L", kg=50)
-    pool = make_pool(url, min_size=1, max_size=3, name="papers-tests")
-    try:
-        with TestClient(create_app(Settings(database_url=url), pool)) as client:
-            yield {"url": url, "client": client, "online": s1, "hall": s2, "shipment": sh, "lot": lot.lot_id}
-    finally:
-        pool.close()
+    return {"url": url, "client": spot_api, "online": s1, "hall": s2, "shipment": sh, "lot": lot.lot_id}
 
 
 def _pdf_text(data: bytes) -> str:
