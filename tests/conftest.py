@@ -186,3 +186,29 @@ def spot_api(spot_db: str) -> Iterator[Any]:
             yield client
     finally:
         pool.close()
+
+
+@pytest.fixture(scope="module")
+def spot_forecast(spot_db: str) -> Any:
+    """A forecast run of season 2026 in :func:`spot_db`: 8 harvest weeks from Monday 6 July x 3 grades per
+    orchard, P50 1,000 kg/mu spread over the weeks, P10 = 0.75 and P90 = 1.2 x P50; returns the first week."""
+    from datetime import UTC, date, datetime, timedelta
+
+    import numpy as np
+
+    w0 = date(2026, 7, 6)
+    with psycopg.connect(spot_db, autocommit=True) as conn:
+        rows = conn.execute("SELECT orchard_id, area_mu FROM orchards ORDER BY orchard_id").fetchall()
+        run = conn.execute("INSERT INTO forecast_runs (as_of, season, model_version, orchard_count) "
+                           "VALUES (%s, 2026, 'spot-test', %s) RETURNING run_id",
+                           (datetime(2026, 6, 1, tzinfo=UTC), len(rows))).fetchone()[0]  # type: ignore[index]
+        shape = np.array([0.03, 0.1, 0.2, 0.25, 0.2, 0.12, 0.07, 0.03])
+        with conn.cursor().copy("COPY forecasts (run_id, orchard_id, week_start, grade, p10_kg, p50_kg, p90_kg) "
+                                "FROM STDIN") as cp:
+            for oid, area in rows:
+                for w in range(8):
+                    for g, share in (("XL", 0.25), ("L", 0.45), ("M", 0.30)):
+                        p50 = round(float(area) * 1000.0 * shape[w] * share, 1)
+                        cp.write_row((run, oid, w0 + timedelta(weeks=w), g, round(p50 * 0.75, 1), p50,
+                                      round(p50 * 1.2, 1)))
+    return w0

@@ -4,10 +4,9 @@ purchases are tracked against their pledges."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
-import numpy as np
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -18,30 +17,13 @@ from trading.errors import Conflict, Forbidden
 from yuncang.auth import create_user
 
 PW = "glut-test-password"
-W0 = date(2026, 7, 6)           # first harvest week (Monday)
+W0 = date(2026, 7, 6)           # first harvest week of the spot_forecast fixture (Monday)
 WEEK = W0 + timedelta(weeks=3)
 
 
-def forecast(conn: psycopg.Connection, season: int = 2026) -> None:
-    """A forecast run: 8 weeks x 3 grades per orchard, P50 1,000 kg/mu spread over the weeks."""
-    rows = conn.execute("SELECT orchard_id, area_mu FROM orchards ORDER BY orchard_id").fetchall()
-    run = conn.execute("INSERT INTO forecast_runs (as_of, season, model_version, orchard_count) "
-                       "VALUES (%s, %s, 'glut-test', %s) RETURNING run_id",
-                       (datetime(season, 6, 1, tzinfo=UTC), season, len(rows))).fetchone()[0]
-    shape = np.array([0.03, 0.1, 0.2, 0.25, 0.2, 0.12, 0.07, 0.03])
-    with conn.cursor().copy("COPY forecasts (run_id, orchard_id, week_start, grade, p10_kg, p50_kg, p90_kg) "
-                            "FROM STDIN") as cp:
-        for oid, area in rows:
-            for w in range(8):
-                for g, share in (("XL", 0.25), ("L", 0.45), ("M", 0.30)):
-                    p50 = round(float(area) * 1000.0 * shape[w] * share, 1)
-                    cp.write_row((run, oid, W0 + timedelta(weeks=w), g, round(p50 * 0.75, 1), p50, round(p50 * 1.2, 1)))
-
-
 @pytest.fixture(scope="module")
-def api(spot_db: str, spot_api: TestClient) -> tuple[TestClient, str]:
+def api(spot_db: str, spot_api: TestClient, spot_forecast: date) -> tuple[TestClient, str]:
     with psycopg.connect(spot_db, autocommit=True) as c:
-        forecast(c)
         coop = c.execute("SELECT cooperative_id FROM cooperatives ORDER BY 1 LIMIT 1").fetchone()[0]
         create_user(c, username="glut-mgr", password=PW, role="manager", cooperative_id=coop)
         for b in ("inst-cq-union", "sanxia-egou", "yt-zone-1"):

@@ -17,6 +17,7 @@ warehouses; capacities are *assumptions*.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -142,3 +143,30 @@ def require_active(conn: psycopg.Connection, warehouse_id: str) -> Site:
     if not s.active:
         raise Conflict(f"warehouse {warehouse_id} is not active", "该仓库已停用", warehouse_id=warehouse_id)
     return s
+
+
+def planned_site(conn: psycopg.Connection, orchard_id: str, harvest_week: date, season: int) -> str | None:
+    """The site the latest allocation run of ``season`` sends this orchard's harvest of that week to (the
+    one with the most kg), or None when the plan has nothing for it."""
+    row = conn.execute(
+        """SELECT a.warehouse_id FROM allocations a
+           WHERE a.alloc_run_id = (SELECT max(alloc_run_id) FROM allocation_runs WHERE season = %s)
+             AND a.orchard_id = %s AND a.harvest_week = %s AND a.warehouse_id <> ''
+           GROUP BY a.warehouse_id ORDER BY sum(a.kg) DESC, a.warehouse_id LIMIT 1""",
+        (season, orchard_id, harvest_week)).fetchone()
+    return str(row[0]) if row else None
+
+
+def cold_room_for(conn: psycopg.Connection, warehouse_id: str, kg: Any) -> str:
+    """The site's active cold room with the most free kg that fits ``kg``; ``Conflict`` when none does."""
+    need = _kg(kg, "kg")
+    row = conn.execute(
+        """SELECT r.cold_room_id, r.capacity_kg - coalesce(sum(lg.remaining_kg), 0) AS free_kg
+           FROM cold_rooms r LEFT JOIN lots l ON l.cold_room_id = r.cold_room_id
+           LEFT JOIN lot_grades lg ON lg.lot_id = l.lot_id
+           WHERE r.warehouse_id = %s AND r.active GROUP BY r.cold_room_id, r.capacity_kg
+           ORDER BY free_kg DESC, r.cold_room_id LIMIT 1""", (warehouse_id,)).fetchone()
+    if row is None or Decimal(row[1]) < need:
+        raise Conflict(f"no cold room at {warehouse_id} has {need} kg free", "该仓库冷库容量不足",
+                       warehouse_id=warehouse_id)
+    return str(row[0])
