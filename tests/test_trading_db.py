@@ -12,6 +12,8 @@ import numpy as np
 import psycopg
 import pytest
 
+from ingest import rollups
+from ingest.read import season_summary
 from registry.seed import SeedParams, seed
 from trading import allocation, buyers, orders, quality, settlement, trace, warehouse, warnings
 from trading.errors import Conflict, Forbidden, Invalid, NotFound
@@ -341,14 +343,23 @@ def test_blacklisted_lot_cannot_ship_and_trace_resolves(db, allocated_2027):
         warehouse.fulfil(db, order_id=o.order_id, lot_id=lot.lot_id, grade="M", kg=1)
     # a sensor day in the rollup and a risk alert for the orchard
     dev = db.execute("SELECT device_id FROM devices WHERE orchard_id = 'WS-0300'").fetchone()[0]
-    db.execute("INSERT INTO readings_daily (device_id, metric, bucket, n, min, max, avg, sum) VALUES "
-               "(%s, 'air_temp_c', '2027-03-09 16:00+00', 96, -1.5, 14.0, 6.0, 576), "
-               "(%s, 'air_temp_c', '2027-06-09 16:00+00', 96, 20.0, 36.0, 28.0, 2688), "
-               "(%s, 'rain_mm', '2027-06-09 16:00+00', 96, 0, 3, 0.25, 24)", (dev, dev, dev))
+    # raw samples (the rollup is a continuous aggregate on TimescaleDB: never written directly), then the
+    # normal rollup refresh: a frosty local day (10 March) and a hot, wet one (10 June), 96 samples each
+    raw = []
+    for day, lo, hi, mid, rain in ((datetime(2027, 3, 9, 16, tzinfo=UTC), -1.5, 14.0, 6.0, None),
+                                   (datetime(2027, 6, 9, 16, tzinfo=UTC), 20.0, 36.0, 28.0, 0.25)):
+        for k in range(96):
+            t = day + timedelta(minutes=15 * k)
+            raw.append((dev, "air_temp_c", t, lo if k == 10 else hi if k == 50 else mid))
+            if rain is not None:
+                raw.append((dev, "rain_mm", t, rain))
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO readings (device_id, metric, time, value) VALUES (%s, %s, %s, %s)", raw)
+    rollups.refresh(db)
     db.execute("INSERT INTO alerts (dedupe_key, kind, severity, orchard_id, title_zh, title_en, raised_at) "
                "VALUES ('frost:WS-0300:2027-03-10', 'frost', 'warning', 'WS-0300', '霜冻', 'Frost', "
                "'2027-03-10 02:00+00')")
-    t = trace.resolve_trace(db, s.trace_code.lower())
+    t = trace.resolve_trace(db, s.trace_code.lower(), sensor_summary=season_summary)
     assert t["orchard"]["orchard_id"] == "WS-0300" and t["lot"]["harvested_on"] == date(2027, 7, 27)
     name = db.execute("SELECT g.name FROM growers g JOIN orchards o USING (grower_id) WHERE orchard_id = 'WS-0300'"
                       ).fetchone()[0]
@@ -360,11 +371,8 @@ def test_blacklisted_lot_cannot_ship_and_trace_resolves(db, allocated_2027):
     assert [r["kind"] for r in t["risk_events"]] == ["frost"]
     with pytest.raises(NotFound):
         trace.resolve_trace(db, "WS27-NOPE-NOPE-NOPE")
-    # without the ingest rollup the rest still resolves
-    with db.transaction():
-        db.execute("ALTER TABLE readings_daily RENAME TO readings_daily_away")
-        t2 = trace.resolve_trace(db, s.trace_code)
-        db.execute("ALTER TABLE readings_daily_away RENAME TO readings_daily")
+    # without a sensor summary (trading alone) the rest still resolves
+    t2 = trace.resolve_trace(db, s.trace_code)
     assert t2["sensor_summary"] is None and "unavailable" in t2["notes"][0]
     # blacklist the grower: shipping from the lot is refused
     gid = db.execute("SELECT grower_id FROM orchards WHERE orchard_id = 'WS-0300'").fetchone()[0]
@@ -497,8 +505,8 @@ def test_cli_offer_and_statements(url):
 
 
 def test_results_read_well_through_the_web_bridge(db):
-    """The API and pages read trading results through dashboard.trade (plain dicts, rows)."""
-    from dashboard import trade
+    """The API and pages read trading results through yuncang.web.trade (plain dicts, rows)."""
+    from yuncang.web import trade
 
     order(db, buyer="ec-shop-4", season=2028, kg=100)
     page = orders.list_orders(db, buyer_id="ec-shop-4")
