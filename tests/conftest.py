@@ -212,3 +212,34 @@ def spot_forecast(spot_db: str) -> Any:
                         cp.write_row((run, oid, w0 + timedelta(weeks=w), g, round(p50 * 0.75, 1), p50,
                                       round(p50 * 1.2, 1)))
     return w0
+
+
+@pytest.fixture(scope="module")
+def serve_spot(spot_db: str) -> Iterator[str]:
+    """The whole app over :func:`spot_db` on a real uvicorn server on a free loopback port; yields its
+    base URL (for concurrent HTTP clients and the browser)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from yuncang.app import create_app
+    from yuncang.db import make_pool
+    from yuncang.embedded import free_port
+    from yuncang.settings import Settings
+
+    pool = make_pool(spot_db, min_size=2, max_size=10, name="spot-served")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=spot_db), pool), host="127.0.0.1",
+                                           port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        pool.close()

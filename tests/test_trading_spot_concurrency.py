@@ -12,26 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 
-from registry.seed import SeedParams, seed
-from trading import buyers, sites, spot, stock, warehouse
-from yuncang.app import create_app
+from trading import buyers, spot, stock, warehouse
 from yuncang.auth import create_user
-from yuncang.db import make_pool
-from yuncang.embedded import free_port
-from yuncang.migrations import migrate
-from yuncang.settings import Settings
 
 PW = "spot-concurrency-pw"
 BUYERS = [f"spot-b{i}" for i in range(6)]
@@ -39,12 +29,9 @@ LOT_KG = 500
 
 
 @pytest.fixture(scope="module")
-def served(make_database: Callable[[], str]) -> Iterator[tuple[str, str, list[str], list[str]]]:
-    url = make_database()
-    migrate(url)
+def served(spot_db: str, serve_spot: str) -> tuple[str, str, list[str], list[str]]:
+    url = spot_db
     with psycopg.connect(url) as c:
-        seed(c, SeedParams(seed=9, orchard_count=20, total_area_mu=2000.0))
-        sites.seed_sites(c)
         for b in BUYERS:
             buyers.ensure_buyer(c, buyer_id=b, name=f"并发采购商{b}", kind="supermarket", city_name="chongqing")
             create_user(c, username=b, password=PW, role="buyer", buyer_id=b)
@@ -65,21 +52,7 @@ def served(make_database: Callable[[], str]) -> Iterator[tuple[str, str, list[st
                 "'2026-07-20', '2026-07-20', 'chongqing', 900, 'allocated') RETURNING order_id",
                 (f"ORD-SPOTC-{i}", BUYERS[i], f"spotc-{i}")).fetchone()[0])
         c.commit()
-    pool = make_pool(url, min_size=2, max_size=10, name="spot-concurrency")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=url), pool), host="127.0.0.1", port=port,
-                                           log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", url, lots, orders
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        pool.close()
+    return serve_spot, url, lots, orders
 
 
 async def _tokens(client: httpx.AsyncClient, users: list[str]) -> dict[str, dict[str, str]]:

@@ -258,3 +258,29 @@ def partner_report(conn: psycopg.Connection, season: int) -> list[dict[str, Any]
         else:
             r["pledge_share"] = None
     return rows
+
+
+def is_partner(conn: psycopg.Connection, buyer_id: str | None) -> bool:
+    """Whether the buyer belongs to the emergency channel (takes glut offers)."""
+    if not buyer_id:
+        return False
+    row = conn.execute(f"SELECT {PARTNER_SQL} FROM buyers b WHERE buyer_id = %s", (buyer_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def season_warnings(conn: psycopg.Connection, season: int | None = None
+                    ) -> tuple[int, list[unsold.UnsoldRiskWarning]]:
+    """(season, its unsold-risk warnings over the whole harvest) for the glut page: the season of the
+    newest forecast run unless given; no warnings (not an error) without a forecast."""
+    if season is None:
+        row = conn.execute("SELECT max(season) FROM forecast_runs").fetchone()
+        season = int(row[0]) if row and row[0] else date.today().year
+    first = conn.execute("SELECT min(f.week_start) FROM forecasts f JOIN forecast_runs r USING (run_id) "
+                         "WHERE r.season = %s", (season,)).fetchone()
+    if not first or first[0] is None:
+        return season, []
+    try:
+        return season, unsold.evaluate_unsold_risk(conn, season=season, as_of=first[0], horizon_weeks=10,
+                                                   raise_alert=False)
+    except NotFound:
+        return season, []

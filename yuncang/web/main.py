@@ -30,6 +30,7 @@ from yuncang.web.api import (
 )
 from yuncang.web.pages import buyer, grower, home, login, manager, static, trace
 from yuncang.web.pages import orchards as orchards_page
+from yuncang.web.pages import spot as spot_pages
 
 
 def include_routers(app: FastAPI) -> None:
@@ -58,3 +59,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(orchards_page.router)
     app.include_router(static.router)
     app.include_router(trace.router)
+    app.include_router(spot_pages.router)  # /spot, /hall, /glut (issue 17)
