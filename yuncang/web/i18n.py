@@ -212,6 +212,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "pledge": {"zh": "承诺(元)", "en": "Pledge (yuan)"},
     "purchased": {"zh": "已采购(元)", "en": "Bought (yuan)"},
     "none_yet": {"zh": "暂无", "en": "None yet"},
+    "st_held": {"zh": "保留中", "en": "Held"},
+    "st_confirmed": {"zh": "已确认", "en": "Confirmed"},
+    "st_delivered": {"zh": "已交付", "en": "Delivered"},
+    "st_expired": {"zh": "已过期", "en": "Expired"},
+    "st_cancelled": {"zh": "已取消", "en": "Cancelled"},
+    "st_open": {"zh": "开放", "en": "Open"},
+    "st_closed": {"zh": "已结束", "en": "Closed"},
 }
 
 
