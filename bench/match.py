@@ -7,8 +7,12 @@ cold-storage capacity that binds, a 25 % poverty-alleviated share and grade subs
 whole ``match`` call (LP build + HiGHS solve + pro-rata split + disaggregation to orchard rows, both
 the committed and the expected stage) and a re-allocation after a perturbed forecast.
 
+With ``--sites N`` (default 4) the season runs through N origin warehouses (trading.sites.DEMO_SITES):
+the LP picks the site per orchard and week through township hubs, with road-distance haulage and
+freight, and each site's weekly intake and storage bind (see ``synthetic_problem``).
+
 Prints one JSON object as the last line: medians over ``--repeat`` runs per order count.
-Goal: 2,000 orders solved in under 10 s (build + solve).
+Goal: 2,000 orders solved in under 10 s (build + solve + disaggregation, both stages).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -28,9 +34,14 @@ GOAL_S = 10.0
 
 
 def synthetic_problem(n_orchards: int = 1546, n_orders: int = 2000, n_weeks: int = 8, seed: int = 7,
-                      demand_ratio: float = 0.95) -> tuple[SupplyGrid, np.ndarray, list[OrderDemand],
-                                                           MatchParams]:
-    """A deterministic synthetic season: (P10 supply grid, P50 kg array, orders, params)."""
+                      demand_ratio: float = 0.95, n_sites: int = 1) -> tuple[SupplyGrid, np.ndarray,
+                                                                              list[OrderDemand], MatchParams]:
+    """A deterministic synthetic season: (P10 supply grid, P50 kg array, orders, params).
+
+    With ``n_sites`` > 1 the first sites of :data:`trading.sites.DEMO_SITES` are the origin warehouses:
+    orchards lie at random in the county (31.0-31.4 °N, 109.6-110.0 °E), haulage and freight come from
+    road distances (road factor x great circle), every order has a destination city, and each site's
+    weekly intake and cold storage are its share of 1.1 x the peak week's supply (so both bind)."""
     rng = np.random.default_rng(seed)
     area = rng.lognormal(np.log(40.0), 1.25, n_orchards)
     area *= 176_000.0 * n_orchards / 1546 / area.sum()
@@ -62,13 +73,46 @@ def synthetic_problem(n_orchards: int = 1546, n_orders: int = 2000, n_weeks: int
         orders.append(OrderDemand(f"O{i:06d}", g, float(sizes[i]), wf, wt,
                                   price[g] * float(rng.uniform(0.85, 1.15)) - float(rng.uniform(0, 80)), i))
     weekly = p10.sum(axis=(0, 2))
-    params = MatchParams(capacity_kg_per_week=float(weekly.max()) * 1.1, poverty_min_share=0.25)
-    return supply, np.floor(p50), orders, params
+    if n_sites <= 1:
+        params = MatchParams(capacity_kg_per_week=float(weekly.max()) * 1.1, poverty_min_share=0.25)
+        return supply, np.floor(p50), orders, params
+    grid, site_orders, params = _with_sites(supply, orders, float(weekly.max()), n_sites, rng)
+    return grid, np.floor(p50), site_orders, params
 
 
-def run_once(n_orchards: int, n_orders: int, n_weeks: int = 8, seed: int = 7) -> dict[str, Any]:
+def _with_sites(supply: SupplyGrid, orders: list[OrderDemand], peak_kg: float, n_sites: int,
+                rng: np.random.Generator) -> tuple[SupplyGrid, list[OrderDemand], MatchParams]:
+    """Sites, township hubs and destinations for the synthetic season: orchards scattered round the
+    plum townships' seats (registry.townships), haulage orchard -> seat -> site at the local rate on
+    road km (road factor x great circle), long-haul freight site -> destination city."""
+    from registry.townships import TOWNSHIPS
+    from trading.geo import CITIES, LOCAL_FEN_PER_KG_KM
+    from trading.sites import DEMO_SITES, Site, road_km_matrix, site_to_city_fen_per_kg
+
+    sites = [Site(w[0], w[1], w[2], w[3], w[4], None, Decimal(0), True) for w in DEMO_SITES[:n_sites]]
+    n = len(supply.orchard_ids)
+    seat_lat = np.array([t[3] for t in TOWNSHIPS])
+    seat_lon = np.array([t[4] for t in TOWNSHIPS])
+    hub_of = rng.integers(len(TOWNSHIPS), size=n)
+    lat = seat_lat[hub_of] + rng.normal(0, 0.03, n)
+    lon = seat_lon[hub_of] + rng.normal(0, 0.03, n)
+    to_seat = LOCAL_FEN_PER_KG_KM * road_km_matrix(lat, lon, seat_lat, seat_lon)[np.arange(n), hub_of]
+    seat_site = LOCAL_FEN_PER_KG_KM * road_km_matrix(seat_lat, seat_lon, np.array([s.lat for s in sites]),
+                                                     np.array([s.lon for s in sites]))
+    grid = replace(supply, transport_fen_per_kg=to_seat, hub_of=hub_of, hub_site_fen_per_kg=seat_site)
+    freight = {c.key: site_to_city_fen_per_kg(c.key, sites) for c in CITIES}
+    keys = sorted(freight)
+    out = [replace(o, site_freight_fen_per_kg=freight[keys[int(rng.integers(len(keys)))]]) for o in orders]
+    share = np.array([w[5] for w in DEMO_SITES[:n_sites]], dtype=float)
+    share /= share.sum()
+    params = MatchParams(capacity_kg_per_week=list(1.1 * peak_kg * share), poverty_min_share=0.25,
+                         intake_kg_per_week=list(1.1 * peak_kg * share))
+    return grid, out, params
+
+
+def run_once(n_orchards: int, n_orders: int, n_weeks: int = 8, seed: int = 7, n_sites: int = 1) -> dict[str, Any]:
     """One timed allocation and one re-allocation; returns figures for that run."""
-    supply, p50, orders, params = synthetic_problem(n_orchards, n_orders, n_weeks, seed)
+    supply, p50, orders, params = synthetic_problem(n_orchards, n_orders, n_weeks, seed, n_sites=n_sites)
     t0 = time.perf_counter()
     res = match(supply, orders, params, expected_kg=p50)
     total_s = time.perf_counter() - t0
@@ -78,8 +122,7 @@ def run_once(n_orchards: int, n_orders: int, n_weeks: int = 8, seed: int = 7) ->
     # re-allocation after a forecast change of up to +-5 % per orchard
     rng = np.random.default_rng(seed + 1)
     factor = rng.uniform(0.95, 1.05, len(supply.orchard_ids))[:, None, None]
-    supply2 = SupplyGrid(supply.orchard_ids, supply.weeks, np.floor(supply.kg * factor),
-                         supply.transport_fen_per_kg, supply.poor, supply.eligible)
+    supply2 = replace(supply, kg=np.floor(supply.kg * factor))
     t1 = time.perf_counter()
     res2 = match(supply2, orders, params, expected_kg=np.floor(p50 * factor),
                  previous_committed=res.commit.rows,
@@ -126,10 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--orders", type=int, nargs="*", default=[500, 1000, 2000, 5000, 10000])
     ap.add_argument("--weeks", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sites", type=int, default=4, help="origin warehouse sites (1-4, trading.sites.DEMO_SITES)")
     args = ap.parse_args(argv)
     curve = []
     for n in args.orders:
-        runs = [run_once(args.orchards, n, args.weeks, seed=7 + r) for r in range(args.repeat)]
+        runs = [run_once(args.orchards, n, args.weeks, seed=7 + r, n_sites=args.sites) for r in range(args.repeat)]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         med["orders"] = n
         med["runs"] = len(runs)
@@ -139,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     at = next((c for c in curve if c["orders"] == 2000), curve[-1])
     out = {
         "benchmark": "match",
-        "orchards": args.orchards, "weeks": args.weeks, "grades": len(GRADE_ORDER),
+        "orchards": args.orchards, "weeks": args.weeks, "grades": len(GRADE_ORDER), "sites": args.sites,
         "orders": at["orders"],
         "total_s_median": round(at["total_s"], 3),
         "solve_s_median": round(at["commit_solve_s"], 3),

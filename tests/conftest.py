@@ -12,6 +12,7 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -190,3 +191,92 @@ def make_registry_db(make_database: Callable[[], str]) -> Callable[..., str]:
         return url
 
     return make
+
+
+@pytest.fixture(scope="module")
+def spot_db(make_database: Callable[[], str]) -> str:
+    """A migrated database private to one test module: a small registry (30 orchards), the demo buyers
+    and the four demo warehouse sites (spot trading, papers, glut offers)."""
+    from trading import buyers, sites
+
+    url = make_database()
+    migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed(conn, SeedParams(seed=4, orchard_count=30, total_area_mu=3000.0))
+        buyers.seed_buyers(conn)
+        sites.seed_sites(conn)
+    return url
+
+
+@pytest.fixture(scope="module")
+def spot_api(spot_db: str) -> Iterator[Any]:
+    """A ``TestClient`` of the whole app over :func:`spot_db` (the module adds its users and data)."""
+    from fastapi.testclient import TestClient
+
+    from yuncang.app import create_app
+    from yuncang.db import make_pool
+    from yuncang.settings import Settings
+
+    pool = make_pool(spot_db, min_size=1, max_size=3, name="spot-api-tests")
+    try:
+        with TestClient(create_app(Settings(database_url=spot_db), pool)) as client:
+            yield client
+    finally:
+        pool.close()
+
+
+@pytest.fixture(scope="module")
+def spot_forecast(spot_db: str) -> Any:
+    """A forecast run of season 2026 in :func:`spot_db`: 8 harvest weeks from Monday 6 July x 3 grades per
+    orchard, P50 1,000 kg/mu spread over the weeks, P10 = 0.75 and P90 = 1.2 x P50; returns the first week."""
+    from datetime import UTC, date, datetime, timedelta
+
+    import numpy as np
+
+    w0 = date(2026, 7, 6)
+    with psycopg.connect(spot_db, autocommit=True) as conn:
+        rows = conn.execute("SELECT orchard_id, area_mu FROM orchards ORDER BY orchard_id").fetchall()
+        run = conn.execute("INSERT INTO forecast_runs (as_of, season, model_version, orchard_count) "
+                           "VALUES (%s, 2026, 'spot-test', %s) RETURNING run_id",
+                           (datetime(2026, 6, 1, tzinfo=UTC), len(rows))).fetchone()[0]  # type: ignore[index]
+        shape = np.array([0.03, 0.1, 0.2, 0.25, 0.2, 0.12, 0.07, 0.03])
+        with conn.cursor().copy("COPY forecasts (run_id, orchard_id, week_start, grade, p10_kg, p50_kg, p90_kg) "
+                                "FROM STDIN") as cp:
+            for oid, area in rows:
+                for w in range(8):
+                    for g, share in (("XL", 0.25), ("L", 0.45), ("M", 0.30)):
+                        p50 = round(float(area) * 1000.0 * shape[w] * share, 1)
+                        cp.write_row((run, oid, w0 + timedelta(weeks=w), g, round(p50 * 0.75, 1), p50,
+                                      round(p50 * 1.2, 1)))
+    return w0
+
+
+@pytest.fixture(scope="module")
+def serve_spot(spot_db: str) -> Iterator[str]:
+    """The whole app over :func:`spot_db` on a real uvicorn server on a free loopback port; yields its
+    base URL (for concurrent HTTP clients and the browser)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from yuncang.app import create_app
+    from yuncang.db import make_pool
+    from yuncang.embedded import free_port
+    from yuncang.settings import Settings
+
+    pool = make_pool(spot_db, min_size=2, max_size=10, name="spot-served")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=spot_db), pool), host="127.0.0.1",
+                                           port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        pool.close()

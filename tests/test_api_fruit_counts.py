@@ -45,7 +45,7 @@ def test_grower_records_counts_once_per_client_id(client: TestClient, web_db: st
     assert again.status_code == 200 and again.json()["count_id"] == got["count_id"]
     clash = client.post(url, json=_body("phone-1-abc", [1, 2, 3]), headers=h)
     assert clash.status_code == 409
-    assert client.post(f"/api/v1/orchards/{other}/fruit-counts", json=_body("x-2", [5]), headers=h).status_code == 403
+    assert client.post(f"/api/v1/orchards/{other}/fruit-counts", json=_body("x-2", [5]), headers=h).status_code == 404  # another grower's orchard: not revealed (issue 14)
     assert client.post("/api/v1/orchards/NO-SUCH/fruit-counts", json=_body("x-3", [5]), headers=h).status_code == 404
     with psycopg.connect(web_db) as conn:
         assert conn.execute("SELECT count(*) FROM fruit_counts WHERE client_id = 'phone-1-abc'").fetchone()[0] == 1

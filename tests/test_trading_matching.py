@@ -63,28 +63,34 @@ def instances(draw, max_orchards=6, max_orders=7, weeks=3):
 
 def independent_lp(supply: SupplyGrid, orders: list[OrderDemand], params: MatchParams,
                    fill_weight: float, seniority_weight: float) -> float:
-    """A differently built LP: one column per (orchard, order, harvest week, delivery week, grade), pro
-    rata written as equal fill ratios within a class (lambda_c), dense matrices, explicit loops."""
+    """A differently built LP: one column per (orchard, site, order, harvest week, delivery week, grade),
+    pro rata written as equal fill ratios within a class (lambda_c), dense matrices, explicit loops.
+    Several sites: each column pays the orchard's haulage to its site and the order's freight from it;
+    rows cap a site's weekly intake and storage."""
     n_o, n_w, n_g = supply.kg.shape
+    n_s = supply.n_sites
+    tr = supply.transport_os
     classes = sorted({o.class_key for o in orders})
-    cols = []   # (o, k, h, t, g2, coef)
+    cols = []   # (o, k, h, t, g2, coef, site)
     for i in range(n_o):
         if not supply.eligible[i]:
             continue
-        for k, od in enumerate(orders):
-            gi = GRADE_ORDER.index(od.grade)
-            for t in range(od.week_from, od.week_to + 1):
-                for h in range(n_w):
-                    if not (h <= t <= h + params.max_storage_weeks):
-                        continue
-                    for g2 in range(n_g):
-                        if g2 > gi or np.floor(supply.kg[i, h, g2]) <= 0:
+        for si in range(n_s):
+            for k, od in enumerate(orders):
+                gi = GRADE_ORDER.index(od.grade)
+                freight = od.site_freight_fen_per_kg[si] if od.site_freight_fen_per_kg else 0.0
+                for t in range(od.week_from, od.week_to + 1):
+                    for h in range(n_w):
+                        if not (h <= t <= h + params.max_storage_weeks):
                             continue
-                        coef = (fill_weight + od.value_fen_per_kg - supply.transport_fen_per_kg[i]
-                                - params.storage_fen_per_kg_week * (t - h)
-                                - params.substitution_penalty_fen_per_kg * (gi - g2)
-                                + (seniority_weight if od.senior else 0.0))
-                        cols.append((i, k, h, t, g2, coef))
+                        for g2 in range(n_g):
+                            if g2 > gi or np.floor(supply.kg[i, h, g2]) <= 0:
+                                continue
+                            coef = (fill_weight + od.value_fen_per_kg - freight - tr[i, si]
+                                    - params.storage_fen_per_kg_week * (t - h)
+                                    - params.substitution_penalty_fen_per_kg * (gi - g2)
+                                    + (seniority_weight if od.senior else 0.0))
+                            cols.append((i, k, h, t, g2, coef, si))
     n_x = len(cols)
     n_l = len(classes)
     s = params.poverty_min_share
@@ -93,16 +99,21 @@ def independent_lp(supply: SupplyGrid, orders: list[OrderDemand], params: MatchP
     c[:n_x] = [col[5] for col in cols]
     c[-1] = -fill_weight / 2
     a_ub, b_ub, a_eq, b_eq = [], [], [], []
-    for i in range(n_o):               # supply
+
+    def add_ub(pick, limit):
+        row = np.zeros(n)
+        for j, col in enumerate(cols):
+            if pick(col):
+                row[j] = 1
+        if row.any():
+            a_ub.append(row)
+            b_ub.append(limit)
+
+    for i in range(n_o):               # supply, over all sites
         for h in range(n_w):
             for g in range(n_g):
-                row = np.zeros(n)
-                for j, col in enumerate(cols):
-                    if col[0] == i and col[2] == h and col[4] == g:
-                        row[j] = 1
-                if row.any():
-                    a_ub.append(row)
-                    b_ub.append(np.floor(supply.kg[i, h, g]))
+                add_ub(lambda col, i=i, h=h, g=g: col[0] == i and col[2] == h and col[4] == g,
+                       np.floor(supply.kg[i, h, g]))
     for k, od in enumerate(orders):     # each order gets lambda_c * q_k
         row = np.zeros(n)
         for j, col in enumerate(cols):
@@ -111,15 +122,16 @@ def independent_lp(supply: SupplyGrid, orders: list[OrderDemand], params: MatchP
         row[n_x + classes.index(od.class_key)] = -od.quantity_kg
         a_eq.append(row)
         b_eq.append(0.0)
-    cap = params.capacity_array(n_w)
-    if cap is not None:
+    cap = params.capacity_array(n_w, n_s)
+    intake = params.intake_array(n_w, n_s)
+    for si in range(n_s):
         for tau in range(n_w):
-            row = np.zeros(n)
-            for j, col in enumerate(cols):
-                if col[2] <= tau < col[3]:
-                    row[j] = 1
-            a_ub.append(row)
-            b_ub.append(cap[tau])
+            if cap is not None:
+                add_ub(lambda col, si=si, tau=tau: col[6] == si and col[2] <= tau < col[3],
+                       cap[tau] if n_s == 1 else cap[si, tau])
+            if intake is not None:
+                add_ub(lambda col, si=si, tau=tau: col[6] == si and col[2] == tau,
+                       intake[tau] if n_s == 1 else intake[si, tau])
     if s > 0:
         row = np.zeros(n)
         for j, col in enumerate(cols):
@@ -132,6 +144,57 @@ def independent_lp(supply: SupplyGrid, orders: list[OrderDemand], params: MatchP
                   b_eq=b_eq, bounds=bounds, method="highs-ipm")
     assert res.status == 0, res.message
     return float(-res.fun)
+
+
+@st.composite
+def site_instances(draw, max_orchards=4, max_orders=5, weeks=3):
+    """An instance with 2-3 sites: haulage per orchard and site, freight per destination and site
+    (orders share destinations, so classes hold several orders), weekly intake and storage per site."""
+    supply, _, orders, params = draw(instances(max_orchards=max_orchards, max_orders=max_orders, weeks=weeks))
+    n_s = draw(st.integers(2, 3))
+    n_o = len(supply.orchard_ids)
+    haul = np.array(draw(st.lists(st.integers(0, 40), min_size=n_o * n_s, max_size=n_o * n_s)),
+                    dtype=float).reshape(n_o, n_s)
+    dests = [tuple(float(x) for x in draw(st.lists(st.integers(0, 60), min_size=n_s, max_size=n_s)))
+             for _ in range(2)]
+    orders = [OrderDemand(o.order_id, o.grade, o.quantity_kg, o.week_from, o.week_to, o.value_fen_per_kg,
+                          o.priority, o.senior, dests[k % 2]) for k, o in enumerate(orders)]
+    if draw(st.booleans()):     # exact: every orchard its own route to each site
+        site_grid = SupplyGrid(supply.orchard_ids, supply.weeks, supply.kg, supply.transport_fen_per_kg,
+                               supply.poor, supply.eligible, haul)
+    else:                       # through hubs (township seats): orchard -> hub + hub -> site
+        n_hub = draw(st.integers(1, 2))
+        hub_of = np.array(draw(st.lists(st.integers(0, n_hub - 1), min_size=n_o, max_size=n_o)))
+        site_grid = SupplyGrid(supply.orchard_ids, supply.weeks, supply.kg, supply.transport_fen_per_kg,
+                               supply.poor, supply.eligible, hub_of=hub_of,
+                               hub_site_fen_per_kg=np.array(draw(st.lists(st.integers(0, 30), min_size=n_hub * n_s,
+                                                                          max_size=n_hub * n_s)),
+                                                            dtype=float).reshape(n_hub, n_s))
+    per_site = st.sampled_from([None, [0.0, 100.0, 400.0][:n_s], [300.0] * n_s, 150.0])
+    params = MatchParams(crate_kg=10.0, capacity_kg_per_week=draw(per_site), intake_kg_per_week=draw(per_site),
+                         poverty_min_share=params.poverty_min_share, max_storage_weeks=params.max_storage_weeks)
+    return site_grid, orders, params
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(site_instances())
+def test_several_sites_pooled_lp_equals_the_per_arc_lp(inst):
+    supply, orders, params = inst
+    n_w, n_s = len(supply.weeks), supply.n_sites
+    res = solve_stage(supply, orders, params, params.capacity_array(n_w, n_s), (), params.intake_array(n_w, n_s))
+    other = independent_lp(supply, orders, params, res.stats["fill_weight"], res.stats["seniority_weight"])
+    assert res.lp_objective == pytest.approx(other, rel=1e-7, abs=1e-3)
+    # the plan it disaggregates respects every site's intake and storage, and ships from one site per row
+    intake = params.intake_array(n_w, n_s)
+    got = np.zeros((n_s, n_w))
+    for r in res.rows:
+        got[r.site, r.harvest_week] += r.kg
+    if intake is not None:
+        assert np.all(got <= intake + TOL)
+    cap = params.capacity_array(n_w, n_s)
+    if cap is not None:
+        assert np.all(res.occupancy_kg <= cap + TOL)
+    assert {r.site for r in res.rows} <= set(range(n_s))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -393,3 +456,18 @@ def test_reallocation_after_change_still_honours_limits_and_pro_rata(inst, facto
         for m in members:
             assert again.commit.filled_kg[m.order_id] <= m.quantity_kg + TOL
             assert abs(again.commit.filled_kg[m.order_id] - got * m.quantity_kg / dem) <= 2 * params.crate_kg + 1e-6
+
+
+def test_four_sites_share_the_season_and_a_repeat_run_moves_nothing():
+    supply, p50, orders, params = synthetic_problem(120, 150, 8, seed=2, n_sites=4)
+    res = match(supply, orders, params, expected_kg=p50)
+    by_site = defaultdict(float)
+    for r in res.commit.rows:
+        by_site[r.site] += r.kg
+    assert len(by_site) >= 2                                        # fruit goes through several sites
+    intake = params.intake_array(8, 4)
+    assert np.all(res.commit.intake_kg <= intake + TOL)             # each site's weekly intake holds
+    assert np.all(res.commit.occupancy_kg <= params.capacity_array(8, 4) + TOL)
+    again = match(supply, orders, params, expected_kg=p50, previous_committed=res.commit.rows,
+                  previous_expected=res.expected.rows if res.expected else ())
+    assert _moved_kg(res.commit.rows, again.commit.rows) < 0.1       # grams of rounding, no real move

@@ -62,3 +62,12 @@ def test_orders_allocations_statements_and_notices_by_role() -> None:
     assert access.notification_recipient(buyer) == ("buyer", "b1")
     assert access.notification_recipient(g) == ("grower", "G-1")
     assert access.notification_recipient(m) is None
+
+
+def test_the_hall_counter_is_for_managers_admins_and_granted_staff() -> None:
+    assert access.may_work_counter(user("manager", coop="c1"), granted=False)
+    assert access.may_work_counter(user("admin"), granted=False)
+    assert access.may_work_counter(user("grower", grower="G-1"), granted=True)
+    assert not access.may_work_counter(user("grower", grower="G-1"), granted=False)
+    assert not access.may_work_counter(user("buyer", buyer="b"), granted=False)
+    assert access.may_run_trading(user("manager", coop="c1")) and not access.may_run_trading(user("buyer", buyer="b"))

@@ -69,6 +69,23 @@ Settlement — :mod:`trading.settlement`
     (``.statements`` per grower, ``.totals``, ``.poverty_alleviated``; integer fen);
     ``save_rule_set(...)``; ``rule_set_for(conn, cooperative_id, season)``; ``compute_statement(...)``.
 
+Stock, spot sales and papers (issue 17) — :mod:`trading.stock`, :mod:`trading.spot`, :mod:`trading.papers`
+    One stock for every channel: ``lot_grades`` rows (remaining, reserved) taken only through
+    ``stock.lock_rows`` + conditional updates. ``spot.stock_offer``, ``set_list_price``, ``reserve`` ->
+    ``confirm`` -> ``deliver`` (or ``cancel``; holds expire: ``expire_holds``), ``make_offer`` /
+    ``decide_offer``, ``hall_sale``, ``record_loss``, ``grant_hall_staff`` / ``is_hall_staff``; all writes
+    idempotent on ``client_request_id``. ``papers.spot_delivery_note`` / ``shipment_delivery_note`` /
+    ``buyer_statement`` -> ``to_pdf`` / ``to_xlsx``.
+
+Glut channel — :mod:`trading.glut`
+    ``open_offer`` (from an unsold-risk warning, floor price), ``accept_offer`` (institutional buyers, one
+    action -> a forward order), ``plan_after_acceptance`` (allocate + re-evaluate), ``set_pledge``,
+    ``partner_report``.
+
+Sites — :mod:`trading.sites`
+    ``seed_sites`` (4 demo origin warehouses), ``save_site``, ``list_sites``, ``planned_site``,
+    ``cold_room_for``, road-distance cost matrices; ``allocation.allocate`` uses every active site.
+
 Demo data — :mod:`trading.demo`
     ``seed_demo(conn, *, season, orders=120) -> dict``: buyers, warehouse and forward orders.
 """

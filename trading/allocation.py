@@ -21,7 +21,7 @@ import bisect
 import logging
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -35,6 +35,7 @@ from trading.errors import Invalid, NotFound
 from trading.geo import LOCAL_FEN_PER_KG_KM, freight_fen_per_kg, road_km
 from trading.matching import GRADE_ORDER, AllocRow, MatchParams, OrderDemand, SupplyGrid, match
 from trading.quality import blacklisted_orchards
+from trading.sites import Site, list_sites, road_km_matrix, site_to_city_fen_per_kg
 from trading.warehouse import storage_capacity_kg, warehouse_location
 
 log = logging.getLogger(__name__)
@@ -182,10 +183,16 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
         sup = load_supply(conn, run)
         if not sup.orchard_ids:
             raise NotFound(f"forecast run {run} has no rows", "预测批次没有数据")
-        wid, wlat, wlon = warehouse_location(conn, warehouse_id)
+        sites = [] if warehouse_id is not None else list_sites(conn)
+        multi = len(sites) > 1
+        wid, wlat, wlon = warehouse_location(conn, warehouse_id if not sites else sites[0].warehouse_id)
+        site_ids = [s.warehouse_id for s in sites] if multi else [wid]
         if params.capacity_kg_per_week is None:
-            params = MatchParams(**{**asdict(params),
-                                    "capacity_kg_per_week": float(storage_capacity_kg(conn, wid))})
+            params = replace(params, capacity_kg_per_week=[float(s.storage_kg) for s in sites] if multi
+                             else float(storage_capacity_kg(conn, wid)))
+        if multi and params.intake_kg_per_week is None:
+            params = replace(params, intake_kg_per_week=[_NO_LIMIT_KG if s.intake_kg_per_week is None
+                                                         else float(s.intake_kg_per_week) for s in sites])
         transport, poor, eligible, grower = _orchard_meta(conn, sup.orchard_ids, wlat, wlon)
         with conn.cursor(row_factory=dict_row) as cur:
             orders = cur.execute(
@@ -194,10 +201,18 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
                 "'fulfilled') ORDER BY seq FOR UPDATE", (season,)).fetchall()
         demands: list[OrderDemand] = []
         freight_cache: dict[str, float] = {}
+        site_freight: dict[str, tuple[float, ...]] = {}
         for o in orders:
             wf = bisect.bisect_left(sup.weeks, o["week_from"])
             wt = bisect.bisect_right(sup.weeks, o["week_to"]) - 1
             dest = o["destination"]
+            if multi:
+                if dest not in site_freight:
+                    site_freight[dest] = site_to_city_fen_per_kg(dest, sites)
+                demands.append(OrderDemand(o["order_id"], o["grade"], float(o["quantity_kg"]), wf, wt,
+                                           float(o["price_fen_per_kg"]), int(o["seq"]), o["status"] != "open",
+                                           site_freight[dest]))
+                continue
             if dest not in freight_cache:
                 freight_cache[dest] = freight_fen_per_kg(dest, wlat, wlon)
             demands.append(OrderDemand(o["order_id"], o["grade"], float(o["quantity_kg"]), wf, wt,
@@ -205,8 +220,10 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
                                        o["status"] != "open"))
         grid = SupplyGrid(sup.orchard_ids, sup.weeks, np.floor(sup.q[confidence] + 1e-9), transport, poor,
                           eligible)
+        if multi:
+            grid = _through_township_seats(conn, grid, sites)
         nxt = _NEXT[confidence]
-        prev_id, prev_c, prev_e, prev_orders, prev_orchard = _previous(conn, season, sup)
+        prev_id, prev_c, prev_e, prev_orders, prev_orchard = _previous(conn, season, sup, site_ids)
         t_load = time.perf_counter() - t0
         res = match(grid, demands, params, expected_kg=sup.q[nxt] if nxt else None,
                     previous_committed=prev_c, previous_expected=prev_e)
@@ -227,14 +244,14 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
         assert row is not None
         arid = int(row[0])
         with conn.cursor().copy("COPY allocations (alloc_run_id, order_id, orchard_id, harvest_week, "
-                                "delivery_week, grade, kg, status) FROM STDIN") as cp:
+                                "delivery_week, grade, kg, status, warehouse_id) FROM STDIN") as cp:
             agg: dict[tuple[Any, ...], float] = defaultdict(float)
             for status, r in res.rows:
                 agg[(r.order_id, sup.orchard_ids[r.orchard], sup.weeks[r.harvest_week],
-                     sup.weeks[r.delivery_week], r.grade, status)] += r.kg
-            for (oid, orc, hw, dw, g, status), kg in agg.items():
+                     sup.weeks[r.delivery_week], r.grade, status, site_ids[r.site])] += r.kg
+            for (oid, orc, hw, dw, g, status, site), kg in agg.items():
                 if kg >= 0.0005:
-                    cp.write_row((arid, oid, orc, hw, dw, g, f"{kg:.3f}", status))
+                    cp.write_row((arid, oid, orc, hw, dw, g, f"{kg:.3f}", status, site))
         by_id = {o["order_id"]: o for o in orders}
         fills: list[OrderFill] = []
         for d in demands:
@@ -264,6 +281,35 @@ def allocate(conn: psycopg.Connection, *, season: int, run_id: Any = None, confi
     return result
 
 
+_NO_LIMIT_KG = 1e12     #: a site without a stated weekly intake (kg): not limited
+
+
+def _through_township_seats(conn: psycopg.Connection, grid: SupplyGrid, sites: list[Site]) -> SupplyGrid:
+    """Several sites: haulage orchard -> township seat -> site (each leg road km = road factor x great
+    circle, at the local rate), so the LP routes per township (its hubs) instead of per orchard."""
+    rows = conn.execute("SELECT o.orchard_id, o.lat, o.lon, t.township_id, t.lat, t.lon FROM orchards o "
+                        "JOIN townships t USING (township_id) WHERE o.orchard_id = ANY(%s)",
+                        (grid.orchard_ids,)).fetchall()
+    meta = {r[0]: r for r in rows}
+    towns = sorted({r[3] for r in rows}) or ["-"]
+    ti = {t: i for i, t in enumerate(towns)}
+    seat = {r[3]: (float(r[4]), float(r[5])) for r in rows}
+    n = len(grid.orchard_ids)
+    hub_of = np.zeros(n, dtype=np.int64)
+    to_seat = np.zeros(n)
+    for i, o in enumerate(grid.orchard_ids):
+        m = meta.get(o)
+        if m is None:
+            continue
+        hub_of[i] = ti[m[3]]
+        to_seat[i] = LOCAL_FEN_PER_KG_KM * road_km(float(m[1]), float(m[2]), float(m[4]), float(m[5]))
+    seat_lat = np.array([seat.get(t, (0.0, 0.0))[0] for t in towns])
+    seat_lon = np.array([seat.get(t, (0.0, 0.0))[1] for t in towns])
+    seat_site = LOCAL_FEN_PER_KG_KM * road_km_matrix(seat_lat, seat_lon, np.array([s.lat for s in sites]),
+                                                     np.array([s.lon for s in sites]))
+    return replace(grid, transport_fen_per_kg=to_seat, hub_of=hub_of, hub_site_fen_per_kg=seat_site)
+
+
 def _reason(d: OrderDemand, short: Decimal, committed: Decimal, n_weeks: int) -> str:
     if short <= 0:
         return ""
@@ -274,7 +320,7 @@ def _reason(d: OrderDemand, short: Decimal, committed: Decimal, n_weeks: int) ->
     return "no supply left for this grade and window at the chosen confidence"
 
 
-def _previous(conn: psycopg.Connection, season: int, sup: _Supply
+def _previous(conn: psycopg.Connection, season: int, sup: _Supply, site_ids: list[str]
               ) -> tuple[int | None, list[AllocRow], list[AllocRow], dict[str, tuple[Decimal, Decimal]],
                          dict[str, dict[str, float]]]:
     row = conn.execute("SELECT max(alloc_run_id) FROM allocation_runs WHERE season = %s", (season,)).fetchone()
@@ -286,12 +332,13 @@ def _previous(conn: psycopg.Connection, season: int, sup: _Supply
     com: list[AllocRow] = []
     exp_: list[AllocRow] = []
     orchard: dict[str, dict[str, float]] = defaultdict(lambda: {"committed_kg": 0.0, "expected_kg": 0.0})
-    for oid, orc, hw, dw, g, kg, status in conn.execute(
-            "SELECT order_id, orchard_id, harvest_week, delivery_week, grade, kg, status FROM allocations "
-            "WHERE alloc_run_id = %s", (prev_id,)).fetchall():
+    si = {w: i for i, w in enumerate(site_ids)}
+    for oid, orc, hw, dw, g, kg, status, site in conn.execute(
+            "SELECT order_id, orchard_id, harvest_week, delivery_week, grade, kg, status, warehouse_id "
+            "FROM allocations WHERE alloc_run_id = %s", (prev_id,)).fetchall():
         orchard[orc][f"{status}_kg"] += float(kg)
         if orc in oi and hw in wi and dw in wi:
-            r = AllocRow(oid, oi[orc], wi[hw], wi[dw], g, float(kg))
+            r = AllocRow(oid, oi[orc], wi[hw], wi[dw], g, float(kg), si.get(site, 0))
             (com if status == "committed" else exp_).append(r)
     orders = {r[0]: (r[1], r[2]) for r in conn.execute(
         "SELECT order_id, committed_kg, expected_kg FROM allocation_orders WHERE alloc_run_id = %s",
@@ -397,7 +444,8 @@ def get_allocations(conn: psycopg.Connection, *, order_id: str | None = None, or
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             f"""SELECT a.alloc_run_id, a.order_id, o.buyer_id, o.grade AS order_grade, a.orchard_id,
-                       a.harvest_week, a.harvest_week AS week_start, a.delivery_week, a.grade, a.kg, a.status
+                       a.harvest_week, a.harvest_week AS week_start, a.delivery_week, a.grade, a.kg, a.status,
+                       a.warehouse_id
                 FROM allocations a JOIN orders o USING (order_id) JOIN orchards orc USING (orchard_id)
                 WHERE {' AND '.join(conds)}
                 ORDER BY a.order_id, a.delivery_week, a.orchard_id, a.grade, a.status LIMIT %s OFFSET %s""",

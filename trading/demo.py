@@ -1,4 +1,4 @@
-"""Demo data for the trading side: buyers, the cloud warehouse and a season of forward orders.
+"""Demo data for the trading side: buyers, the origin warehouse sites and a season of forward orders.
 
 Deterministic (``numpy.random.default_rng(seed)``) and idempotent: orders carry idempotency keys
 ``demo-<season>-<n>``, so running it twice places nothing new. Order volume is sized against the
@@ -17,6 +17,7 @@ import psycopg
 
 from trading.buyers import SEED_BUYERS, seed_buyers
 from trading.orders import place_order
+from trading.sites import seed_sites
 from trading.warehouse import seed_warehouse
 
 PRICE_FEN_PER_KG = {"XL": 1200, "L": 900, "M": 600}
@@ -43,9 +44,10 @@ def _season_weeks(conn: psycopg.Connection, season: int) -> tuple[list[date], fl
 
 def seed_demo(conn: psycopg.Connection, *, season: int, orders: int = 120, demand_share: float = 0.6,
               seed: int = 824) -> dict[str, Any]:
-    """Seed buyers, warehouse and ``orders`` forward orders for ``season``; returns counts."""
+    """Seed buyers, the four origin warehouse sites (:data:`trading.sites.DEMO_SITES`) and ``orders``
+    forward orders for ``season``; returns counts."""
     nb = seed_buyers(conn)
-    nr = seed_warehouse(conn)
+    nr = seed_warehouse(conn) + seed_sites(conn)
     weeks, total_kg = _season_weeks(conn, season)
     rng = np.random.default_rng(seed + season)
     sizes = rng.lognormal(0.0, 0.7, orders)

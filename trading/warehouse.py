@@ -29,6 +29,7 @@ from trading.errors import Conflict, Forbidden, Invalid, NotFound
 from trading.limits import check_trade_date
 from trading.orders import _kg
 from trading.quality import is_orchard_blacklisted
+from trading.stock import lock_rows, take_available
 
 DEFAULT_WAREHOUSE = ("WH-WUSHAN", "巫山脆李产地云仓", 31.074, 109.878)
 #: demo cold rooms: (id, name, capacity kg, set point °C) — sizes are an assumption
@@ -64,6 +65,8 @@ class Shipment:
     price_fen_per_kg: int
     amount_fen: int
     shipped_at: datetime
+    from_warehouse_id: str | None = None
+    client_request_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,20 +170,37 @@ def get_lot(conn: psycopg.Connection, lot_id: str) -> Lot:
     return lot
 
 
-def _trace_code(season: int) -> str:
+def new_trace_code(season: int) -> str:
+    """A new random trace code for a box of the season: ``WS26-XXXX-XXXX-XXXX`` (Crockford base 32, 60 bits)."""
     body = "".join(secrets.choice(_CROCKFORD) for _ in range(12))
     return f"WS{season % 100:02d}-{body[:4]}-{body[4:8]}-{body[8:]}"
 
 
-def fulfil(conn: psycopg.Connection, *, order_id: str, lot_id: str, grade: str, kg: Any) -> Shipment:
+def fulfil(conn: psycopg.Connection, *, order_id: str, lot_id: str, grade: str, kg: Any,
+           client_request_id: str | None = None) -> Shipment:
     """Ship ``kg`` of ``grade`` from ``lot_id`` to an allocated order; returns the shipment and its trace
     code. ``Conflict`` when the lot lacks the stock or the order would be over-shipped or is not
     allocated, ``Forbidden`` for a blacklisted supplier's lot, ``Invalid`` when the grade cannot fill
-    the order (a better grade may fill a lower one, at the order's price)."""
+    the order (a better grade may fill a lower one, at the order's price).
+
+    The kg come from the lot's *available* stock (remaining minus spot holds, :mod:`trading.stock`), so
+    forward orders and spot sales never sell the same kg. With ``client_request_id`` a retry returns the
+    first shipment (another body with the same id is a ``Conflict``). The shipment leaves from the site
+    whose cold room holds the lot (``from_warehouse_id``)."""
     q = _kg(kg, "kg")
     if grade not in GRADE_CODES:
         raise Invalid(f"grade {grade!r} not in {GRADE_CODES}", "等级不正确", field="grade")
     with conn.transaction():
+        if client_request_id is not None:   # concurrent retries of one request wait for each other
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 17))", (client_request_id,))
+            with conn.cursor(row_factory=dict_row) as cur:
+                prev = cur.execute("SELECT * FROM shipments WHERE client_request_id = %s",
+                                   (client_request_id,)).fetchone()
+            if prev is not None:
+                if (prev["order_id"], prev["lot_id"], prev["grade"], prev["kg"]) != (order_id, lot_id, grade, q):
+                    raise Conflict("this client_request_id was used for another shipment",
+                                   "该请求编号已用于另一笔发货", shipment_id=prev["shipment_id"])
+                return Shipment(**{k: prev[k] for k in Shipment.__dataclass_fields__})
         order = conn.execute("SELECT status, grade, quantity_kg, price_fen_per_kg, floor_price_fen_per_kg, season "
                              "FROM orders WHERE order_id = %s FOR UPDATE", (order_id,)).fetchone()
         if order is None:
@@ -192,7 +212,8 @@ def fulfil(conn: psycopg.Connection, *, order_id: str, lot_id: str, grade: str, 
         if not can_fill(grade, ograde):
             raise Invalid(f"grade {grade} cannot fill an order for {ograde}", "该等级不能满足订单等级",
                           field="grade")
-        lot = conn.execute("SELECT orchard_id FROM lots WHERE lot_id = %s", (lot_id,)).fetchone()
+        lot = conn.execute("SELECT l.orchard_id, r.warehouse_id FROM lots l JOIN cold_rooms r USING (cold_room_id) "
+                           "WHERE l.lot_id = %s", (lot_id,)).fetchone()
         if lot is None:
             raise NotFound(f"lot {lot_id} not found", f"批次 {lot_id} 不存在", lot_id=lot_id)
         if is_orchard_blacklisted(conn, lot[0]):
@@ -204,28 +225,23 @@ def fulfil(conn: psycopg.Connection, *, order_id: str, lot_id: str, grade: str, 
         if shipped_kg + q > qty:
             raise Conflict(f"order {order_id} has {qty - shipped_kg} kg left to ship, asked {q}",
                            f"订单剩余待发 {qty - shipped_kg} 公斤", left_kg=str(qty - shipped_kg))
-        took = conn.execute("UPDATE lot_grades SET remaining_kg = remaining_kg - %s "
-                            "WHERE lot_id = %s AND grade = %s AND remaining_kg >= %s RETURNING remaining_kg",
-                            (q, lot_id, grade, q)).fetchone()
-        if took is None:
-            have = conn.execute("SELECT remaining_kg FROM lot_grades WHERE lot_id = %s AND grade = %s",
-                                (lot_id, grade)).fetchone()
-            raise Conflict(f"lot {lot_id} has {have[0] if have else 0} kg of {grade}, asked {q}",
-                           f"批次库存不足: 现有 {have[0] if have else 0} 公斤",
-                           available_kg=str(have[0] if have else 0))
+        lock_rows(conn, [(lot_id, grade)])
+        take_available(conn, (lot_id, grade), q)
         paid = max(price, floor or 0)
         amount = int((q * paid).to_integral_value(rounding=ROUND_HALF_UP))
         with conn.cursor(row_factory=dict_row) as cur:
             row = None
             while row is None:
                 row = cur.execute(
-                    "INSERT INTO shipments (trace_code, order_id, lot_id, grade, kg, price_fen_per_kg, amount_fen) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (trace_code) DO NOTHING RETURNING *",
-                    (_trace_code(season), order_id, lot_id, grade, q, paid, amount)).fetchone()
+                    "INSERT INTO shipments (trace_code, order_id, lot_id, grade, kg, price_fen_per_kg, amount_fen, "
+                    "from_warehouse_id, client_request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (trace_code) DO NOTHING RETURNING *",
+                    (new_trace_code(season), order_id, lot_id, grade, q, paid, amount, lot[1],
+                     client_request_id)).fetchone()
         if shipped_kg + q == qty:
             conn.execute("UPDATE orders SET status = 'fulfilled', updated_at = now() WHERE order_id = %s",
                          (order_id,))
-    return Shipment(**row)
+    return Shipment(**{k: row[k] for k in Shipment.__dataclass_fields__})
 
 
 def stock(conn: psycopg.Connection, *, cold_room_id: str | None = None) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from trading.allocation import scheduled_allocation
+from trading.spot import scheduled_expiry
 from trading.warnings import scheduled_unsold_risk
 from yuncang.reports import scheduled_report
 from yuncang.scheduler import JobSpec
@@ -67,6 +68,7 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("ensure_partitions", IntervalTrigger(hours=6), ensure_partitions_ahead, misfire_grace_s=3600),
         JobSpec("nightly_forecast", CronTrigger(hour=18, minute=0), nightly_forecast, misfire_grace_s=6 * 3600),
         JobSpec("reallocate", IntervalTrigger(minutes=15), scheduled_allocation, misfire_grace_s=900),
+        JobSpec("spot_hold_expiry", IntervalTrigger(minutes=1), scheduled_expiry, misfire_grace_s=120),
         JobSpec("unsold_risk_digest", CronTrigger(hour=22, minute=30), scheduled_unsold_risk,
                 misfire_grace_s=6 * 3600),
         JobSpec("retention", CronTrigger(hour=19, minute=30), retention, misfire_grace_s=6 * 3600),

@@ -103,3 +103,14 @@ def notification_recipient(p: Principal) -> tuple[str, str] | None:
     if p.role == "grower" and p.grower_id:
         return "grower", p.grower_id
     return None
+
+
+def may_run_trading(p: Principal) -> bool:
+    """Set list prices, decide buyers' offers, open glut offers, grant hall staff: managers and admins."""
+    return p.role in ("manager", "admin")
+
+
+def may_work_counter(p: Principal, granted: bool) -> bool:
+    """Record counter sales and hand over collected sales at a site: managers and admins everywhere,
+    anyone else where a manager granted them hall staff (``granted``)."""
+    return may_run_trading(p) or granted

@@ -20,15 +20,19 @@ from yuncang.web.api import (
     farm_records,
     forecasts,
     fruit_counts,
+    glut,
     health,
     jobs,
     metrics,
     orchards,
+    papers,
+    spot,
     trading,
     warehouse,
 )
 from yuncang.web.pages import buyer, grower, home, login, manager, static, trace
 from yuncang.web.pages import orchards as orchards_page
+from yuncang.web.pages import spot as spot_pages
 
 
 def include_routers(app: FastAPI) -> None:
@@ -47,6 +51,9 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(metrics.router)
     app.include_router(trading.router)
     app.include_router(warehouse.router)
+    app.include_router(spot.router)  # issue 17: spot trading from stock, hall counter
+    app.include_router(papers.router)  # delivery notes, statements (PDF, XLSX)
+    app.include_router(glut.router)  # emergency channel for a glut
     # pages
     app.include_router(buyer.router)
     app.include_router(grower.router)
@@ -56,3 +63,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(orchards_page.router)
     app.include_router(static.router)
     app.include_router(trace.router)
+    app.include_router(spot_pages.router)  # /spot, /hall, /glut (issue 17)

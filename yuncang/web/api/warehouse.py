@@ -39,6 +39,8 @@ class ShipmentIn(BaseModel):
     lot_id: str = Field(min_length=1, max_length=64, pattern=_ID)
     grade: str = Field(pattern=r"^(XL|L|M)$")
     kg: Decimal = Field(gt=0, le=10_000_000, max_digits=12, decimal_places=3, description="kg shipped")
+    client_request_id: str | None = Field(default=None, min_length=8, max_length=100, pattern=r"^[\x21-\x7e]+$",
+                                          description="a retry with the same id returns the first shipment")
 
 
 def _own_orchard(request: Request, p: Principal, orchard_id: str) -> None:
@@ -75,5 +77,5 @@ def ship(request: Request, body: ShipmentIn, p: CurrentUser) -> Any:
         if row is not None and row[0] != p.cooperative_id:
             raise HTTPException(status_code=403, detail="that lot comes from another cooperative's orchard")
     shipment = _call(request, warehouse.fulfil, write=True, order_id=body.order_id, lot_id=body.lot_id,
-                     grade=body.grade, kg=body.kg)
+                     grade=body.grade, kg=body.kg, client_request_id=body.client_request_id)
     return _json(shipment, 201)
