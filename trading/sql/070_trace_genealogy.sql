@@ -102,3 +102,12 @@ CREATE TABLE trace_room_stays (
     PRIMARY KEY (object_id, entered_at)
 );
 CREATE INDEX trace_room_stays_room_idx ON trace_room_stays (cold_room_id, entered_at);
+
+-- Per-room cold-chain limits (trading.cold_chain; a room without a row uses the documented defaults).
+CREATE TABLE cold_room_limits (
+    cold_room_id     text PRIMARY KEY REFERENCES cold_rooms ON DELETE CASCADE,
+    max_c            double precision NOT NULL CHECK (max_c BETWEEN -10 AND 30),   -- °C
+    min_c            double precision NOT NULL CHECK (min_c BETWEEN -10 AND 30),   -- °C
+    alert_after_min  integer NOT NULL CHECK (alert_after_min BETWEEN 1 AND 1440),  -- minutes outside
+    CHECK (min_c < max_c)
+);
