@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 
 log = logging.getLogger(__name__)
 
-#: Credentials of the embedded broker. amqtt gives anonymous clients no persistent session, so
-#: ingest must connect with a username; any user/password is accepted by the embedded broker.
+#: The embedded broker's own account: the product's in-process components (ingest, the simulated
+#: gateways) and the test suite connect with it; it may read and write every topic. The password is the
+#: one given to :class:`EmbeddedBroker` — ``yuncang demo`` uses a random one per data directory
+#: (:func:`service_password`); this fixed one is the default for tests and benchmarks only. Every other
+#: account is issued by yuncang (``yuncang devices credentials``) with its own topic ACL.
 EMBEDDED_MQTT_USER = "yuncang"
 EMBEDDED_MQTT_PASSWORD = "yuncang"
 
@@ -72,21 +79,52 @@ class EmbeddedPostgres:
         self.stop()
 
 
-class EmbeddedBroker:
-    """An amqtt broker (MQTT 3.1.1) in a child process on ``127.0.0.1:port``."""
+def service_password(auth_dir: Path) -> str:
+    """The embedded broker's service password kept in ``auth_dir/service.secret`` (created once, mode 0600)."""
+    path = Path(auth_dir) / "service.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+    return path.read_text().strip()
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1"):
+
+class EmbeddedBroker:
+    """An amqtt broker (MQTT 3.1.1) in a child process on ``127.0.0.1:port``, closed by the password and
+    acl files of ``auth_dir`` (a private temporary directory when not given): the service account
+    ``EMBEDDED_MQTT_USER``/``service_password`` plus the accounts yuncang issued (``auth_dir/passwd``,
+    ``auth_dir/acl``, see :mod:`yuncang.embedded_broker`)."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", *, auth_dir: Path | None = None,
+                 service_password: str = EMBEDDED_MQTT_PASSWORD):
         self.host = host
         self.port = port or free_port(host)
+        self._own_dir = auth_dir is None
+        self.auth_dir = Path(auth_dir) if auth_dir is not None else Path(tempfile.mkdtemp(prefix="yc-broker-"))
+        self.service_password = service_password
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://{EMBEDDED_MQTT_USER}:{EMBEDDED_MQTT_PASSWORD}@{self.host}:{self.port}"
+        return f"mqtt://{EMBEDDED_MQTT_USER}:{quote(self.service_password, safe='')}@{self.host}:{self.port}"
+
+    def write_service_files(self) -> None:
+        """The service account's password_file and acl_file (it may read and write every topic)."""
+        from registry.broker_accounts import hash_password
+
+        self.auth_dir.mkdir(parents=True, exist_ok=True)
+        (self.auth_dir / "service.passwd").write_text(
+            f"{EMBEDDED_MQTT_USER}:{hash_password(self.service_password)}\n", encoding="utf-8")
+        (self.auth_dir / "service.acl").write_text(
+            f"# the embedded broker's service account (in-process ingest and simulator, tests)\n"
+            f"user {EMBEDDED_MQTT_USER}\ntopic readwrite #\n", encoding="utf-8")
 
     def start(self, timeout_s: float = 20.0) -> str:
+        self.write_service_files()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "yuncang.embedded_broker", "--host", self.host, "--port", str(self.port)],
+            [sys.executable, "-m", "yuncang.embedded_broker", "--host", self.host, "--port", str(self.port),
+             "--auth-dir", str(self.auth_dir)],
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -116,6 +154,8 @@ class EmbeddedBroker:
                 self._proc.kill()
                 self._proc.wait(5)
         self._proc = None
+        if self._own_dir:
+            shutil.rmtree(self.auth_dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()

@@ -14,7 +14,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from yuncang.db import make_pool
-from yuncang.embedded import EmbeddedBroker, EmbeddedPostgres
+from yuncang.embedded import EmbeddedBroker, EmbeddedPostgres, service_password
 from yuncang.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,9 @@ class Services(ExitStack):
             if s.mqtt_url:
                 self.mqtt_url = s.mqtt_url
             else:
-                self.embedded_broker = self.enter_context(EmbeddedBroker())
+                auth_dir = s.data_dir / "broker"
+                self.embedded_broker = self.enter_context(
+                    EmbeddedBroker(auth_dir=auth_dir, service_password=service_password(auth_dir)))
                 self.mqtt_url = self.embedded_broker.url
         except BaseException:
             self.close()
