@@ -101,3 +101,33 @@ def test_excursion_runs_and_sample_durations():
     # a silent sensor (a 3-hour gap) counts 30 minutes at most
     s = stay_summary([(T0, 5.0), (T0 + timedelta(hours=3), 1.0)], T0 + timedelta(hours=4), lim)
     assert s["hours_above_limit"] == 0.5 and s["worst_excursion_c"] == 1.0
+
+
+def test_consumer_view_names_no_person_and_complaints_are_idempotent(conn):
+    from trading import consumer
+    from trading.gs1 import lot_uri
+
+    oid, grower = conn.execute("SELECT o.orchard_id, g.name FROM orchards o JOIN growers g USING (grower_id) "
+                               "ORDER BY o.orchard_id OFFSET 5 LIMIT 1").fetchone()
+    orchard_name = conn.execute("SELECT name FROM orchards WHERE orchard_id = %s", (oid,)).fetchone()[0]
+    h = genealogy.harvest(conn, orchard_id=oid, harvested_on=date(2026, 7, 18), kg="60", cfg=CFG, at=T0)
+    lot = genealogy.grade(conn, inputs={h.created["lot"]: "60"}, outputs_kg_by_grade={"XL": "60"}, losses=[],
+                          site_id="WH-WUSHAN", cfg=CFG, at=T0).created["XL"]
+    link = lot_uri(CFG, conn.execute("SELECT gtin FROM trace_objects WHERE object_id = %s", (lot,)).fetchone()[0], lot)
+    view = consumer.public_lot(conn, CFG, link, now=T0 + timedelta(days=1))
+    assert view["grade"]["label_zh"] == "特级果" and view["harvested"]["from"] == date(2026, 7, 18)
+    text = repr(view)
+    assert grower not in text and orchard_name not in text and oid not in text
+    assert view["origin"]["townships_zh"] and view["cold_chain"]["monitored"] is False
+    ls = consumer.linkset(CFG, link, consumer.find_object(conn, link))
+    assert ls["linkset"][0]["anchor"] == link
+    a = consumer.file_complaint(conn, link=link, category="damage", text="两个果子裂开", contact=None,
+                                client_id="cmp-0001-abcd")
+    b = consumer.file_complaint(conn, link=link, category="damage", text="两个果子裂开", contact=None,
+                                client_id="cmp-0001-abcd")
+    assert a["complaint_id"] == b["complaint_id"]
+    assert [c["complaint_id"] for c in consumer.list_complaints(conn)] == [a["complaint_id"]]
+    with pytest.raises(Invalid):
+        consumer.file_complaint(conn, link=link, category="bogus", text="x", contact=None, client_id=None)
+    with pytest.raises(Invalid):
+        consumer.file_complaint(conn, link=link, category="other", text="x" * 1001, contact=None, client_id=None)

@@ -9,6 +9,7 @@ standard asks); the PDF from ``fpdf2`` with a CJK font found on the machine (Deb
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,6 +19,11 @@ import segno
 from fpdf import FPDF
 
 from registry.grades import GRADES
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from trading.gs1 import Gs1Config
 
 CJK_FONTS = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
@@ -94,3 +100,24 @@ def label_sheet(labels: list[Label], title: str = "巫山脆李") -> bytes:
         pdf.set_xy(tx, y + LABEL_H_MM - 7)
         pdf.cell(0, 4, "扫码查看产地、采收与冷链信息")
     return bytes(pdf.output())
+
+
+def labels_for(conn: psycopg.Connection, cfg: Gs1Config, object_ids: list[str]) -> list[Label]:
+    """Labels for lots or packed units, in the order given: the QR carries the lot's GS1 Digital Link
+    (``/01/<GTIN>/10/<lot>``; a packed unit's own lot number is its id), the trace code is the id."""
+    from trading.errors import NotFound
+    from trading.gs1 import lot_uri
+
+    rows = {r[0]: r for r in conn.execute(
+        """SELECT o.object_id, o.gtin, o.lot_number, o.grade, o.kg, coalesce(t.name_zh, '多个乡镇'),
+                  (SELECT min(h.harvested_on) FROM trace_objects h WHERE h.object_id IN (
+                       WITH RECURSIVE up(object_id) AS (SELECT o.object_id UNION
+                            SELECT e.from_object FROM trace_edges e JOIN up ON e.to_object = up.object_id)
+                       SELECT object_id FROM up) AND h.kind = 'harvest_lot')
+             FROM trace_objects o LEFT JOIN townships t USING (township_id)
+            WHERE o.object_id = ANY(%s)""", (list(object_ids),)).fetchall()}
+    missing = [o for o in object_ids if o not in rows]
+    if missing:
+        raise NotFound(f"not found: {', '.join(missing)}", f"批次不存在: {', '.join(missing)}")
+    return [Label(uri=lot_uri(cfg, r[1], r[2]), trace_code=r[0], grade=r[3], kg=r[4], township_zh=r[5],
+                  harvested_on=r[6]) for r in (rows[o] for o in object_ids)]
