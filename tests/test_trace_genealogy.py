@@ -210,3 +210,27 @@ def test_a_buyer_sees_only_the_genealogy_of_what_it_received(conn):
     assert c1["merged"] in text and c2["merged"] not in text and f"/party/{b2}" not in text
     ships = [e for e in evs if e["bizStep"] == "shipping"]
     assert len(ships) == 1 and ships[0]["destinationList"][0]["destination"].endswith(f"/party/{b1}")
+
+
+def test_a_warehouse_receipt_and_shipment_are_recorded_as_genealogy(conn):
+    from trading import orders
+
+    oid = _orchards(conn, 10)[9]
+    buyer = _buyers(conn, 1)[0]
+    order = orders.place_order(conn, buyer_id=buyer, idempotency_key="gen-wh-1", grade="L", quantity_kg=300,
+                               week_from=date(2026, 7, 20), week_to=date(2026, 7, 27), destination="hangzhou",
+                               price_fen_per_kg=800)
+    conn.execute("UPDATE orders SET status = 'allocated' WHERE order_id = %s", (order.order_id,))
+    lot = warehouse.receive_lot(conn, orchard_id=oid, harvested_on=date(2026, 7, 21),
+                                kg_by_grade={"XL": 100, "L": 300}, cold_room_id="CR-04")
+    s = warehouse.fulfil(conn, order_id=order.order_id, lot_id=lot.lot_id, grade="L", kg=250)
+    rec = genealogy.recall(conn, orchard_id=oid, date_from=date(2026, 7, 21), date_to=date(2026, 7, 21))
+    assert [(r["buyer_id"], r["order_id"], r["kg"]) for r in rec] == [(buyer, order.order_id, Decimal("250.000"))]
+    sid = conn.execute("SELECT shipment_id FROM trace_deliveries WHERE event_id = %s", (rec[0]["event_id"],)).fetchone()
+    assert sid[0] == s.shipment_id
+    graded = conn.execute("SELECT object_id, grade, remaining_kg FROM trace_objects WHERE warehouse_lot = %s "
+                          "AND kind = 'graded_lot' ORDER BY grade", (lot.lot_id,)).fetchall()
+    assert [(g, r) for _, g, r in graded] == [("L", Decimal("50.000")), ("XL", Decimal("100.000"))]
+    assert [r["orchard_id"] for r in genealogy.trace_back(conn, graded[0][0])] == [oid]
+    stays = conn.execute("SELECT cold_room_id FROM trace_room_stays WHERE object_id = %s", (graded[0][0],)).fetchall()
+    assert stays == [("CR-04",)]

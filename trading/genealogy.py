@@ -430,3 +430,38 @@ def received_by(conn: psycopg.Connection, buyer_id: str) -> set[str]:
                SELECT e.from_object FROM trace_edges e JOIN up ON e.to_object = up.object_id)
            SELECT object_id FROM up""", (buyer_id,)).fetchall()
     return {r[0] for r in rows}
+
+
+def record_receipt(conn: psycopg.Connection, *, lot_id: str, orchard_id: str, harvested_on: date,
+                   kg_by_grade: dict[str, Decimal], cold_room_id: str, warehouse_id: str, at: datetime,
+                   cfg: Gs1Config | None = None) -> dict[str, str]:
+    """The genealogy of a warehouse receipt (``trading.warehouse.receive_lot``, which weighs and grades in
+    one go): a harvest lot of the total kg, graded without loss into one graded lot per grade (kept as
+    the warehouse lot), received and stored in the cold room. Runs in the caller's transaction."""
+    cfg = cfg or Gs1Config()
+    total = sum(kg_by_grade.values(), KG0)
+    h = harvest(conn, orchard_id=orchard_id, harvested_on=harvested_on, kg=total, cfg=cfg, at=at,
+                idempotency_key=f"receipt:{lot_id}:harvest")
+    receive(conn, object_ids=[h.created["lot"]], site_id=warehouse_id, at=at, idempotency_key=f"receipt:{lot_id}:in")
+    g = grade(conn, inputs={h.created["lot"]: total}, outputs_kg_by_grade=dict(kg_by_grade), losses=[],
+              site_id=warehouse_id, cfg=cfg, at=at, idempotency_key=f"receipt:{lot_id}:grade")
+    conn.execute("UPDATE trace_objects SET warehouse_lot = %s WHERE object_id = ANY(%s)",
+                 (lot_id, [h.created["lot"], *g.created.values()]))
+    store(conn, object_ids=list(g.created.values()), cold_room_id=cold_room_id, at=at,
+          idempotency_key=f"receipt:{lot_id}:store")
+    return g.created
+
+
+def record_fulfilment(conn: psycopg.Connection, *, lot_id: str, grade_code: str, kg: Decimal, buyer_id: str,
+                      order_id: str, destination: str, shipment_id: int, at: datetime) -> str | None:
+    """The shipping event of a warehouse shipment (``trading.warehouse.fulfil``) from the graded lot the
+    receipt recorded; None for a lot received before genealogy was recorded. Caller's transaction."""
+    row = conn.execute("SELECT object_id FROM trace_objects WHERE warehouse_lot = %s AND kind = 'graded_lot' "
+                       "AND grade = %s", (lot_id, grade_code)).fetchone()
+    if row is None:
+        return None
+    wh = conn.execute("SELECT location_id FROM trace_objects WHERE object_id = %s", (row[0],)).fetchone()
+    res = ship(conn, items={row[0]: kg}, buyer_id=buyer_id, order_id=order_id, destination=destination,
+               site_id=wh[0] if wh else "warehouse", at=at, idempotency_key=f"shipment:{shipment_id}")
+    conn.execute("UPDATE trace_deliveries SET shipment_id = %s WHERE event_id = %s", (shipment_id, res.event_id))
+    return res.event_id

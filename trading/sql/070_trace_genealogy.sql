@@ -25,6 +25,7 @@ CREATE TABLE trace_objects (
     remaining_kg  numeric(14, 3) NOT NULL CHECK (remaining_kg >= 0),
     created_at    timestamptz NOT NULL,
     location_id   text NOT NULL,                     -- where it is now: township, site or cold room
+    warehouse_lot text REFERENCES lots,              -- the warehouse lot (lots/lot_grades) it is kept as, if any
     CHECK (remaining_kg <= kg),
     CHECK ((kind = 'harvest_lot') = (orchard_id IS NOT NULL)),
     CHECK ((kind = 'packed_unit') = (sscc IS NOT NULL))
@@ -34,6 +35,8 @@ CREATE SEQUENCE trace_sscc_serial;
 
 CREATE INDEX trace_objects_orchard_idx ON trace_objects (orchard_id, harvested_on) WHERE orchard_id IS NOT NULL;
 CREATE UNIQUE INDEX trace_objects_gtin_lot_idx ON trace_objects (gtin, lot_number);
+CREATE UNIQUE INDEX trace_objects_warehouse_lot_idx ON trace_objects (warehouse_lot, kind, grade)
+    WHERE warehouse_lot IS NOT NULL;
 
 CREATE TABLE trace_events (
     event_id        text PRIMARY KEY,               -- urn:uuid:...
@@ -87,6 +90,7 @@ CREATE TABLE trace_deliveries (
     order_id     text REFERENCES orders,
     destination  text NOT NULL,
     kg           numeric(14, 3) NOT NULL CHECK (kg > 0),
+    shipment_id  bigint REFERENCES shipments,      -- the warehouse shipment (and its trace code), if any
     PRIMARY KEY (event_id, object_id)
 );
 CREATE INDEX trace_deliveries_buyer_idx ON trace_deliveries (buyer_id);
