@@ -15,6 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from trading.allocation import scheduled_allocation
+from trading.cold_chain import check_excursions
 from trading.warnings import scheduled_unsold_risk
 from yuncang.scheduler import JobSpec
 
@@ -69,4 +70,6 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("unsold_risk_digest", CronTrigger(hour=22, minute=30), scheduled_unsold_risk,
                 misfire_grace_s=6 * 3600),
         JobSpec("retention", CronTrigger(hour=19, minute=30), retention, misfire_grace_s=6 * 3600),
+        JobSpec("cold_chain_excursions", IntervalTrigger(minutes=5), check_excursions, misfire_grace_s=300,
+                first_run_after_s=40),
     ]
