@@ -30,7 +30,7 @@ from orchard_models.forecast import Observations, OrchardTable, SeasonRecord
 from orchard_models.weather import SeasonWeather, season_days, season_start
 from registry.grades import GRADE_CODES
 
-__all__ = ["ModelInputs", "has_lot_tables", "local_date", "read_graded_harvests", "read_inputs", "season_of"]
+__all__ = ["ModelInputs", "local_date", "read_graded_harvests", "read_inputs", "season_of"]
 
 log = logging.getLogger(__name__)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -206,12 +206,6 @@ def read_bloom_records(conn: psycopg.Connection, index: dict[str, int], season: 
     return out
 
 
-def has_lot_tables(conn: psycopg.Connection) -> bool:
-    """Whether trading's warehouse tables are there (the models do not depend on trading: read by SQL)."""
-    row = conn.execute("SELECT to_regclass('lots') IS NOT NULL AND to_regclass('lot_grades') IS NOT NULL").fetchone()
-    return bool(row and row[0])
-
-
 def read_graded_harvests(conn: psycopg.Connection, index: dict[str, int], season: int, until: datetime
                          ) -> tuple[np.ndarray, list[date]] | None:
     """Past harvest by orchard x week x grade from the warehouse's received lots: kg (orchard, week,
@@ -261,9 +255,8 @@ def read_inputs(conn: psycopg.Connection, as_of: datetime, season: int, *,
         if o is None:
             continue
         by_season.setdefault(int(s), np.full(n_o, np.nan))[o] = kg
-    lots = has_lot_tables(conn)
     graded: dict[int, tuple[np.ndarray, list[date]]] = {}
-    for s in range(season - max_history, season) if lots else ():
+    for s in range(season - max_history, season):
         g = read_graded_harvests(conn, index, s, as_of)
         if g is not None:
             graded[s] = g

@@ -13,7 +13,7 @@ def test_token_me_and_logout(client: TestClient) -> None:
     me = client.get("/api/v1/me", headers=bearer(tok)).json()
     assert me["role"] == "grower" and me["grower_id"] == "G-00001" and me["home"] == "/grower"
     assert client.post("/api/v1/auth/logout", headers=bearer(tok)).status_code == 204
-    from dashboard import access
+    from yuncang import auth as access
 
     access._CACHE.clear()
     assert client.get("/api/v1/me", headers=bearer(tok)).status_code == 401

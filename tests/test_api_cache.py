@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from test_web_fixtures import SAMPLE_GROWER, bearer, client, sample, token_for, web_app, web_db  # noqa: F401
 
 from registry.alerts import Alert, raise_alerts, resolve_alerts
-from yuncang.api._cache import TtlCache, etag_matches
 from yuncang.app import create_app
 from yuncang.db import make_pool
 from yuncang.settings import Settings
+from yuncang.web.cache import TtlCache, etag_matches
 
 
 def _paths(oid: str) -> list[str]:

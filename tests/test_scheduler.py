@@ -11,10 +11,9 @@ import pytest
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from dashboard.queries import recent_job_runs
 from yuncang.db import make_pool
 from yuncang.migrations import migrate
-from yuncang.scheduler import JobSpec, Leadership, build_scheduler, run_job
+from yuncang.scheduler import JobSpec, Leadership, build_scheduler, recent_job_runs, run_job
 
 
 @pytest.fixture

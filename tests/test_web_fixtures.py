@@ -45,7 +45,7 @@ def web_db(make_database: Callable[[], str]) -> str:
     with psycopg.connect(url) as conn:
         seed(conn, SeedParams())
         _ensure_buyers(conn)
-        seed_demo_users(conn, buyer_ids=list(TEST_BUYERS))
+        seed_demo_users(conn)
         for b in TEST_BUYERS:
             create_user(conn, username=f"{b}-user", password=TEST_PASSWORD, role="buyer", buyer_id=b)
         conn.commit()

@@ -10,11 +10,11 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.i18n import CATALOGUE
-from dashboard.pages.manager import UNSOLD_GAP_SHARE, risk_score, supply_demand
-from dashboard.queries import resolution_for
+from ingest.read import resolution_for
+from yuncang.web.i18n import CATALOGUE
+from yuncang.web.pages.manager import UNSOLD_GAP_SHARE, risk_score, supply_demand
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "dashboard" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "yuncang" / "web" / "templates"
 
 
 def test_every_template_string_is_in_the_catalogue_in_zh_and_en() -> None:

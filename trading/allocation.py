@@ -91,15 +91,8 @@ class AllocationResult:
         return asdict(self)
 
 
-def _table_exists(conn: psycopg.Connection, name: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
-    return bool(row and row[0])
-
-
 def forecast_run(conn: psycopg.Connection, season: int, run_id: Any = None) -> Any:
     """The forecast run to use: ``run_id`` if given (``NotFound`` if absent), else the season's latest."""
-    if not _table_exists(conn, "forecast_runs"):
-        raise NotFound("no forecasts yet (forecast_runs table missing)", "尚无产量预测")
     if run_id is not None:
         row = conn.execute("SELECT run_id FROM forecast_runs WHERE run_id::text = %s", (str(run_id),)).fetchone()
         if row is None:

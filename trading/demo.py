@@ -24,17 +24,16 @@ PRICE_FEN_PER_KG = {"XL": 1200, "L": 900, "M": 600}
 
 def _season_weeks(conn: psycopg.Connection, season: int) -> tuple[list[date], float]:
     total = 0.0
-    if conn.execute("SELECT to_regclass('forecast_runs') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
-        row = conn.execute("SELECT run_id FROM forecast_runs WHERE season = %s ORDER BY as_of DESC, run_id DESC "
-                           "LIMIT 1", (season,)).fetchone()
-        if row:
-            weeks = [r[0] for r in conn.execute("SELECT DISTINCT week_start FROM forecasts WHERE run_id = %s "
-                                                "ORDER BY 1", (row[0],)).fetchall()]
-            t = conn.execute("SELECT coalesce(sum(p10_kg), 0) FROM forecasts WHERE run_id = %s",
-                             (row[0],)).fetchone()
-            total = float(t[0]) if t else 0.0
-            if weeks:
-                return weeks, total
+    row = conn.execute("SELECT run_id FROM forecast_runs WHERE season = %s ORDER BY as_of DESC, run_id DESC "
+                       "LIMIT 1", (season,)).fetchone()
+    if row:
+        weeks = [r[0] for r in conn.execute("SELECT DISTINCT week_start FROM forecasts WHERE run_id = %s "
+                                            "ORDER BY 1", (row[0],)).fetchall()]
+        t = conn.execute("SELECT coalesce(sum(p10_kg), 0) FROM forecasts WHERE run_id = %s",
+                         (row[0],)).fetchone()
+        total = float(t[0]) if t else 0.0
+        if weeks:
+            return weeks, total
     d = date(season, 7, 13)
     first = d + timedelta(days=(7 - d.weekday()) % 7)
     row = conn.execute("SELECT coalesce(sum(area_mu), 0) FROM orchards").fetchone()

@@ -1,15 +1,15 @@
 """Trace codes (质量安全追溯): a shipment's code resolves to its lot, orchard, harvest date, grower,
 certifications, the orchard's season sensor summary and its risk events.
 
-The sensor summary reads the ingest-owned daily rollup ``readings_daily(device_id, metric, bucket,
-n, min, max, avg, sum)`` (bucket = start of the Asia/Shanghai day) from 1 January of the season to
-the harvest date; when that table does not exist the rest is returned with
-``sensor_summary = None`` and a note saying so. For the public (the buyer's customers) the grower's
+The season's sensor summary comes from ingest, which owns the readings (trading does not depend on
+ingest): the caller passes ``sensor_summary`` (``ingest.read.season_summary``); without it the rest is
+returned with ``sensor_summary = None`` and a note saying so. For the public (the buyer's customers) the grower's
 name is masked (王*华) and the phone is never shown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,8 +21,6 @@ from trading.errors import NotFound
 from trading.quality import certifications_for_orchard, is_orchard_blacklisted
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-FROST_C = 0.0        #: a day with air temperature minimum below this is a frost day, °C
-HOT_C = 35.0         #: a day with air temperature maximum at or above this is a heat day, °C
 
 
 def mask_name(name: str) -> str:
@@ -34,49 +32,15 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-def _table_exists(conn: psycopg.Connection, name: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
-    return bool(row and row[0])
+#: (conn, orchard_id, first local day, last local day) -> summary dict, as ``ingest.read.season_summary``
+SensorSummary = Callable[[psycopg.Connection, str, date, date], "dict[str, Any]"]
 
 
-def sensor_summary(conn: psycopg.Connection, orchard_id: str, start: date, end: date) -> dict[str, Any] | None:
-    """Season summary of the orchard's gateways from ``readings_daily`` (local days ``start``..``end``):
-    air temperature min/max/mean (°C), frost and heat days, rain total (mm), soil moisture mean
-    (m³/m³), days with data. None when the rollup table is absent."""
-    if not _table_exists(conn, "readings_daily"):
-        return None
-    t0 = datetime.combine(start, time(0), SHANGHAI)
-    t1 = datetime.combine(end + timedelta(days=1), time(0), SHANGHAI)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            """SELECT r.metric, count(DISTINCT r.bucket) AS days, sum(r.n) AS n, min(r.min) AS min,
-                      max(r.max) AS max, sum(r.avg * r.n) / nullif(sum(r.n), 0) AS avg, sum(r.sum) AS total,
-                      count(*) FILTER (WHERE r.min < %s) AS below, count(*) FILTER (WHERE r.max >= %s) AS above
-               FROM readings_daily r JOIN devices d USING (device_id)
-               WHERE d.orchard_id = %s AND r.bucket >= %s AND r.bucket < %s
-               GROUP BY r.metric""", (FROST_C, HOT_C, orchard_id, t0, t1)).fetchall()
-    by = {r["metric"]: r for r in rows}
-    out: dict[str, Any] = {"from": start, "to": end, "days_with_data": max((r["days"] for r in rows), default=0)}
-    t = by.get("air_temp_c")
-    if t:
-        out.update({"air_temp_min_c": _r(t["min"]), "air_temp_max_c": _r(t["max"]),
-                    "air_temp_mean_c": _r(t["avg"]), "frost_days": int(t["below"]), "heat_days": int(t["above"])})
-    rain = by.get("rain_mm")
-    if rain:
-        out["rain_total_mm"] = _r(rain["total"])
-    soil = by.get("soil_vwc_10cm")
-    if soil:
-        out["soil_vwc_10cm_mean"] = _r(soil["avg"], 3)
-    return out
-
-
-def _r(v: Any, nd: int = 1) -> float | None:
-    return None if v is None else round(float(v), nd)
-
-
-def resolve_trace(conn: psycopg.Connection, code: str, *, public: bool = True) -> dict[str, Any]:
+def resolve_trace(conn: psycopg.Connection, code: str, *, public: bool = True,
+                  sensor_summary: SensorSummary | None = None) -> dict[str, Any]:
     """Everything a trace code tells. ``NotFound`` for an unknown code. With ``public`` the grower's name is
-    masked and contact details are left out."""
+    masked and contact details are left out. ``sensor_summary`` reads the orchard's season of sensor data
+    (from 1 January to the harvest day)."""
     code = code.strip().upper()
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
@@ -94,7 +58,7 @@ def resolve_trace(conn: psycopg.Connection, code: str, *, public: bool = True) -
         raise NotFound(f"trace code {code} not found", f"追溯码 {code} 不存在", trace_code=code)
     harvested: date = row["harvested_on"]
     season_start = date(harvested.year, 1, 1)
-    summary = sensor_summary(conn, row["orchard_id"], season_start, harvested)
+    summary = sensor_summary(conn, row["orchard_id"], season_start, harvested) if sensor_summary else None
     with conn.cursor(row_factory=dict_row) as cur:
         risks = cur.execute(
             """SELECT kind, severity, title_zh, title_en, raised_at, resolved_at FROM alerts
@@ -126,7 +90,7 @@ def resolve_trace(conn: psycopg.Connection, code: str, *, public: bool = True) -
     if not public:
         out["grower"]["grower_id"] = row["grower_id"]
     if summary is None:
-        out["notes"].append("sensor data unavailable: readings_daily rollup not present in this database")
+        out["notes"].append("sensor data unavailable: no sensor summary was asked for")
     elif summary["days_with_data"] == 0:
         out["notes"].append("no sensor readings recorded for this orchard in the season")
     return out

@@ -1,26 +1,25 @@
-"""FastAPI application factory: mounts every router found in ``yuncang.api`` and ``dashboard.pages``."""
+"""FastAPI application factory: the app state, latency middleware, error handlers and the routers listed
+in :mod:`yuncang.web.main`."""
 
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
-import pkgutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from prometheus_client import Histogram
 from psycopg_pool import ConnectionPool
 
-from dashboard.access import CACHE_TTL_S as OWNER_TTL_S
-from yuncang.api._cache import TtlCache
+from yuncang.auth import CACHE_TTL_S as OWNER_TTL_S
 from yuncang.settings import Settings
+from yuncang.web import errors
+from yuncang.web.cache import TtlCache
+from yuncang.web.main import include_routers
 
 log = logging.getLogger(__name__)
 
@@ -62,31 +61,13 @@ class AppState:
     pool: ConnectionPool
     mqtt_url: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
-    #: short-lived response bodies of the hot reads and the orchards' owners (``yuncang.api._cache``)
+    #: short-lived response bodies of the hot reads and the orchards' owners (``yuncang.web.cache``)
     cache: TtlCache[Any] = field(init=False)
     owners: TtlCache[Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.cache = TtlCache(self.settings.api_cache_ttl_s)
         self.owners = TtlCache(OWNER_TTL_S)
-
-
-def _router_modules(package: str) -> list[Any]:
-    try:
-        pkg = importlib.import_module(package)
-    except ModuleNotFoundError:
-        return []
-    mods = []
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"{package}.{info.name}")
-        if hasattr(mod, "router"):
-            mods.append(mod)
-    # Routers are matched one after another on every request (~10 µs each, measured); a module may set
-    # ROUTER_ORDER (default 50, lower = earlier) so the hottest reads are found first. No two routes
-    # match the same method and path (tests/test_api_cache.py checks), so order never changes meaning.
-    return sorted(mods, key=lambda m: getattr(m, "ROUTER_ORDER", 50))
 
 
 def create_app(settings: Settings, pool: ConnectionPool, *, mqtt_url: str | None = None) -> FastAPI:
@@ -110,22 +91,8 @@ def create_app(settings: Settings, pool: ConnectionPool, *, mqtt_url: str | None
     )
     app.state.yc = AppState(settings=settings, pool=pool, mqtt_url=mqtt_url)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errs = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-            for e in exc.errors()
-        ]
-        return JSONResponse(status_code=422, content={"detail": errs, "message": "invalid request"})
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse(status_code=503, content={"message": "service temporarily unavailable"})
-
+    errors.install(app)
     app.add_middleware(_Latency)
 
-    for package in ("yuncang.api", "dashboard.pages"):
-        for mod in _router_modules(package):
-            app.include_router(mod.router)
+    include_routers(app)
     return app

@@ -9,14 +9,20 @@
   limit holds across every app process sharing the database.
 * Cookie-authenticated state-changing requests must carry the session's CSRF token (form field
   ``csrf_token`` or header ``X-CSRF-Token``); bearer requests need none (browsers never attach them).
-* Scope: a grower sees only their orchards, a manager their cooperative's, an admin everything;
-  a buyer sees no orchard, only their own orders and the public supply offer.
+* A token turns back into a :class:`Principal` (who is signed in) through :func:`principal_for_token`.
+
+This is the one place of authentication (who you are). Reading a token from a request and the CSRF
+check are the web layer's (:mod:`yuncang.web.deps`); what a principal may see is decided by the pure
+rules of :mod:`yuncang.web.access`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
+import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,44 +31,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Request
 
-from dashboard.access import (  # re-exported: the read side of sign-in, shared with the pages
-    SESSION_COOKIE,
-    Principal,
-    check_csrf,
-    client_ip,
-    forget_token,
-    optional_principal,
-    orchard_scope,
-    principal_for_token,
-    require_orchard,
-    require_roles,
-    require_user,
-    token_sha256,
-)
-
-__all__ = [
-    "SESSION_COOKIE",
-    "LoginThrottled",
-    "Principal",
-    "authenticate",
-    "check_csrf",
-    "client_ip",
-    "create_user",
-    "hash_password",
-    "issue_token",
-    "optional_principal",
-    "orchard_scope",
-    "principal_for_token",
-    "require_orchard",
-    "require_roles",
-    "require_user",
-    "revoke_token",
-    "seed_demo_users",
-]
-
 log = logging.getLogger(__name__)
 
 ROLES = ("grower", "buyer", "manager", "admin")
+SESSION_COOKIE = "yc_session"
 LOGIN_CSRF_COOKIE = "yc_login_csrf"
 SESSION_TTL = timedelta(days=7)  #: browser session lifetime
 BEARER_TTL = timedelta(days=30)  #: API token lifetime
@@ -76,6 +48,78 @@ DEMO_PASSWORDS = {"grower": "plum-grower", "manager": "plum-manager", "buyer": "
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+
+def token_sha256(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user as request handlers see it."""
+
+    user_id: int
+    username: str
+    display_name: str
+    role: str
+    grower_id: str | None
+    buyer_id: str | None
+    cooperative_id: str | None
+    csrf_token: str
+    via: str  #: 'session' (cookie) or 'bearer'
+
+    @property
+    def home(self) -> str:
+        return {"grower": "/grower", "buyer": "/buyer", "manager": "/manager", "admin": "/manager"}[self.role]
+
+
+# A few seconds of in-process memory for token lookups: the hot read paths (an orchard's conditions,
+# a chart) then cost one query instead of two. Revocation takes effect within CACHE_TTL_S.
+CACHE_TTL_S = 5.0
+_CACHE: dict[bytes, tuple[float, Principal | None]] = {}
+
+
+def cached_principal(key: bytes, via: str, now: float) -> tuple[bool, Principal | None]:
+    """(found, principal) from the in-process cache; found is False when the lookup must go to the DB."""
+    hit = _CACHE.get(key)
+    if hit and now - hit[0] < CACHE_TTL_S:
+        return True, (hit[1] if hit[1] is None or hit[1].via == via else None)
+    return False, None
+
+
+def principal_for_token(conn: psycopg.Connection, token: str, via: str) -> Principal | None:
+    """The user a live (unexpired, unrevoked, enabled) token belongs to, or None."""
+    if not token or len(token) > 200:
+        return None
+    key = token_sha256(token)
+    now = time.monotonic()
+    found, cached = cached_principal(key, via, now)
+    if found:
+        return cached
+    row = conn.execute(
+        """SELECT u.user_id, u.username, u.display_name, u.role, u.grower_id, u.buyer_id, u.cooperative_id,
+                  t.csrf_token, t.kind, t.last_seen_at < now() - interval '5 minutes'
+           FROM auth_tokens t JOIN users u USING (user_id)
+           WHERE t.token_sha256 = %s AND t.revoked_at IS NULL AND t.expires_at > now() AND NOT u.disabled""",
+        (key,),
+    ).fetchone()
+    p: Principal | None = None
+    if row is not None:
+        kind = row[8]
+        if (kind == "session") == (via == "session"):
+            p = Principal(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], via)
+        if row[9]:
+            conn.execute("UPDATE auth_tokens SET last_seen_at = now() WHERE token_sha256 = %s", (key,))
+            conn.commit()
+    if len(_CACHE) > 10_000:
+        _CACHE.clear()
+    _CACHE[key] = (now, p)
+    return p
+
+
+def forget_token(token: str) -> None:
+    """Drop a token from this process's lookup cache (after revoking it)."""
+    _CACHE.pop(token_sha256(token), None)
 
 
 class LoginThrottled(Exception):
@@ -212,10 +256,10 @@ def set_session_cookie(response: Any, request: Request, token: str) -> None:
 # ----------------------------------------------------------------------------- demo accounts
 
 
-def seed_demo_users(conn: psycopg.Connection, *, buyer_ids: list[str] | None = None) -> dict[str, int]:
+def seed_demo_users(conn: psycopg.Connection) -> dict[str, int]:
     """Demo accounts (docs/users.md): ``admin``; one manager per cooperative (username = cooperative_id);
     one grower account per grower (username = grower_id, e.g. ``G-00001``); one buyer account per buyer
-    in trading's ``buyers`` table when it exists (username = buyer_id), else those in ``buyer_ids``.
+    in trading's ``buyers`` table (username = buyer_id).
 
     Passwords are the published ``DEMO_PASSWORDS`` for the role. Every account of a role shares one
     Argon2id hash of that published password (hashing 1,546 passwords one by one would take minutes;
@@ -250,9 +294,7 @@ def seed_demo_users(conn: psycopg.Connection, *, buyer_ids: list[str] | None = N
             (hashes["grower"],),
         )
         created["grower"] = cur.rowcount
-    ids = list(buyer_ids or [])
-    if conn.execute("SELECT to_regclass('buyers')").fetchone()[0] is not None:  # type: ignore[index]
-        ids = [r[0] for r in conn.execute("SELECT buyer_id FROM buyers ORDER BY buyer_id").fetchall()]
+    ids = [r[0] for r in conn.execute("SELECT buyer_id FROM buyers ORDER BY buyer_id").fetchall()]
     bulk("buyer", [(b, b, None, b, None) for b in ids])
     log.info("demo users seeded", extra={"users_created": created})
     return created

@@ -27,7 +27,7 @@ from yuncang.schema import StoragePath, detect_timescaledb
 log = logging.getLogger(__name__)
 
 #: Owner packages in dependency order: a package's tables may reference those before it.
-PACKAGES: tuple[str, ...] = ("registry", "ingest", "orchard_models", "trading", "dashboard", "yuncang")
+PACKAGES: tuple[str, ...] = ("registry", "ingest", "orchard_models", "trading", "yuncang")
 
 _NAME = re.compile(r"^(?P<num>\d{3})_(?P<name>[a-z0-9_]+?)(?:\.(?P<variant>tsdb|pg))?\.sql$")
 _LOCK_KEY = 0x79756E63616E67  # "yuncang"

@@ -25,6 +25,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from prometheus_client import Counter, Histogram
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -141,3 +142,15 @@ def build_scheduler(pool: ConnectionPool, jobs: list[JobSpec], leader: Leadershi
         sched.add_job(run_job, spec.trigger, args=(pool, spec, leader), id=spec.name, name=spec.name,
                       misfire_grace_time=spec.misfire_grace_s, replace_existing=True, **extra)
     return sched
+
+
+def recent_job_runs(conn: psycopg.Connection, *, job: str | None = None, limit: int = 50,
+                    offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Recorded job runs (table ``job_runs``, written by :func:`run_job`), newest first; (page, total)."""
+    where, params = ("WHERE job = %s", [job]) if job else ("", [])
+    rows = conn.cursor(row_factory=dict_row).execute(
+        f"SELECT run_id, job, scheduled_for, started_at, finished_at, outcome, error, detail, host, pid "
+        f"FROM job_runs {where} ORDER BY started_at DESC, run_id DESC LIMIT %s OFFSET %s",
+        [*params, limit, offset]).fetchall()
+    row = conn.execute(f"SELECT count(*) FROM job_runs {where}", params).fetchone()
+    return rows, int(row[0]) if row else 0

@@ -103,8 +103,7 @@ def _write_history(conn: Any, a: argparse.Namespace) -> int:
     seasons = _seasons(a.write_history)
     orchards = load_orchards(conn, a.orchards)
     h = generate_history(orchards, seasons, seed=a.seed)
-    has_records = conn.execute("SELECT to_regclass('farm_records') IS NOT NULL").fetchone()[0]
-    write_history(conn, h, observations=bool(has_records))
+    write_history(conn, h, observations=True)
     conn.commit()
     totals = {s: round(float(h.yield_kg[s].sum()) / 1000.0, 1) for s in seasons}
     print(json.dumps({"orchards": len(orchards), "seasons": seasons, "scenarios": h.scenarios,

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from dashboard.i18n import lang_of, t
+from yuncang.web.i18n import lang_of, t
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from dashboard import queries as q
-from dashboard.access import Principal, orchard_scope, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, limit_q, offset_q, reject_nul
+from ingest.read import device_health
+from yuncang.web.common import AUTH_ERRORS, limit_q, offset_q, reject_nul
+from yuncang.web.deps import Conn, CurrentUser, Scope, require_roles
 
 router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[Depends(reject_nul)])
 
@@ -42,24 +42,20 @@ class DeviceHealth(BaseModel):
 
 @router.get("/devices/health", response_model=DeviceHealth, responses=AUTH_ERRORS)
 def health(
-    request: Request,
+    p: CurrentUser,
+    scope: Scope,
+    conn: Conn,
     silent_after_h: float = Query(default=2, gt=0, le=24 * 30, description="a gateway is silent after this many hours"),
     only_silent: bool = Query(default=False),
     limit: int = limit_q(100),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Gateways in your scope with their newest reading time, battery (V) and signal (dBm);
     ``online_rate`` (0-1) is the share heard within
     ``silent_after_h`` hours of the newest data anywhere. Silent gateways are listed first."""
     require_roles(p, "manager", "admin", "grower")
-    with request.app.state.yc.pool.connection() as conn:
-        out = q.device_health(
-            conn,
-            scope=orchard_scope(p),
-            silent_after=timedelta(hours=silent_after_h),
-            limit=limit,
-            offset=offset,
-            only_silent=only_silent,
-        )
+    out = device_health(
+        conn, scope=scope, silent_after=timedelta(hours=silent_after_h), limit=limit, offset=offset,
+        only_silent=only_silent,
+    )
     return {**out, "limit": limit, "offset": offset}

@@ -9,13 +9,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field, field_validator
 
-from dashboard import queries as q
-from dashboard.access import Principal, check_csrf, require_orchard, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
+from orchard_models.read import add_farm_record, list_farm_records
+from yuncang.web.common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
+from yuncang.web.deps import Conn, CurrentUser, check_csrf, require_orchard, require_roles
 
 router = APIRouter(prefix="/api/v1", tags=["farm records"], dependencies=[Depends(reject_nul)])
-
-UNAVAILABLE = "farm records are not available: the orchard_models package has not created its tables"
 
 
 class RecordIn(BaseModel):
@@ -67,18 +65,16 @@ def validate_value(kind: str, value: float | None) -> None:
 
 @router.get("/orchards/{orchard_id}/records", response_model=Page[RecordOut], responses={**AUTH_ERRORS, **NOT_FOUND})
 def records(
-    request: Request,
     orchard_id: str,
+    p: CurrentUser,
+    conn: Conn,
     limit: int = limit_q(),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """The orchard's records, newest observation first (empty when none are recorded yet)."""
     require_roles(p, "grower", "manager", "admin")
-    with request.app.state.yc.pool.connection() as conn:
-        require_orchard(conn, p, orchard_id)
-        got = q.list_farm_records(conn, orchard_id, limit=limit, offset=offset)
-    rows, total = got if got is not None else ([], 0)
+    require_orchard(conn, p, orchard_id)
+    rows, total = list_farm_records(conn, orchard_id, limit=limit, offset=offset)
     return {"items": rows, "total": total, "limit": limit, "offset": offset}
 
 
@@ -86,24 +82,20 @@ def records(
     "/orchards/{orchard_id}/records",
     response_model=RecordOut,
     status_code=201,
-    responses={**AUTH_ERRORS, **NOT_FOUND, 409: {"description": UNAVAILABLE}},
+    responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-def add_record(request: Request, orchard_id: str, body: RecordIn, p: Principal = Depends(require_user)) -> Any:
+def add_record(request: Request, orchard_id: str, body: RecordIn, p: CurrentUser, conn: Conn) -> Any:
     """Record work or an observation for your orchard (growers: own orchards; managers: their cooperative's)."""
     require_roles(p, "grower", "manager", "admin")
     check_csrf(request, p)
     validate_value(body.kind, body.value)
-    with request.app.state.yc.pool.connection() as conn:
-        require_orchard(conn, p, orchard_id)
-        row = q.add_farm_record(
-            conn,
-            orchard_id=orchard_id,
-            observed_on=body.observed_on,
-            kind=body.kind,
-            value=body.value,
-            note=body.note,
-            recorded_by=p.username,
-        )
-    if row is None:
-        raise HTTPException(status_code=409, detail=UNAVAILABLE)
-    return row
+    require_orchard(conn, p, orchard_id)
+    return add_farm_record(
+        conn,
+        orchard_id=orchard_id,
+        observed_on=body.observed_on,
+        kind=body.kind,
+        value=body.value,
+        note=body.note,
+        recorded_by=p.username,
+    )

@@ -14,10 +14,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from dashboard.access import Principal, check_csrf, require_roles, require_user
+from registry.read import orchard_owners
 from trading import warehouse
-from yuncang.api._common import reject_nul
-from yuncang.api.trading import TRADING_ERRORS, _call, _json
+from yuncang.auth import Principal
+from yuncang.web.api.trading import TRADING_ERRORS, _call, _json
+from yuncang.web.common import reject_nul
+from yuncang.web.deps import CurrentUser, check_csrf, require_roles
 
 router = APIRouter(prefix="/api/v1/warehouse", tags=["warehouse"], dependencies=[Depends(reject_nul)])
 
@@ -43,15 +45,15 @@ def _own_orchard(request: Request, p: Principal, orchard_id: str) -> None:
     if p.role == "admin":
         return
     with request.app.state.yc.pool.connection() as conn:
-        row = conn.execute("SELECT cooperative_id FROM orchards WHERE orchard_id = %s", (orchard_id,)).fetchone()
+        row = orchard_owners(conn, orchard_id)
     if row is None:
         raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
-    if row[0] != p.cooperative_id:
+    if row[1] != p.cooperative_id:
         raise HTTPException(status_code=403, detail="that orchard belongs to another cooperative")
 
 
 @router.post("/lots", status_code=201, responses=TRADING_ERRORS)
-def receive_lot(request: Request, body: LotIn, p: Principal = Depends(require_user)) -> Any:
+def receive_lot(request: Request, body: LotIn, p: CurrentUser) -> Any:
     """Receive a weighed and graded harvest lot into a cold room (capacity enforced)."""
     require_roles(p, "manager", "admin")
     check_csrf(request, p)
@@ -62,7 +64,7 @@ def receive_lot(request: Request, body: LotIn, p: Principal = Depends(require_us
 
 
 @router.post("/shipments", status_code=201, responses=TRADING_ERRORS)
-def ship(request: Request, body: ShipmentIn, p: Principal = Depends(require_user)) -> Any:
+def ship(request: Request, body: ShipmentIn, p: CurrentUser) -> Any:
     """Ship kg of a grade from a lot to an allocated order; returns the shipment with its trace code."""
     require_roles(p, "manager", "admin")
     check_csrf(request, p)

@@ -1,4 +1,4 @@
-"""Sign-in page (the POST is handled by the composition root, ``yuncang.api.auth``)."""
+"""Sign-in page (the POST is handled by ``yuncang.web.api.auth``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dashboard.access import optional_principal
-from dashboard.render import render
+from yuncang.auth import LOGIN_CSRF_COOKIE
+from yuncang.web.deps import optional_principal
+from yuncang.web.render import render
 
 router = APIRouter(include_in_schema=False)
-
-LOGIN_CSRF_COOKIE = "yc_login_csrf"
 
 
 def render_login(

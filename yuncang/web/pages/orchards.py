@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from dashboard import queries as q
-from dashboard.access import Principal, orchard_scope
-from dashboard.render import render
-from dashboard.web import page_user
+from registry.read import list_orchards, orchards_area_mu
+from yuncang.auth import Principal
+from yuncang.web.access import orchard_scope
+from yuncang.web.deps import page_user
+from yuncang.web.render import render
 
 router = APIRouter(include_in_schema=False)
 
@@ -21,10 +22,8 @@ def orchards_page(request: Request, offset: int = Query(default=0, ge=0, le=10_0
     if not isinstance(p, Principal):
         return p
     limit = 100
-    where, params = orchard_scope(p)
+    scope = orchard_scope(p)
     with request.app.state.yc.pool.connection() as conn:
-        rows, total = q.list_orchards(conn, scope=(where, params), limit=limit, offset=offset)
-        area = conn.execute(
-            f"SELECT coalesce(sum(area_mu), 0)::float8 FROM orchards o WHERE {where}", params
-        ).fetchone()[0]
+        rows, total = list_orchards(conn, scope=scope, limit=limit, offset=offset)
+        area = orchards_area_mu(conn, scope=scope)
     return render(request, "orchards.html", user=p, rows=rows, total=total, total_area=area, offset=offset, limit=limit)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from dashboard import queries as q
-from dashboard.access import Principal, require_orchard, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, fast_json, limit_q, offset_q, reject_nul
+from registry.read import list_alerts
+from yuncang.web.common import AUTH_ERRORS, NOT_FOUND, Page, fast_json, limit_q, offset_q, reject_nul
+from yuncang.web.deps import Conn, CurrentUser, Scope, require_orchard, require_roles
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(reject_nul)])
 
@@ -34,28 +34,20 @@ class AlertOut(BaseModel):
 
 @router.get("/alerts", response_model=None, responses={200: {"model": Page[AlertOut]}, **AUTH_ERRORS, **NOT_FOUND})
 def alerts(
-    request: Request,
+    p: CurrentUser,
+    scope: Scope,
+    conn: Conn,
     orchard_id: str | None = Query(default=None, max_length=64),
     kind: str | None = Query(default=None, max_length=64),
     include_resolved: bool = Query(default=False),
     limit: int = limit_q(),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Alerts, newest first: a grower's orchards, a manager's cooperative, everything for admin."""
     require_roles(p, "grower", "manager", "admin")
-    with request.app.state.yc.pool.connection() as conn:
-        if orchard_id:
-            require_orchard(conn, p, orchard_id)
-        rows, total = q.list_alerts(
-            conn,
-            role=p.role,
-            grower_id=p.grower_id,
-            cooperative_id=p.cooperative_id,
-            orchard_id=orchard_id,
-            open_only=not include_resolved,
-            kind=kind,
-            limit=limit,
-            offset=offset,
-        )
+    if orchard_id:
+        require_orchard(conn, p, orchard_id)
+    rows, total = list_alerts(
+        conn, scope=scope, orchard_id=orchard_id, open_only=not include_resolved, kind=kind, limit=limit, offset=offset
+    )
     return fast_json({"items": rows, "total": total, "limit": limit, "offset": offset})

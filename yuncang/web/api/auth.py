@@ -10,27 +10,21 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
-from dashboard.access import (
-    SESSION_COOKIE,
-    Principal,
-    check_csrf,
-    client_ip,
-    optional_principal,
-    require_user,
-)
-from yuncang.api._common import AUTH_ERRORS, Message, reject_nul
 from yuncang.auth import (
     BEARER_TTL,
     LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
     LoginThrottled,
+    Principal,
     authenticate,
     issue_token,
     revoke_token,
     set_session_cookie,
 )
+from yuncang.web.common import AUTH_ERRORS, Message, reject_nul
+from yuncang.web.deps import CurrentUser, check_csrf, client_ip, optional_principal
 
 router = APIRouter(tags=["auth"], dependencies=[Depends(reject_nul)])
-ROUTER_ORDER = 20  #: every client calls /api/v1/me
 
 
 class Credentials(BaseModel):
@@ -100,7 +94,7 @@ def token(request: Request, body: Credentials) -> TokenOut:
 
 
 @router.post("/api/v1/auth/logout", status_code=204, responses=AUTH_ERRORS)
-def api_logout(request: Request, p: Principal = Depends(require_user)) -> Response:
+def api_logout(request: Request, p: CurrentUser) -> Response:
     """Revoke the token (or session) this request was made with."""
     check_csrf(request, p)
     raw = (
@@ -114,7 +108,7 @@ def api_logout(request: Request, p: Principal = Depends(require_user)) -> Respon
 
 
 @router.get("/api/v1/me", response_model=Me, responses=AUTH_ERRORS)
-async def me(p: Principal = Depends(require_user)) -> Me:
+async def me(p: CurrentUser) -> Me:
     """Who the request is signed in as, with the links that scope what they see."""
     return _me(p)
 
@@ -137,7 +131,7 @@ def login_form(
     next: str = Form(default="", max_length=300),
 ) -> Any:
     """The sign-in form's POST: double-submit CSRF check, throttling, then a session cookie."""
-    from dashboard.pages.login import render_login
+    from yuncang.web.pages.login import render_login
 
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):

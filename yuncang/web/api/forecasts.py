@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
-from dashboard import queries as q
-from dashboard.access import Principal, require_orchard, require_roles, require_user
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
+from orchard_models import read as models_read
+from yuncang.web.common import AUTH_ERRORS, NOT_FOUND, Page, limit_q, offset_q, reject_nul
+from yuncang.web.deps import Conn, CurrentUser, require_orchard, require_roles
 
 router = APIRouter(prefix="/api/v1", tags=["forecasts"], dependencies=[Depends(reject_nul)])
 
@@ -45,13 +45,12 @@ class SupplyRow(WeekGrade):
     response_model=OrchardForecast,
     responses={**AUTH_ERRORS, 404: {"description": "no such orchard, or no forecast for it yet"}},
 )
-def orchard_forecast(request: Request, orchard_id: str, p: Principal = Depends(require_user)) -> Any:
+def orchard_forecast(orchard_id: str, p: CurrentUser, conn: Conn) -> Any:
     """Latest forecast: bloom date, harvest window, total yield P10/P50/P90 (kg), risk indices, and kg by
     harvest week and grade with their P10-P90 band."""
     require_roles(p, "grower", "manager", "admin")
-    with request.app.state.yc.pool.connection() as conn:
-        require_orchard(conn, p, orchard_id)
-        f = q.orchard_forecast(conn, orchard_id)
+    require_orchard(conn, p, orchard_id)
+    f = models_read.orchard_forecast(conn, orchard_id)
     if f is None:
         raise HTTPException(status_code=404, detail=f"no forecast for {orchard_id} yet")
     return f
@@ -59,17 +58,16 @@ def orchard_forecast(request: Request, orchard_id: str, p: Principal = Depends(r
 
 @router.get("/forecasts/supply", response_model=Page[SupplyRow], responses={**AUTH_ERRORS, **NOT_FOUND})
 def supply(
-    request: Request,
+    p: CurrentUser,
+    conn: Conn,
     cooperative_id: str | None = Query(default=None, max_length=64),
     limit: int = limit_q(200),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Forecast supply (kg) by harvest week and grade, all orchards or one cooperative's. The P10/P90
     here are sums of orchard bands: a deliberately wide envelope (orchard errors partly cancel)."""
     if cooperative_id and p.role == "manager" and cooperative_id != p.cooperative_id:
         raise HTTPException(status_code=403, detail="another cooperative's supply is not yours to see")
     require_roles(p, "buyer", "manager", "admin", "grower")
-    with request.app.state.yc.pool.connection() as conn:
-        rows = q.forecast_supply(conn, cooperative_id=cooperative_id)
+    rows = models_read.forecast_supply(conn, cooperative_id=cooperative_id)
     return {"items": rows[offset : offset + limit], "total": len(rows), "limit": limit, "offset": offset}

@@ -13,14 +13,15 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dashboard import queries as q
-from dashboard import trade
-from dashboard.access import Principal, check_csrf
-from dashboard.i18n import lang_of
-from dashboard.render import render
-from dashboard.web import fig_json, page_user
+from orchard_models.read import forecast_supply
 from registry.grades import BY_CODE, GRADES
 from trading.geo import CITIES
+from yuncang.auth import Principal
+from yuncang.web import trade
+from yuncang.web.deps import check_csrf, page_user
+from yuncang.web.figures import fig_json
+from yuncang.web.i18n import lang_of
+from yuncang.web.render import render
 
 router = APIRouter(include_in_schema=False)
 
@@ -60,7 +61,7 @@ def buyer_page(
     lang = lang_of(request)
     with request.app.state.yc.pool.connection() as conn:
         offer = trade.supply_offer(conn)
-        supply = offer or q.forecast_supply(conn)
+        supply = offer or forecast_supply(conn)
         orders, _ = trade.list_orders(conn, p, limit=100)
         allocations, n_alloc = trade.allocations(conn, p, limit=200)
         shipments = trade.shipments(conn, p)
@@ -156,7 +157,4 @@ def cancel_order(request: Request, order_id: str, csrf_token: str = Form(default
             conn.rollback()
             msg = exc.zh if lang_of(request) == "zh" else exc.message
             return RedirectResponse(f"/buyer?error={quote(str(msg)[:200])}#orders", status_code=303)
-        except PermissionError as exc:
-            conn.rollback()
-            return RedirectResponse(f"/buyer?error={quote(str(exc)[:200])}#orders", status_code=303)
     return RedirectResponse("/buyer#orders", status_code=303)

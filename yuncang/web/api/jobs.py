@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from dashboard.access import Principal, require_roles, require_user
-from dashboard.queries import recent_job_runs
-from yuncang.api._common import AUTH_ERRORS, Page, limit_q, offset_q, reject_nul
+from yuncang.scheduler import recent_job_runs
+from yuncang.web.common import AUTH_ERRORS, Page, limit_q, offset_q, reject_nul
+from yuncang.web.deps import Conn, CurrentUser, require_roles
 
 router = APIRouter(prefix="/api/v1", tags=["operations"], dependencies=[Depends(reject_nul)])
 
@@ -30,14 +30,13 @@ class JobRun(BaseModel):
 
 @router.get("/jobs/runs", response_model=Page[JobRun], responses=AUTH_ERRORS)
 def job_runs(
-    request: Request,
+    p: CurrentUser,
+    conn: Conn,
     job: str | None = Query(default=None, max_length=64, pattern=r"^[a-z_]+$"),
     limit: int = limit_q(50),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Recent scheduled job runs, newest first (managers and admins): what ran, when, how it went."""
     require_roles(p, "manager", "admin")
-    with request.app.state.yc.pool.connection() as conn:
-        rows, total = recent_job_runs(conn, job=job, limit=limit, offset=offset)
+    rows, total = recent_job_runs(conn, job=job, limit=limit, offset=offset)
     return {"items": rows, "total": total, "limit": limit, "offset": offset}

@@ -10,14 +10,19 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from plotly.subplots import make_subplots
-from psycopg.rows import dict_row
 
-from dashboard import queries as q
-from dashboard import trade
-from dashboard.access import Principal, check_csrf, orchard_scope, require_orchard
-from dashboard.render import render
-from dashboard.web import fig_json, page_user
+from ingest.read import latest_conditions, latest_data_time, sensor_series
+from orchard_models.read import FARM_KINDS, add_farm_record, list_farm_records, orchard_forecast
 from registry.grades import BY_CODE
+from registry.read import get_orchard, list_alerts, list_orchards
+from trading.read import grower_contracts
+from yuncang.auth import Principal
+from yuncang.web import trade
+from yuncang.web.access import orchard_scope
+from yuncang.web.deps import check_csrf, page_user, require_orchard
+from yuncang.web.figures import fig_json
+from yuncang.web.i18n import lang_of
+from yuncang.web.render import render
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -130,27 +135,11 @@ def _statements(conn: Any, p: Principal, grower_id: str | None) -> tuple[dict[st
         return None, []
     try:
         rep = trade.statements(conn, p if p.role == "grower" else _as_admin(p), grower_id=grower_id)
-    except (trade.TradingError, PermissionError):
+    except trade.TradingError:
         conn.rollback()
         return None, []
     st = rep["statements"][0] if rep["statements"] else None
-    contracts = (
-        conn.cursor(row_factory=dict_row)
-        .execute(
-            """SELECT a.harvest_week, a.grade, a.status, sum(a.kg) AS kg, count(DISTINCT a.order_id) AS orders,
-                  string_agg(DISTINCT o.destination, ', ') AS destination,
-                  round(sum(a.kg * o.price_fen_per_kg))::bigint AS revenue_fen
-           FROM allocations a JOIN orders o USING (order_id) JOIN orchards orc USING (orchard_id)
-           WHERE orc.grower_id = %s AND a.alloc_run_id = (SELECT max(alloc_run_id) FROM allocation_runs)
-           GROUP BY a.harvest_week, a.grade, a.status
-           ORDER BY a.harvest_week, a.grade, a.status""",
-            (grower_id,),
-        )
-        .fetchall()
-        if q.has_table(conn, "allocations")
-        else []
-    )
-    return st, contracts
+    return st, grower_contracts(conn, grower_id)
 
 
 def _expected_income(conn: Any, o: dict[str, Any], contracts: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -191,32 +180,28 @@ def grower_page(
     p = page_user(request, "grower", "manager", "admin")
     if not isinstance(p, Principal):
         return p
-    from dashboard.i18n import lang_of
-
     lang = lang_of(request)
     with request.app.state.yc.pool.connection() as conn:
         if orchard is None:
-            mine, _ = q.list_orchards(conn, scope=orchard_scope(p), limit=20)
+            mine, _ = list_orchards(conn, scope=orchard_scope(p), limit=20)
             if not mine:
                 return render(request, "grower.html", user=p, orchard=None, mine=[])
             orchard = mine[0]["orchard_id"]
         else:
             require_orchard(conn, p, orchard)
-            mine, _ = q.list_orchards(conn, scope=orchard_scope(p), limit=20)
-        o = q.get_orchard(conn, orchard)
-        cond = q.latest_conditions(conn, orchard)
-        alerts, _ = q.list_alerts(
-            conn, role=p.role, grower_id=p.grower_id, cooperative_id=p.cooperative_id, orchard_id=orchard, limit=20
-        )
-        end = q.latest_data_time(conn, orchard) or datetime.now(UTC)
+            mine, _ = list_orchards(conn, scope=orchard_scope(p), limit=20)
+        o = get_orchard(conn, orchard)
+        cond = latest_conditions(conn, orchard)
+        alerts, _ = list_alerts(conn, scope=orchard_scope(p), orchard_id=orchard, limit=20)
+        end = latest_data_time(conn, orchard) or datetime.now(UTC)
         metrics = ["air_temp_c", "soil_vwc_10cm", "soil_vwc_30cm", "rain_mm"]
-        week = q.sensor_series(conn, orchard, metrics, end - timedelta(days=7), end, "hour")
+        week = sensor_series(conn, orchard, metrics, end - timedelta(days=7), end, "hour")
         season_start = datetime(end.year, 1, 1, tzinfo=UTC)
         if end - season_start < timedelta(days=17):
             season_start = end - timedelta(days=60)
-        season = q.sensor_series(conn, orchard, metrics, season_start, end, "day")
-        fc = q.orchard_forecast(conn, orchard)
-        recs = q.list_farm_records(conn, orchard, limit=10)
+        season = sensor_series(conn, orchard, metrics, season_start, end, "day")
+        fc = orchard_forecast(conn, orchard)
+        recs = list_farm_records(conn, orchard, limit=10)
         statement, contracts = _statements(conn, p, o["grower_id"] if o else None)
         expected = _expected_income(conn, o, contracts) if o else None
         notices = trade.notifications(conn, p, limit=5)
@@ -233,7 +218,7 @@ def grower_page(
         season_fig=_series_fig(season, lang),
         forecast=fc,
         forecast_fig=_forecast_fig(fc, lang) if fc else None,
-        records=None if recs is None else recs[0],
+        records=recs[0],
         today=date.today().isoformat(),
         saved=saved,
         error=error,
@@ -265,7 +250,7 @@ def add_record(
         val = float(value) if value.strip() else None
         if day > date.today() or day.year < 2000:
             raise ValueError("date out of range")
-        if kind not in q.FARM_KINDS:
+        if kind not in FARM_KINDS:
             raise ValueError("unknown kind")
         if val is not None and (val < 0 or (kind == "flower_density" and val > 1) or (kind == "pest" and val > 100)):
             raise ValueError("value out of range")
@@ -275,9 +260,7 @@ def add_record(
         return RedirectResponse(f"{back}&error={str(exc)[:100]}#record", status_code=303)
     with request.app.state.yc.pool.connection() as conn:
         require_orchard(conn, p, orchard_id)
-        row = q.add_farm_record(
+        add_farm_record(
             conn, orchard_id=orchard_id, observed_on=day, kind=kind, value=val, note=note, recorded_by=p.username
         )
-    if row is None:
-        return RedirectResponse(f"{back}&error=records+unavailable#record", status_code=303)
     return RedirectResponse(f"{back}&saved=1#record", status_code=303)

@@ -1,9 +1,9 @@
 """Trading API: forward orders (idempotent create, list, amend, cancel), allocations, the public supply
 offer, warehouse stock, public trace lookup and grower statements, scoped by role.
 
-Trading errors map to their HTTP status (NotFound 404, Conflict 409, Invalid 422, Forbidden 403) with
-the trading package's English and Chinese messages: ``{"detail": {"error", "message", "message_zh",
-"detail"}}``. Money is integer fen; kg are numbers.
+Domain errors map to their HTTP status (NotFound 404, Conflict 409, Invalid 422, Forbidden 403) with
+English and Chinese messages, ``{"detail": {"error", "message", "message_zh", "detail"}}``, in one
+handler (:mod:`yuncang.web.errors`). Money is integer fen; kg are numbers.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 
-from dashboard import trade
-from dashboard.access import Principal, check_csrf, require_user
 from registry.grades import GRADE_CODES
-from yuncang.api._common import AUTH_ERRORS, NOT_FOUND, Message, Page, limit_q, offset_q, reject_nul
+from yuncang.web import trade
+from yuncang.web.common import AUTH_ERRORS, NOT_FOUND, Message, Page, limit_q, offset_q, reject_nul
+from yuncang.web.deps import CurrentUser, check_csrf
 
 router = APIRouter(prefix="/api/v1", tags=["trading"], dependencies=[Depends(reject_nul)])
 
@@ -40,19 +40,13 @@ def _json(obj: Any, status_code: int = 200) -> Response:
 
 
 def _call(request: Request, fn: Callable[..., Any], *args: Any, write: bool = False, **kw: Any) -> Any:
-    """Run a trading call in one transaction; TradingError -> its HTTP status, PermissionError -> 403."""
+    """Run a trading call in one transaction (committed when ``write``; rolled back on any error, which
+    :mod:`yuncang.web.errors` answers)."""
     with request.app.state.yc.pool.connection() as conn:
-        try:
-            out = fn(conn, *args, **kw)
-            if write:
-                conn.commit()
-            return out
-        except trade.TradingError as exc:
-            conn.rollback()
-            raise HTTPException(status_code=exc.http_status, detail=exc.to_dict()) from None
-        except PermissionError as exc:
-            conn.rollback()
-            raise HTTPException(status_code=403, detail=str(exc)) from None
+        out = fn(conn, *args, **kw)
+        if write:
+            conn.commit()
+        return out
 
 
 class OrderIn(BaseModel):
@@ -86,6 +80,7 @@ class OrderAmend(BaseModel):
 @router.post("/orders", status_code=201, response_model=dict[str, Any], responses=TRADING_ERRORS)
 def place_order(
     request: Request,
+    p: CurrentUser,
     body: OrderIn,
     idempotency_key: str = Header(
         alias="Idempotency-Key",
@@ -94,7 +89,6 @@ def place_order(
         pattern=r"^[\x21-\x7e]+$",
         description="a client-chosen unique key; a retry with the same key and body returns the same order",
     ),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Place a forward order for your buyer account (buyers only)."""
     check_csrf(request, p)
@@ -107,11 +101,11 @@ def place_order(
 @router.get("/orders", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
 def list_orders(
     request: Request,
+    p: CurrentUser,
     status: str | None = Query(default=None, pattern="^(open|allocated|fulfilled|cancelled)$"),
     season: int | None = Query(default=None, ge=2000, le=2100),
     limit: int = limit_q(),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Orders, newest first: a buyer's own; managers and admins see all."""
     items, total = _call(request, trade.list_orders, p, status=status, season=season, limit=limit, offset=offset)
@@ -119,13 +113,13 @@ def list_orders(
 
 
 @router.get("/orders/{order_id}", response_model=dict[str, Any], responses=TRADING_ERRORS)
-def get_order(request: Request, order_id: str, p: Principal = Depends(require_user)) -> Any:
+def get_order(request: Request, order_id: str, p: CurrentUser) -> Any:
     """One order with its latest allocation figures (committed, expected, shortfall, shipped kg)."""
     return _json(_call(request, trade.get_order, p, order_id))
 
 
 @router.patch("/orders/{order_id}", response_model=dict[str, Any], responses=TRADING_ERRORS)
-def amend_order(request: Request, order_id: str, body: OrderAmend, p: Principal = Depends(require_user)) -> Any:
+def amend_order(request: Request, order_id: str, body: OrderAmend, p: CurrentUser) -> Any:
     """Change quantity, weeks, destination or prices of your open order."""
     check_csrf(request, p)
     changes = {k: v for k, v in body.model_dump().items() if v is not None}
@@ -135,7 +129,7 @@ def amend_order(request: Request, order_id: str, body: OrderAmend, p: Principal 
 
 
 @router.post("/orders/{order_id}/cancel", response_model=dict[str, Any], responses=TRADING_ERRORS)
-def cancel_order(request: Request, order_id: str, p: Principal = Depends(require_user)) -> Any:
+def cancel_order(request: Request, order_id: str, p: CurrentUser) -> Any:
     """Cancel your order (before it is fulfilled)."""
     check_csrf(request, p)
     return _json(_call(request, trade.cancel_order, p, order_id, write=True))
@@ -144,11 +138,11 @@ def cancel_order(request: Request, order_id: str, p: Principal = Depends(require
 @router.get("/allocations", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
 def allocations(
     request: Request,
+    p: CurrentUser,
     order_id: str | None = Query(default=None, max_length=64),
     season: int | None = Query(default=None, ge=2000, le=2100),
     limit: int = limit_q(100, 1000),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Allocation rows (orchard, harvest and delivery week, grade, kg, committed/expected) of the latest
     allocation run: a buyer's own orders, a manager's cooperative orchards, all for admin."""
@@ -159,10 +153,10 @@ def allocations(
 @router.get("/supply/offer", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
 def supply_offer(
     request: Request,
+    p: CurrentUser,
     season: int | None = Query(default=None, ge=2000, le=2100),
     limit: int = limit_q(200),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """The supply offer by week and grade: forecast P10/P50/P90, committed and expected kg, and
     ``offered_kg`` still available (blacklisted suppliers excluded). Any signed-in user."""
@@ -172,7 +166,7 @@ def supply_offer(
 
 @router.get("/warehouse/stock", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
 def stock(
-    request: Request, limit: int = limit_q(), offset: int = offset_q(), p: Principal = Depends(require_user)
+    request: Request, p: CurrentUser, limit: int = limit_q(), offset: int = offset_q()
 ) -> Any:
     """Cloud-warehouse stock per cold room and grade (kg, lots) with each room's capacity (kg)."""
     rows = _call(request, trade.stock, p)
@@ -195,11 +189,11 @@ def trace_code(request: Request, code: str) -> Any:
 @router.get("/statements", response_model=dict[str, Any], responses=TRADING_ERRORS)
 def statements(
     request: Request,
+    p: CurrentUser,
     season: int | None = Query(default=None, ge=2000, le=2100),
     grower_id: str | None = Query(default=None, max_length=64),
     limit: int = limit_q(),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Grower statements for a season (management fee, picking fee, dividend, total; fen), a page of
     ``items`` plus ``totals`` and the part reaching poverty-alleviated households (``poverty_alleviated``)
@@ -222,10 +216,10 @@ def statements(
 @router.get("/notifications", response_model=Page[dict[str, Any]], responses=TRADING_ERRORS)
 def notifications(
     request: Request,
+    p: CurrentUser,
     unread_only: bool = Query(default=False),
     limit: int = limit_q(50, 200),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Your allocation notices (a buyer's orders, a grower's orchards): what was allocated, changed or
     dropped when forecasts moved, in zh and en, newest first."""
@@ -234,7 +228,7 @@ def notifications(
 
 
 @router.post("/notifications/{notification_id}/read", status_code=204, responses=TRADING_ERRORS)
-def notification_read(request: Request, notification_id: int, p: Principal = Depends(require_user)) -> Response:
+def notification_read(request: Request, notification_id: int, p: CurrentUser) -> Response:
     """Mark one of your notices read."""
     check_csrf(request, p)
     if not (1 <= notification_id <= 2**62):

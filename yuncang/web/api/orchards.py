@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from dashboard import queries as q
-from dashboard.access import Principal, check_orchard, orchard_scope, require_orchard, require_roles, require_user
+from ingest.read import latest_conditions, latest_data_time, sensor_series_json
 from registry.metrics import METRICS
-from yuncang.api._cache import CACHE_HEADERS, NOT_MODIFIED, Body, cached_json
-from yuncang.api._common import (
+from registry.read import devices_and_open_alerts, get_orchard, list_orchards, orchard_owners
+from yuncang.auth import Principal
+from yuncang.web.cache import CACHE_HEADERS, NOT_MODIFIED, Body, cached_json
+from yuncang.web.common import (
     AUTH_ERRORS,
     NOT_FOUND,
     Message,
@@ -26,10 +27,9 @@ from yuncang.api._common import (
     offset_q,
     reject_nul,
 )
+from yuncang.web.deps import Conn, CurrentUser, Scope, check_orchard, require_orchard, require_roles
 
 router = APIRouter(prefix="/api/v1", tags=["orchards"], dependencies=[Depends(reject_nul)])
-#: matched before the other routers: an orchard's conditions and charts are the busiest reads
-ROUTER_ORDER = 10
 
 
 class Orchard(BaseModel):
@@ -100,24 +100,24 @@ def _orchard_reader(p: Principal) -> None:
 @router.get("/orchards", response_model=None, responses={200: {"model": Page[Orchard]}, **AUTH_ERRORS})
 def orchards(
     request: Request,
+    p: CurrentUser,
+    scope: Scope,
     township: str | None = Query(default=None, max_length=64),
     limit: int = limit_q(),
     offset: int = offset_q(),
-    p: Principal = Depends(require_user),
 ) -> Any:
     """Orchards you may see, in id order: a grower's own, a manager's cooperative's, all for admin."""
     _orchard_reader(p)
     with request.app.state.yc.pool.connection() as conn:
-        rows, total = q.list_orchards(conn, scope=orchard_scope(p), township=township, limit=limit, offset=offset)
+        rows, total = list_orchards(conn, scope=scope, township=township, limit=limit, offset=offset)
     return fast_json({"items": rows, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get("/orchards/{orchard_id}", response_model=Orchard, responses={**AUTH_ERRORS, **NOT_FOUND})
-def orchard(request: Request, orchard_id: str, p: Principal = Depends(require_user)) -> Any:
+def orchard(orchard_id: str, p: CurrentUser, conn: Conn) -> Any:
     _orchard_reader(p)
-    with request.app.state.yc.pool.connection() as conn:
-        require_orchard(conn, p, orchard_id)
-        return q.get_orchard(conn, orchard_id)
+    require_orchard(conn, p, orchard_id)
+    return get_orchard(conn, orchard_id)
 
 
 @dataclass(frozen=True)
@@ -129,30 +129,22 @@ class _Owner:
 def _orchard_for_read(conn: Any, orchard_id: str) -> tuple[list[str], int]:
     """One round trip: the orchard's active gateways and open alerts (404 when there is no such orchard).
     Access was checked before (:func:`_check_access`)."""
-    row = conn.execute(
-        """SELECT ARRAY(SELECT device_id FROM devices d WHERE d.orchard_id = o.orchard_id AND d.active
-                        ORDER BY device_id),
-                  (SELECT count(*) FROM alerts a WHERE a.orchard_id = o.orchard_id AND a.resolved_at IS NULL)
-           FROM orchards o WHERE o.orchard_id = %s""",
-        (orchard_id,),
-    ).fetchone()
-    if row is None:
+    got = devices_and_open_alerts(conn, orchard_id)
+    if got is None:
         raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
-    return list(row[0]), int(row[1])
+    return got
 
 
 async def _check_access(request: Request, p: Principal, orchard_id: str) -> None:
     """Every request, before any cached body is looked at: 404 without the orchard, 403 when ``p`` may not
-    see it. The orchard's owners are remembered for ``dashboard.access.CACHE_TTL_S`` seconds (like
+    see it. The orchard's owners are remembered for ``yuncang.auth.CACHE_TTL_S`` seconds (like
     sign-in tokens), so a change of owner takes effect within that time."""
     _orchard_reader(p)
     yc = request.app.state.yc
 
     def load() -> _Owner:
         with yc.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT grower_id, cooperative_id FROM orchards WHERE orchard_id = %s", (orchard_id,)
-            ).fetchone()
+            row = orchard_owners(conn, orchard_id)
         if row is None:
             raise HTTPException(status_code=404, detail=f"no orchard {orchard_id!r}")
         return _Owner(row[0], row[1])
@@ -189,14 +181,14 @@ _CACHED = (
     description="Newest value of every sensor metric (°C, %, m³/m³, mm, W/m², m/s), rain over the last 24 h"
     " (mm) and the count of open alerts. `source` is null when no sensor data has arrived yet." + _CACHED,
 )
-async def conditions(request: Request, orchard_id: str, p: Principal = Depends(require_user)) -> Any:
+async def conditions(request: Request, orchard_id: str, p: CurrentUser) -> Any:
     await _check_access(request, p, orchard_id)
     pool = request.app.state.yc.pool
 
     def fill() -> Body:
         with pool.connection() as conn:
             devices, n = _orchard_for_read(conn, orchard_id)
-            c = q.latest_conditions(conn, orchard_id, devices)
+            c = latest_conditions(conn, orchard_id, devices)
         return Body.of(json_bytes({"orchard_id": orchard_id, **c, "open_alerts": n}))
 
     return await _serve_cached(request, ("conditions", orchard_id), fill)
@@ -233,6 +225,7 @@ def _parse_time(v: str | None, name: str) -> datetime | None:
 async def series(
     request: Request,
     orchard_id: str,
+    p: CurrentUser,
     metric: list[str] = Query(
         default=["air_temp_c", "soil_vwc_10cm", "rain_mm"],
         max_length=10,
@@ -246,7 +239,6 @@ async def series(
     resolution: str | None = Query(
         default=None, pattern="^(raw|hour|day)$", description="force raw/hour/day; default by range length"
     ),
-    p: Principal = Depends(require_user),
 ) -> Any:
     _orchard_reader(p)
     bad = [m for m in metric if m not in METRICS]
@@ -260,7 +252,7 @@ async def series(
     def fill() -> Body:
         with pool.connection() as conn:
             devices, _ = _orchard_for_read(conn, orchard_id)
-            t1 = t_end or q.latest_data_time(conn, orchard_id, devices) or datetime.now(UTC)
+            t1 = t_end or latest_data_time(conn, orchard_id, devices) or datetime.now(UTC)
             t0 = t_start or t1 - timedelta(days=days)
             if t0 >= t1:
                 raise HTTPException(status_code=422, detail="start must be before end")
@@ -270,7 +262,7 @@ async def series(
                 raise HTTPException(status_code=422, detail="raw readings only for ranges up to 3 days")
             if resolution == "hour" and t1 - t0 > timedelta(days=62):
                 raise HTTPException(status_code=422, detail="hourly buckets only for ranges up to 62 days")
-            body = q.sensor_series_json(conn, orchard_id, devices, metrics, t0, t1, resolution)
+            body = sensor_series_json(conn, orchard_id, devices, metrics, t0, t1, resolution)
         return Body.of(body.encode())
 
     key = ("series", orchard_id, tuple(metrics), t_start, t_end, None if t_start else days, resolution)

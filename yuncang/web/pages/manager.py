@@ -15,12 +15,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from plotly.subplots import make_subplots
 
-from dashboard import queries as q
-from dashboard import trade
-from dashboard.access import Principal, orchard_scope
-from dashboard.i18n import lang_of, t
-from dashboard.render import render
-from dashboard.web import fig_json, page_user
+from ingest.read import device_health, newest_hourly_value
+from orchard_models.read import forecast_supply, forecast_totals
+from registry.read import list_alerts, orchard_points
+from yuncang.auth import Principal
+from yuncang.scheduler import recent_job_runs
+from yuncang.web import trade
+from yuncang.web.access import orchard_scope
+from yuncang.web.deps import page_user
+from yuncang.web.figures import fig_json
+from yuncang.web.i18n import lang_of, t
+from yuncang.web.render import render
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -116,6 +121,20 @@ def overview_fig(rows: list[dict[str, Any]], colour: str, lang: str) -> str | No
     return out.replace('"height": 300', '"height": 460', 1)
 
 
+def orchard_overview(conn: Any, scope: Any) -> list[dict[str, Any]]:
+    """Every visible orchard with position, elevation, open alert count (registry), newest soil moisture
+    at 10 cm (ingest's hourly rollup, m³/m³) and forecast risk and P50 kg (orchard_models), for the
+    scatter: one query per owner package, no per-orchard round trips."""
+    rows = orchard_points(conn, scope=scope)
+    ids = [r["orchard_id"] for r in rows]
+    vwc = newest_hourly_value(conn, ids, "soil_vwc_10cm")
+    fc = forecast_totals(conn, ids)
+    for r in rows:
+        r["soil_vwc"] = vwc.get(r["orchard_id"])
+        r["risk"], r["total_p50_kg"] = fc.get(r["orchard_id"], (None, None))
+    return rows
+
+
 def supply_demand(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per harvest week (all grades): forecast P10/P50/P90 kg against kg matched to orders (committed +
     expected, from trading's latest allocation run), the uncommitted share, and whether it is an
@@ -178,24 +197,24 @@ def manager_page(
     scope = orchard_scope(p)
     coop = p.cooperative_id if p.role == "manager" else None
     with request.app.state.yc.pool.connection() as conn:
-        rows = q.orchard_overview(conn, scope=scope)
-        health = q.device_health(conn, scope=scope, limit=15, only_silent=True)
-        alerts, n_alerts = q.list_alerts(conn, role=p.role, grower_id=None, cooperative_id=p.cooperative_id, limit=15)
+        rows = orchard_overview(conn, scope)
+        health = device_health(conn, scope=scope, limit=15, only_silent=True)
+        alerts, n_alerts = list_alerts(conn, scope=scope, limit=15)
         season = trade.current_season(conn)
         # supply against matched demand: the cooperative's own forecast for a manager (orders are
         # matched county-wide, so matched kg are the cooperative orchards' allocations), all for admin
         if coop is None:
-            sd_rows = trade.supply_offer(conn, season) or q.forecast_supply(conn)
+            sd_rows = trade.supply_offer(conn, season) or forecast_supply(conn)
         else:
             sd_rows = _coop_supply(conn, p, coop)
         warnings = trade.unsold_risk(conn, season, _first_harvest_week(sd_rows)) if coop is None else []
         stock = trade.stock(conn, p)
         try:
             rep = trade.statements(conn, p, season=season)
-        except (trade.TradingError, PermissionError):
+        except trade.TradingError:
             conn.rollback()
             rep = None
-        runs, _ = q.recent_job_runs(conn, limit=12)
+        runs, _ = recent_job_runs(conn, limit=12)
     weeks = supply_demand(sd_rows)
     return render(
         request,
@@ -234,7 +253,7 @@ def _first_harvest_week(rows: list[dict[str, Any]]) -> date:
 
 
 def _coop_supply(conn: Any, p: Principal, coop: str) -> list[dict[str, Any]]:
-    supply = q.forecast_supply(conn, cooperative_id=coop)
+    supply = forecast_supply(conn, cooperative_id=coop)
     allocs, _ = trade.allocations(conn, p, limit=100_000)
     matched: dict[tuple[str, str], float] = defaultdict(float)
     for a in allocs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from dashboard.access import optional_principal
+from yuncang.web.deps import optional_principal
 
 router = APIRouter(include_in_schema=False)
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from dashboard import trade
-from dashboard.access import optional_principal
-from dashboard.render import render
+from yuncang.web import trade
+from yuncang.web.deps import optional_principal
+from yuncang.web.render import render
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,1 +1,0 @@
-"""Web pages (zh-CN first, English available) with Plotly figures."""

@@ -1,0 +1,1 @@
+"""Page routers (zh-CN first, English available); each is listed in :mod:`yuncang.web.main`."""
