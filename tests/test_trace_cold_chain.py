@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
+from ingest.read import daily_weather, room_air_temperatures
 from registry.devices import add_device
 from registry.seed import SeedParams, seed
 from trading import buyers, cold_chain, genealogy, warehouse
@@ -63,7 +64,7 @@ def test_a_stored_lot_records_its_rooms_temperatures_and_excursion(conn):
     genealogy.store(conn, object_ids=[lot], cold_room_id=room, at=T0)
     unit = genealogy.pack(conn, children={lot: "100"}, site_id="WH-WUSHAN", cfg=CFG,
                           at=T0 + timedelta(hours=12)).created["unit"]
-    rec = cold_chain.lot_record(conn, unit, now=T0 + timedelta(hours=13))
+    rec = cold_chain.lot_record(conn, unit, T0 + timedelta(hours=13), room_air_temperatures)
     assert rec["monitored"] and rec["hours_harvest_to_cold"] == 3.0
     [stay] = rec["stays"]
     assert stay["cold_room_id"] == room and stay["left_at"] == T0 + timedelta(hours=12)
@@ -71,13 +72,13 @@ def test_a_stored_lot_records_its_rooms_temperatures_and_excursion(conn):
     assert stay["limit_max_c"] == 4.0                       # set point 1.0 + 3.0 (the default)
     assert stay["hours_above_limit"] == 1.0 and rec["worst_excursion_c"] == 2.0
 
-    res = cold_chain.check_excursions(conn, now=T0 + timedelta(hours=12))
+    res = cold_chain.check_excursions(conn, T0 + timedelta(hours=12), room_air_temperatures)
     assert res["excursions"] == 1
     alerts = conn.execute("SELECT kind, severity, title_zh, resolved_at FROM alerts "
                           "WHERE kind = 'cold_room_excursion'").fetchall()
     assert len(alerts) == 1 and alerts[0][1] == "critical" and "CR-02" in alerts[0][2]
     assert alerts[0][3] is not None                          # over: recorded, not left open
-    again = cold_chain.check_excursions(conn, now=T0 + timedelta(hours=12, minutes=5))
+    again = cold_chain.check_excursions(conn, T0 + timedelta(hours=12, minutes=5), room_air_temperatures)
     assert again["raised"] == 0                              # not raised twice
     assert conn.execute("SELECT count(*) FROM alerts WHERE kind = 'cold_room_excursion'").fetchone()[0] == 1
 
@@ -114,7 +115,8 @@ def test_consumer_view_names_no_person_and_complaints_are_idempotent(conn):
     lot = genealogy.grade(conn, inputs={h.created["lot"]: "60"}, outputs_kg_by_grade={"XL": "60"}, losses=[],
                           site_id="WH-WUSHAN", cfg=CFG, at=T0).created["XL"]
     link = lot_uri(CFG, conn.execute("SELECT gtin FROM trace_objects WHERE object_id = %s", (lot,)).fetchone()[0], lot)
-    view = consumer.public_lot(conn, CFG, link, now=T0 + timedelta(days=1))
+    view = consumer.public_lot(conn, CFG, link, T0 + timedelta(days=1), weather=daily_weather,
+                              temps=room_air_temperatures)
     assert view["grade"]["label_zh"] == "特级果" and view["harvested"]["from"] == date(2026, 7, 18)
     text = repr(view)
     assert grower not in text and orchard_name not in text and oid not in text

@@ -1,7 +1,8 @@
 """Cold chain (冷链): what temperatures a lot saw, from the same sensors ingest stores for orchards.
 
 Cold rooms carry temperature devices (registry ``device_placements`` with a ``cold_room_id``, e.g. an
-LHT65 or EM300-TH per room); their readings are ingest's ``readings`` (metric ``air_temp_c``, °C).
+LHT65 or EM300-TH per room); their readings (metric ``air_temp_c``, °C) come from ingest through the
+``temps`` function the caller passes (``ingest.read.room_air_temperatures``).
 A lot's record covers the lot and everything upstream of it (its packed units and graded lots):
 
 * ``hours_harvest_to_cold``: hours from the harvest event to the first entry into a cold room;
@@ -22,6 +23,7 @@ alerts of excursions that have ended.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +34,9 @@ from psycopg.rows import dict_row
 from registry.alerts import Alert, raise_alerts, resolve_alerts
 from trading.errors import Invalid, NotFound
 
+#: (conn, cold_room_id, t0, t1) -> [(time, °C)], as ``ingest.read.room_air_temperatures`` (the web layer and
+#: the scheduler pass it in: trading does not read ingest's tables)
+RoomTemperatures = Callable[[psycopg.Connection, str, datetime, datetime], list[tuple[datetime, float]]]
 MAX_SAMPLE_GAP = timedelta(minutes=30)   #: longest time one sample stands for
 DEFAULT_ABOVE_SET_POINT_C = 3.0          #: default upper limit = set point + this, °C
 DEFAULT_MIN_C = -1.5                     #: default lower limit, °C (freezing injury below)
@@ -78,18 +83,6 @@ def set_room_limits(conn: psycopg.Connection, cold_room_id: str, *, max_c: float
     return Limits(max_c, min_c, alert_after_min)
 
 
-def room_temperatures(conn: psycopg.Connection, cold_room_id: str, t0: datetime, t1: datetime,
-                      ) -> list[tuple[datetime, float]]:
-    """(time, °C) of every air-temperature reading of devices placed in the room at that time, t0 <= t < t1."""
-    rows = conn.execute(
-        """SELECT r.time, avg(r.value) FROM readings r
-             JOIN device_placements p ON p.device_id = r.device_id
-                                     AND r.time >= p.valid_from AND r.time < p.valid_to
-            WHERE p.cold_room_id = %s AND r.metric = 'air_temp_c' AND r.time >= %s AND r.time < %s
-            GROUP BY r.time ORDER BY r.time""", (cold_room_id, t0, t1)).fetchall()
-    return [(t, float(v)) for t, v in rows]
-
-
 def _durations(samples: list[tuple[datetime, float]], end: datetime) -> list[float]:
     """Hours each sample stands for: until the next sample (or ``end``), at most ``MAX_SAMPLE_GAP``."""
     out = []
@@ -125,7 +118,7 @@ SELECT object_id FROM up
 """
 
 
-def lot_record(conn: psycopg.Connection, object_id: str, now: datetime) -> dict[str, Any]:
+def lot_record(conn: psycopg.Connection, object_id: str, now: datetime, temps: RoomTemperatures) -> dict[str, Any]:
     """The cold-chain record of a lot or packed unit (and all it was made of); see the module docstring."""
     ids = [r[0] for r in conn.execute(_UPSTREAM, {"obj": object_id}).fetchall()]
     with conn.cursor(row_factory=dict_row) as cur:
@@ -145,7 +138,7 @@ def lot_record(conn: psycopg.Connection, object_id: str, now: datetime) -> dict[
     out_stays = []
     for s in stays:
         lim = room_limits(conn, s["cold_room_id"])
-        samples = room_temperatures(conn, s["cold_room_id"], s["entered_at"], s["left_at"])
+        samples = temps(conn, s["cold_room_id"], s["entered_at"], s["left_at"])
         out_stays.append({"cold_room_id": s["cold_room_id"], "name": s["name"], "entered_at": s["entered_at"],
                           "left_at": s["left_at"], "limit_max_c": lim.max_c, "limit_min_c": lim.min_c,
                           **stay_summary(samples, s["left_at"], lim)})
@@ -186,8 +179,8 @@ def excursions(samples: list[tuple[datetime, float]], lim: Limits) -> list[dict[
     return [{**r, "ongoing": r.get("ongoing", False)} for r in runs if r["end"] - r["start"] >= need]
 
 
-def check_excursions(conn: psycopg.Connection, now: datetime, lookback: timedelta = timedelta(hours=24),
-                     ) -> dict[str, Any]:
+def check_excursions(conn: psycopg.Connection, now: datetime, temps: RoomTemperatures,
+                     lookback: timedelta = timedelta(hours=24)) -> dict[str, Any]:
     """Raise an alert per cold-room excursion in the last ``lookback`` (deduplicated per room and start);
     resolve open excursion alerts whose excursion has ended. Returns counts for ``job_runs``."""
     rooms = [r[0] for r in conn.execute("SELECT cold_room_id FROM cold_rooms WHERE active ORDER BY 1").fetchall()]
@@ -197,7 +190,7 @@ def check_excursions(conn: psycopg.Connection, now: datetime, lookback: timedelt
     ongoing: set[str] = set()
     for room in rooms:
         lim = room_limits(conn, room)
-        for x in excursions(room_temperatures(conn, room, now - lookback, now), lim):
+        for x in excursions(temps(conn, room, now - lookback, now), lim):
             key = f"cold_room_excursion:{room}:{x['start'].isoformat()}"
             if x["ongoing"]:
                 ongoing.add(key)

@@ -3,7 +3,8 @@
 Public by design: origin as the township (乡镇) — never a grower's name, phone, orchard name or exact
 location — harvest dates, grade with its size class, certifications (scheme names), the season in a
 few numbers and one small chart (daily air temperature min/max, °C, and rain, mm, from the contributing
-orchards' own gateways: ingest's ``readings_daily``), and the cold-chain record. No buyer, order,
+orchards' own gateways, through the ``weather`` function the caller passes: ``ingest.read.daily_weather``),
+and the cold-chain record. No buyer, order,
 destination or traded kg (trade data stays with the trade).
 
 The GS1 Digital Link resolver (``linkset``) answers machines with the links GS1's resolver standard
@@ -18,9 +19,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
@@ -31,7 +32,6 @@ from trading.errors import Invalid, NotFound
 from trading.gs1 import Gs1Config, lot_uri, parse_link
 from trading.quality import certifications_for_orchard
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 COMPLAINT_CATEGORIES = {"quality": "品质问题", "damage": "破损/腐烂", "weight": "重量不足", "label": "标签/追溯信息",
                         "other": "其他"}
 _GRADE = {g.code: g for g in GRADES}
@@ -69,27 +69,12 @@ def _origins(conn: psycopg.Connection, object_id: str) -> list[dict[str, Any]]:
                 WHERE o.kind = 'harvest_lot' ORDER BY o.kg DESC, o.orchard_id""", (object_id,)).fetchall()
 
 
-def season_chart(conn: psycopg.Connection, orchard_ids: list[str], start: date, end: date) -> dict[str, list[Any]]:
-    """Daily series over ``start``..``end`` (Asia/Shanghai days) from the orchards' gateways:
-    ``day``, ``tmin_c``, ``tmax_c``, ``rain_mm`` (mean over the orchards' devices; rain summed per device)."""
-    t0 = datetime.combine(start, time(0), SHANGHAI)
-    t1 = datetime.combine(end + timedelta(days=1), time(0), SHANGHAI)
-    rows = conn.execute(
-        """SELECT (r.bucket AT TIME ZONE 'Asia/Shanghai')::date AS day,
-                  avg(r.min) FILTER (WHERE r.metric = 'air_temp_c'),
-                  avg(r.max) FILTER (WHERE r.metric = 'air_temp_c'),
-                  avg(r.sum) FILTER (WHERE r.metric = 'rain_mm')
-             FROM readings_daily r JOIN devices d USING (device_id)
-            WHERE d.orchard_id = ANY(%s) AND r.bucket >= %s AND r.bucket < %s
-              AND r.metric IN ('air_temp_c', 'rain_mm')
-            GROUP BY 1 ORDER BY 1""", (orchard_ids, t0, t1)).fetchall()
-    def r1(v: Any) -> float | None:
-        return None if v is None else round(float(v), 1)
-    return {"day": [r[0].isoformat() for r in rows], "tmin_c": [r1(r[1]) for r in rows],
-            "tmax_c": [r1(r[2]) for r in rows], "rain_mm": [max(0.0, r1(r[3]) or 0.0) for r in rows]}
+#: (conn, orchard_ids, first day, last day) -> daily series, as ``ingest.read.daily_weather``
+DailyWeather = Callable[[psycopg.Connection, list[str], date, date], dict[str, list[Any]]]
 
 
-def public_lot(conn: psycopg.Connection, cfg: Gs1Config, link: str, now: datetime) -> dict[str, Any]:
+def public_lot(conn: psycopg.Connection, cfg: Gs1Config, link: str, now: datetime, *, weather: DailyWeather,
+               temps: cold_chain.RoomTemperatures) -> dict[str, Any]:
     """Everything the consumer page shows for the lot or unit a Digital Link names (see module docstring)."""
     obj = find_object(conn, link)
     origins = _origins(conn, obj["object_id"])
@@ -102,7 +87,7 @@ def public_lot(conn: psycopg.Connection, cfg: Gs1Config, link: str, now: datetim
         for c in certifications_for_orchard(conn, o["orchard_id"], on=o["harvested_on"]):
             certs.setdefault(c.scheme, {"scheme": c.scheme, "valid_until": c.valid_until})
     grade = _GRADE.get(obj["grade"] or "")
-    chart = season_chart(conn, [o["orchard_id"] for o in origins], date(days[-1].year, 3, 1), days[-1])
+    chart = weather(conn, [o["orchard_id"] for o in origins], date(days[-1].year, 3, 1), days[-1])
     temps = [t for t in chart["tmax_c"] if t is not None]
     lows = [t for t in chart["tmin_c"] if t is not None]
     return {
@@ -123,7 +108,7 @@ def public_lot(conn: psycopg.Connection, cfg: Gs1Config, link: str, now: datetim
                    "tmin_c": min(lows) if lows else None, "rain_mm": round(sum(chart["rain_mm"]), 1),
                    "frost_days": sum(1 for t in lows if t < 0.0), "heat_days": sum(1 for t in temps if t >= 35.0)},
         "chart": chart,
-        "cold_chain": cold_chain.lot_record(conn, obj["object_id"], now),
+        "cold_chain": cold_chain.lot_record(conn, obj["object_id"], now, temps),
         "complaint_categories": COMPLAINT_CATEGORIES,
     }
 

@@ -15,7 +15,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from trading.allocation import scheduled_allocation
-from trading.cold_chain import check_excursions
 from trading.warnings import scheduled_unsold_risk
 from yuncang.scheduler import JobSpec
 
@@ -39,6 +38,14 @@ def retention(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
     from ingest.storage import apply_retention
 
     return {"partitions_dropped": apply_retention(conn, now)}
+
+
+def cold_chain_excursions(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
+    """Raise an alert per cold-room temperature excursion (limits per room), resolve ended ones."""
+    from ingest.read import room_air_temperatures
+    from trading.cold_chain import check_excursions
+
+    return check_excursions(conn, now, room_air_temperatures)
 
 
 def device_alerts(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
@@ -70,6 +77,6 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("unsold_risk_digest", CronTrigger(hour=22, minute=30), scheduled_unsold_risk,
                 misfire_grace_s=6 * 3600),
         JobSpec("retention", CronTrigger(hour=19, minute=30), retention, misfire_grace_s=6 * 3600),
-        JobSpec("cold_chain_excursions", IntervalTrigger(minutes=5), check_excursions, misfire_grace_s=300,
+        JobSpec("cold_chain_excursions", IntervalTrigger(minutes=5), cold_chain_excursions, misfire_grace_s=300,
                 first_run_after_s=40),
     ]
