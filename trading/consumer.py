@@ -88,7 +88,7 @@ def public_lot(conn: psycopg.Connection, cfg: Gs1Config, link: str, now: datetim
             certs.setdefault(c.scheme, {"scheme": c.scheme, "valid_until": c.valid_until})
     grade = _GRADE.get(obj["grade"] or "")
     chart = weather(conn, [o["orchard_id"] for o in origins], date(days[-1].year, 3, 1), days[-1])
-    temps = [t for t in chart["tmax_c"] if t is not None]
+    highs = [t for t in chart["tmax_c"] if t is not None]
     lows = [t for t in chart["tmin_c"] if t is not None]
     return {
         "link": lot_uri(cfg, obj["gtin"], obj["lot_number"]),
@@ -104,9 +104,9 @@ def public_lot(conn: psycopg.Connection, cfg: Gs1Config, link: str, now: datetim
                    "orchards": len({o["orchard_id"] for o in origins})},
         "harvested": {"from": days[0], "to": days[-1]},
         "certifications": sorted(certs.values(), key=lambda c: c["scheme"]),
-        "season": {"days_with_data": len(chart["day"]), "tmax_c": max(temps) if temps else None,
+        "season": {"days_with_data": len(chart["day"]), "tmax_c": max(highs) if highs else None,
                    "tmin_c": min(lows) if lows else None, "rain_mm": round(sum(chart["rain_mm"]), 1),
-                   "frost_days": sum(1 for t in lows if t < 0.0), "heat_days": sum(1 for t in temps if t >= 35.0)},
+                   "frost_days": sum(1 for t in lows if t < 0.0), "heat_days": sum(1 for t in highs if t >= 35.0)},
         "chart": chart,
         "cold_chain": cold_chain.lot_record(conn, obj["object_id"], now, temps),
         "complaint_categories": COMPLAINT_CATEGORIES,

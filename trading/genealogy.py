@@ -465,3 +465,12 @@ def record_fulfilment(conn: psycopg.Connection, *, lot_id: str, grade_code: str,
                site_id=wh[0] if wh else "warehouse", at=at, idempotency_key=f"shipment:{shipment_id}")
     conn.execute("UPDATE trace_deliveries SET shipment_id = %s WHERE event_id = %s", (shipment_id, res.event_id))
     return res.event_id
+
+
+def upstream(conn: psycopg.Connection, object_id: str) -> set[str]:
+    """``object_id`` and every object it was made of (what its public EPCIS view may show)."""
+    rows = conn.execute(
+        """WITH RECURSIVE up(object_id) AS (SELECT %s::text UNION
+               SELECT e.from_object FROM trace_edges e JOIN up ON e.to_object = up.object_id)
+           SELECT object_id FROM up""", (object_id,)).fetchall()
+    return {r[0] for r in rows}

@@ -43,6 +43,16 @@ class Settings(BaseSettings):
         description="seconds an orchard's conditions or chart may be served from memory (0 = no cache)",
     )
     secret_key: str = Field(default="change-me-in-production", description="signs sessions and CSRF tokens")
+    gs1_company_prefix: str = Field(
+        default="6970000",
+        description="the cooperative's GS1 Company Prefix (GS1 China issues 690-699...); the default is a "
+                    "placeholder (an assumption) until the real prefix is entered",
+    )
+    gs1_resolver: str | None = Field(
+        default=None,
+        description="base URL printed in GS1 Digital Link QR codes, e.g. https://trace.example.cn "
+                    "(unset = this server: http://<http_host>:<http_port>)",
+    )
     log_level: str = "INFO"
 
 

@@ -22,10 +22,11 @@ from yuncang.web.api import (
     jobs,
     metrics,
     orchards,
+    traceability,
     trading,
     warehouse,
 )
-from yuncang.web.pages import buyer, grower, home, login, manager, static, trace
+from yuncang.web.pages import buyer, grower, home, login, lot, manager, static, trace
 from yuncang.web.pages import orchards as orchards_page
 
 
@@ -41,6 +42,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(metrics.router)
+    app.include_router(traceability.router)
     app.include_router(trading.router)
     app.include_router(warehouse.router)
     # pages
@@ -52,3 +54,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(orchards_page.router)
     app.include_router(static.router)
     app.include_router(trace.router)
+    app.include_router(lot.router)
