@@ -36,10 +36,11 @@ def _mgr(client: TestClient, coop: str) -> dict[str, str]:
     return bearer(token_for(client, coop, role="manager"))
 
 
-def _chain(client: TestClient, h: dict[str, str], orchard_id: str, buyer: str) -> dict[str, Any]:
+def _chain(client: TestClient, h: dict[str, str], orchard_id: str, buyer: str,
+           harvested_on: str = "2026-07-20") -> dict[str, Any]:
     k = secrets.token_hex(4)
     r = client.post("/api/v1/trace/harvest", headers=h, json={
-        "orchard_id": orchard_id, "harvested_on": "2026-07-20", "kg": "800", "idempotency_key": f"h-{k}"})
+        "orchard_id": orchard_id, "harvested_on": harvested_on, "kg": "800", "idempotency_key": f"h-{k}"})
     assert r.status_code == 201, r.text
     hl = r.json()["created"]["lot"]
     bad = client.post("/api/v1/trace/grade", headers=h, json={
