@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from registry.seed import SeedParams, seed
 from yuncang.migrations import migrate
 from yuncang.schema import describe, storage_path
+from yuncang.tsdb_jobs import stop_scheduler_of
 
 _RUN = secrets.token_hex(3)
 _STATE: dict[str, str] = {}
@@ -73,6 +74,7 @@ def db_url(make_database: Callable[[], str]) -> str:
     """A migrated database with the seeded 1,546-orchard registry (shared by the session: treat as read-mostly)."""
     url = make_database()
     migrate(url)
+    stop_scheduler_of(url)  # TimescaleDB: tests run policies explicitly, never the background scheduler
     with psycopg.connect(url) as conn:
         seed(conn, SeedParams())
         _STATE["storage_path"] = storage_path(conn)
@@ -117,6 +119,7 @@ def ingest_db(make_database: Callable[[], str]) -> str:
     """A migrated database with the seeded registry, private to one test module (ingest writes into it)."""
     url = make_database()
     migrate(url)
+    stop_scheduler_of(url)  # TimescaleDB: tests run policies explicitly, never the background scheduler
     with psycopg.connect(url) as conn:
         seed(conn, SeedParams())
     return url
@@ -147,9 +150,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     path = _STATE.get("storage_path")
     if path:
         terminalreporter.write_line(f"yuncang storage path that ran: {describe(path)}  [{path}]")  # type: ignore[arg-type]
-    if _STATE.get("tsdb_shim"):
-        terminalreporter.write_line("yuncang TimescaleDB migrations and code paths also ran, on plain PostgreSQL "
-                                    "with a shim of the TimescaleDB API (tests/test_ingest_tsdb_shim.py)")
     for k in ("db_server", "broker"):
         if k in _STATE:
             terminalreporter.write_line(f"yuncang {k.replace('_', ' ')}: {_STATE[k]}")

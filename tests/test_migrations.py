@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from yuncang import migrations
+from yuncang import migrations, tsdb_jobs
 from yuncang.migrations import MigrationError, discover, migrate
 from yuncang.schema import storage_path
 
@@ -90,3 +91,53 @@ def test_concurrent_runners_apply_each_migration_once(make_database: Callable[[]
 def test_variant_files_follow_the_storage_path() -> None:
     for path, other in (("postgresql", ".tsdb"), ("timescaledb", ".pg")):
         assert all(m.variant != other.strip(".") for m in discover(path))  # type: ignore[arg-type]
+
+
+def _scheduler_up(url: str, timeout_s: float = 15.0) -> bool:
+    """True once this database's TimescaleDB scheduler process is alive."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as c:
+        while time.monotonic() < deadline:
+            if c.execute("SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                         " AND backend_type = 'TimescaleDB Background Worker Scheduler'").fetchone():
+                return True
+            time.sleep(0.1)
+    return False
+
+
+def test_timescaledb_jobs_are_stopped_while_migrations_run_and_restarted_after(
+    make_database: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler and its policy jobs never run concurrently with a migration (they raced 005's DDL)."""
+    url = make_database()
+    migrate(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        if storage_path(c) != "timescaledb":
+            pytest.skip("TimescaleDB path only: plain PostgreSQL has no background job scheduler")
+        started = c.execute("SELECT _timescaledb_functions.start_background_workers()").fetchone()
+    if not (started and started[0]) or not _scheduler_up(url):
+        pytest.skip("no free background-worker slot on this server for the database's TimescaleDB scheduler")
+    pkg = tmp_path / "ycprobepkg"
+    (pkg / "sql").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sql" / "001_probe.sql").write_text(
+        "CREATE TABLE probe AS SELECT count(*) AS workers FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND (backend_type LIKE 'TimescaleDB%' OR application_name IN"
+        " (SELECT application_name FROM timescaledb_information.jobs));")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert migrate(url, packages=(*migrations.PACKAGES, "ycprobepkg")) == ["ycprobepkg/001_probe"]
+    with psycopg.connect(url) as c:
+        assert c.execute("SELECT workers FROM probe").fetchone() == (0,)
+        assert not tsdb_jobs.marker_present(c)
+    assert _scheduler_up(url), "the scheduler runs again after the migrations"
+    # a runner that died with the scheduler stopped: the next run (nothing pending) starts it again
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("INSERT INTO yuncang_meta VALUES (%s, 'crashed run')", (tsdb_jobs.MARKER,))
+        c.execute("SELECT _timescaledb_functions.stop_background_workers()")
+        assert c.execute("SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                         " AND backend_type = 'TimescaleDB Background Worker Scheduler'").fetchone() is None
+    assert migrate(url, packages=(*migrations.PACKAGES, "ycprobepkg")) == []
+    assert _scheduler_up(url)
+    with psycopg.connect(url) as c:
+        assert not tsdb_jobs.marker_present(c)

@@ -12,6 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from ingest import rollups
 from ingest.read import season_summary
 from registry.seed import SeedParams, seed
 from trading import allocation, buyers, orders, quality, settlement, trace, warehouse, warnings
@@ -342,10 +343,19 @@ def test_blacklisted_lot_cannot_ship_and_trace_resolves(db, allocated_2027):
         warehouse.fulfil(db, order_id=o.order_id, lot_id=lot.lot_id, grade="M", kg=1)
     # a sensor day in the rollup and a risk alert for the orchard
     dev = db.execute("SELECT device_id FROM devices WHERE orchard_id = 'WS-0300'").fetchone()[0]
-    db.execute("INSERT INTO readings_daily (device_id, metric, bucket, n, min, max, avg, sum) VALUES "
-               "(%s, 'air_temp_c', '2027-03-09 16:00+00', 96, -1.5, 14.0, 6.0, 576), "
-               "(%s, 'air_temp_c', '2027-06-09 16:00+00', 96, 20.0, 36.0, 28.0, 2688), "
-               "(%s, 'rain_mm', '2027-06-09 16:00+00', 96, 0, 3, 0.25, 24)", (dev, dev, dev))
+    # raw samples (the rollup is a continuous aggregate on TimescaleDB: never written directly), then the
+    # normal rollup refresh: a frosty local day (10 March) and a hot, wet one (10 June), 96 samples each
+    raw = []
+    for day, lo, hi, mid, rain in ((datetime(2027, 3, 9, 16, tzinfo=UTC), -1.5, 14.0, 6.0, None),
+                                   (datetime(2027, 6, 9, 16, tzinfo=UTC), 20.0, 36.0, 28.0, 0.25)):
+        for k in range(96):
+            t = day + timedelta(minutes=15 * k)
+            raw.append((dev, "air_temp_c", t, lo if k == 10 else hi if k == 50 else mid))
+            if rain is not None:
+                raw.append((dev, "rain_mm", t, rain))
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO readings (device_id, metric, time, value) VALUES (%s, %s, %s, %s)", raw)
+    rollups.refresh(db)
     db.execute("INSERT INTO alerts (dedupe_key, kind, severity, orchard_id, title_zh, title_en, raised_at) "
                "VALUES ('frost:WS-0300:2027-03-10', 'frost', 'warning', 'WS-0300', '霜冻', 'Frost', "
                "'2027-03-10 02:00+00')")

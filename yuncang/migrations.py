@@ -9,7 +9,8 @@ dependency order (``PACKAGES``), files within a package by their number. Variant
 
 Each file runs in its own transaction together with its row in ``schema_migrations``, so a failed
 migration leaves nothing half-applied and re-running the runner is a no-op. A session-level
-advisory lock serialises concurrent runners (several app processes starting at once).
+advisory lock serialises concurrent runners (several app processes starting at once). On TimescaleDB
+the database's background jobs are stopped while migrations run (:mod:`yuncang.tsdb_jobs`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from importlib import resources
 
 import psycopg
 
+from yuncang import tsdb_jobs
 from yuncang.schema import StoragePath, detect_timescaledb
 
 log = logging.getLogger(__name__)
@@ -122,20 +124,42 @@ def _migrate(conn: psycopg.Connection, packages: tuple[str, ...]) -> list[str]:
                     (path,),
                 )
         done = {r[0] for r in conn.execute("SELECT key FROM schema_migrations").fetchall()}
-        applied: list[str] = []
-        for mg in discover(path, packages):
-            if mg.key in done:
-                continue
+        pending = [mg for mg in discover(path, packages) if mg.key not in done]
+        if path != "timescaledb" or not (pending or tsdb_jobs.marker_present(conn)):
+            return _apply(conn, pending, path)
+        # TimescaleDB: policies' background jobs must not run while migrations alter their objects
+        # (see yuncang.tsdb_jobs for the race and why this is the fix)
+        with tsdb_jobs.scheduler_stopped(conn):
+            return _apply(conn, pending, path)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+#: A file that hit one of these (a concurrent catalogue change, e.g. a TimescaleDB job the runner could
+#: not stop) was rolled back whole and is run again, at most ``_ATTEMPTS`` times in all.
+_TRANSIENT = ("tuple concurrently updated", "tuple concurrently deleted")
+_ATTEMPTS = 3
+
+
+def _apply(conn: psycopg.Connection, pending: list[Migration], path: StoragePath) -> list[str]:
+    applied: list[str] = []
+    for mg in pending:
+        for attempt in range(1, _ATTEMPTS + 1):
             try:
                 with conn.transaction():
                     conn.execute(mg.sql.encode())
                     conn.execute(
                         "INSERT INTO schema_migrations (key, checksum) VALUES (%s, %s)", (mg.key, mg.checksum)
                     )
+                break
+            except (psycopg.errors.InternalError_, psycopg.errors.DeadlockDetected) as exc:
+                if attempt == _ATTEMPTS or not (isinstance(exc, psycopg.errors.DeadlockDetected)
+                                                or any(t in str(exc) for t in _TRANSIENT)):
+                    raise MigrationError(f"migration {mg.key} failed and was rolled back: {exc}") from exc
+                log.warning("migration raced a concurrent change; rolled back, running it again",
+                            extra={"migration": mg.key, "attempt": attempt, "error": str(exc)})
             except psycopg.Error as exc:
                 raise MigrationError(f"migration {mg.key} failed and was rolled back: {exc}") from exc
-            log.info("applied migration", extra={"migration": mg.key, "storage_path": path})
-            applied.append(mg.key)
-        return applied
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        log.info("applied migration", extra={"migration": mg.key, "storage_path": path})
+        applied.append(mg.key)
+    return applied
