@@ -133,3 +133,13 @@ def test_consumer_view_names_no_person_and_complaints_are_idempotent(conn):
         consumer.file_complaint(conn, link=link, category="bogus", text="x", contact=None, client_id=None)
     with pytest.raises(Invalid):
         consumer.file_complaint(conn, link=link, category="other", text="x" * 1001, contact=None, client_id=None)
+
+
+def test_a_warehouse_lot_has_its_cold_chain_record(conn):
+    oid = conn.execute("SELECT orchard_id FROM orchards ORDER BY orchard_id OFFSET 7 LIMIT 1").fetchone()[0]
+    _room_sensor(conn, "cr05-em300", "CR-05", [1.0] * 12, T0)
+    lot = warehouse.receive_lot(conn, orchard_id=oid, harvested_on=date(2026, 7, 19),
+                                kg_by_grade={"L": 200}, cold_room_id="CR-05")
+    rec = cold_chain.warehouse_lot_record(conn, lot.lot_id, "L", datetime.now(UTC), room_air_temperatures)
+    assert rec is not None and [s["cold_room_id"] for s in rec["stays"]] == ["CR-05"]
+    assert cold_chain.warehouse_lot_record(conn, lot.lot_id, "XL", datetime.now(UTC), room_air_temperatures) is None

@@ -212,3 +212,12 @@ def check_excursions(conn: psycopg.Connection, now: datetime, temps: RoomTempera
     resolved = resolve_alerts(conn, kind="cold_room_excursion", keep_open=ongoing)
     conn.commit()
     return {"rooms": len(rooms), "excursions": len(alerts), "raised": raised, "resolved": resolved}
+
+
+def warehouse_lot_record(conn: psycopg.Connection, lot_id: str, grade: str, now: datetime,
+                         temps: RoomTemperatures) -> dict[str, Any] | None:
+    """The cold-chain record of a warehouse lot's grade (what a buyer sees before buying from stock);
+    None for a lot received before genealogy was recorded."""
+    row = conn.execute("SELECT object_id FROM trace_objects WHERE warehouse_lot = %s AND kind = 'graded_lot' "
+                       "AND grade = %s", (lot_id, grade)).fetchone()
+    return lot_record(conn, row[0], now, temps) if row else None
