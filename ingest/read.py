@@ -384,3 +384,34 @@ def reporting_coverage(conn: psycopg.Connection, *, scope: OrchardScope, start: 
     return {"devices": devices, "devices_reporting": int(row[1]), "orchards": int(row[3]),
             "area_mu": float(row[4]), "orchards_online": int(row[5]), "area_online_mu": float(row[6]),
             "completeness": (float(row[2]) / (devices * hours)) if devices else None}
+
+
+def room_air_temperatures(conn: psycopg.Connection, cold_room_id: str, t0: datetime, t1: datetime,
+                          ) -> list[tuple[datetime, float]]:
+    """(time, °C) of the air-temperature readings of devices placed in cold room ``cold_room_id`` at that
+    time (registry ``device_placements``), ``t0 <= time < t1``, mean over the room's devices per time."""
+    rows = conn.execute(
+        """SELECT r.time, avg(r.value) FROM readings r
+             JOIN device_placements p ON p.device_id = r.device_id
+                                     AND r.time >= p.valid_from AND r.time < p.valid_to
+            WHERE p.cold_room_id = %s AND r.metric = 'air_temp_c' AND r.time >= %s AND r.time < %s
+            GROUP BY r.time ORDER BY r.time""", (cold_room_id, t0, t1)).fetchall()
+    return [(t, float(v)) for t, v in rows]
+
+
+def daily_weather(conn: psycopg.Connection, orchard_ids: list[str], start: date, end: date) -> dict[str, list[Any]]:
+    """Daily series over local (Asia/Shanghai) days ``start``..``end`` from the orchards' gateways:
+    ``day`` (ISO dates), ``tmin_c``/``tmax_c`` (°C, mean over devices), ``rain_mm`` (mm, never below 0)."""
+    t0 = datetime.combine(start, time(0), SHANGHAI)
+    t1 = datetime.combine(end + timedelta(days=1), time(0), SHANGHAI)
+    rows = conn.execute(
+        """SELECT (r.bucket AT TIME ZONE 'Asia/Shanghai')::date AS day,
+                  avg(r.min) FILTER (WHERE r.metric = 'air_temp_c'),
+                  avg(r.max) FILTER (WHERE r.metric = 'air_temp_c'),
+                  avg(r.sum) FILTER (WHERE r.metric = 'rain_mm')
+             FROM readings_daily r JOIN devices d USING (device_id)
+            WHERE d.orchard_id = ANY(%s) AND r.bucket >= %s AND r.bucket < %s
+              AND r.metric IN ('air_temp_c', 'rain_mm')
+            GROUP BY 1 ORDER BY 1""", (orchard_ids, t0, t1)).fetchall()
+    return {"day": [r[0].isoformat() for r in rows], "tmin_c": [_r(r[1]) for r in rows],
+            "tmax_c": [_r(r[2]) for r in rows], "rain_mm": [max(0.0, _r(r[3]) or 0.0) for r in rows]}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -25,6 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from registry.grades import GRADE_CODES, can_fill
+from trading import genealogy
 from trading.errors import Conflict, Forbidden, Invalid, NotFound
 from trading.limits import check_trade_date
 from trading.orders import _kg
@@ -153,7 +154,15 @@ def receive_lot(conn: psycopg.Connection, *, orchard_id: str, harvested_on: date
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO lot_grades (lot_id, grade, received_kg, remaining_kg) "
                             "VALUES (%s, %s, %s, %s)", [(lot_id, g, k, k) for g, k in kgs.items()])
+        genealogy.record_receipt(conn, lot_id=lot_id, orchard_id=orchard_id, harvested_on=harvested_on,
+                                 kg_by_grade=kgs, cold_room_id=cold_room_id,
+                                 warehouse_id=_room_warehouse(conn, cold_room_id), at=datetime.now(UTC))
     return get_lot(conn, lot_id)
+
+
+def _room_warehouse(conn: psycopg.Connection, cold_room_id: str) -> str:
+    row = conn.execute("SELECT warehouse_id FROM cold_rooms WHERE cold_room_id = %s", (cold_room_id,)).fetchone()
+    return str(row[0]) if row else "warehouse"
 
 
 def get_lot(conn: psycopg.Connection, lot_id: str) -> Lot:
@@ -241,6 +250,10 @@ def fulfil(conn: psycopg.Connection, *, order_id: str, lot_id: str, grade: str, 
         if shipped_kg + q == qty:
             conn.execute("UPDATE orders SET status = 'fulfilled', updated_at = now() WHERE order_id = %s",
                          (order_id,))
+        buyer, dest = conn.execute("SELECT buyer_id, destination FROM orders WHERE order_id = %s",
+                                   (order_id,)).fetchone()
+        genealogy.record_fulfilment(conn, lot_id=lot_id, grade_code=grade, kg=q, buyer_id=buyer, order_id=order_id,
+                                    destination=dest, shipment_id=row["shipment_id"], at=row["shipped_at"])
     return Shipment(**{k: row[k] for k in Shipment.__dataclass_fields__})
 
 

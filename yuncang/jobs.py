@@ -42,6 +42,14 @@ def retention(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
     return {"partitions_dropped": apply_retention(conn, now)}
 
 
+def cold_chain_excursions(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
+    """Raise an alert per cold-room temperature excursion (limits per room), resolve ended ones."""
+    from ingest.read import room_air_temperatures
+    from trading.cold_chain import check_excursions
+
+    return check_excursions(conn, now, room_air_temperatures)
+
+
 def device_alerts(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
     """Raise/resolve silent-gateway and low-battery alerts."""
     from ingest.device_alerts import evaluate_device_alerts
@@ -75,4 +83,6 @@ def default_jobs() -> list[JobSpec]:
         # Monday 01:00 Asia/Shanghai: the county's statistics report of the week just ended
         JobSpec("statistics_report", CronTrigger(day_of_week="sun", hour=17, minute=0), scheduled_report,
                 misfire_grace_s=24 * 3600),
+        JobSpec("cold_chain_excursions", IntervalTrigger(minutes=5), cold_chain_excursions, misfire_grace_s=300,
+                first_run_after_s=40),
     ]

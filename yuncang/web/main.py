@@ -27,10 +27,11 @@ from yuncang.web.api import (
     orchards,
     papers,
     spot,
+    traceability,
     trading,
     warehouse,
 )
-from yuncang.web.pages import buyer, grower, home, login, manager, static, trace
+from yuncang.web.pages import buyer, grower, home, login, lot, manager, static, trace
 from yuncang.web.pages import orchards as orchards_page
 from yuncang.web.pages import spot as spot_pages
 
@@ -49,6 +50,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(metrics.router)
+    app.include_router(traceability.router)
     app.include_router(trading.router)
     app.include_router(warehouse.router)
     app.include_router(spot.router)  # issue 17: spot trading from stock, hall counter
@@ -64,3 +66,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(static.router)
     app.include_router(trace.router)
     app.include_router(spot_pages.router)  # /spot, /hall, /glut (issue 17)
+    app.include_router(lot.router)
