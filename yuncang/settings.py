@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, description="largest request body, bytes (sign-in: 4 KiB); larger ones get 413"
+    )
     gs1_company_prefix: str = Field(
         default="6970000",
         description="the cooperative's GS1 Company Prefix (GS1 China issues 690-699...); the default is a "
