@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -36,7 +37,7 @@ def _runner(op: Any, headers: dict[str, str]) -> Any:
     return run
 
 
-def test_api_conforms(web_app: Any, client: Any, sample: Any, admin_headers: dict[str, str]) -> None:
+def test_api_conforms(web_app: Any, client: Any, sample: Any, admin_headers: dict[str, str], web_db: str) -> None:
     """Every operation in /openapi.json, a few generated requests each (pytest-plugin parametrisation
     is not used: the app only exists once the database fixture has run)."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", web_app)
@@ -52,6 +53,12 @@ def test_api_conforms(web_app: Any, client: Any, sample: Any, admin_headers: dic
     runs = [(op, admin_headers) for op in ops] + [
         (op, buyer) for op in ops if op.path.startswith(("/api/v1/orders", "/api/v1/allocations", "/api/v1/supply"))
     ]
+    # every role: a grower and a cooperative manager read every GET operation too (their scopes differ)
+    with psycopg.connect(web_db) as conn:
+        coop = conn.execute("SELECT cooperative_id FROM cooperatives ORDER BY 1 LIMIT 1").fetchone()[0]
+    grower = bearer(token_for(client, "G-00005", role="grower"))
+    manager = bearer(token_for(client, coop, role="manager"))
+    runs += [(op, who) for who in (grower, manager) for op in ops if op.method.upper() == "GET"]
     failures: list[str] = []
     for op, headers in runs:
         run = _runner(op, headers)
