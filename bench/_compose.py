@@ -118,7 +118,7 @@ def yuncang_services(doc: Mapping[str, Any], root: Path, hosts: Mapping[str, tup
         if env.get("YUNCANG_HTTP_HOST") == "0.0.0.0":
             env["YUNCANG_HTTP_HOST"] = "127.0.0.1"
         ports: dict[int, int] = {}
-        for p in svc.get("ports") or []:
+        for p in [*(svc.get("ports") or []), *(svc.get("expose") or [])]:  # published or internal-only
             _host, _, container = str(p).rpartition(":")
             ports[int(container)] = free_port()
         cmd = [str(c) for c in svc["command"]]

@@ -7,7 +7,9 @@ What runs (read from ``docker-compose.yml`` and ``deploy/``, not restated here):
   password and database come from the service's ``POSTGRES_*`` environment, as the image creates them.
 * ``mqtt``: a PRIVATE Mosquitto started with ``deploy/mosquitto.conf`` (authentication on); the
   container paths of its volumes are mapped to temp paths, its listener to a free port; the password
-  file is generated with ``mosquitto_passwd`` (the README's step) for ``ingest`` and a gateway user.
+  broker accounts are issued as the README says (``yuncang devices credentials issue`` for ingest and
+  every gateway, ``credentials files`` for Mosquitto's dynamic-security plugin); each simulated gateway
+  publishes with its own account.
 * every service of the yuncang image, with its ``command`` and ``environment`` from the compose file
   (``${...}`` from a generated ``.env``; ``db:5432``/``mqtt:1883`` mapped to the private ports):
   the ``migrate`` one-shot, then ``web`` (``YUNCANG_WEB_WORKERS=2``), ``ingest-1``/``ingest-2`` on the
@@ -68,7 +70,6 @@ from yuncang.private_services import PrivateMosquitto, PrivatePostgres, mosquitt
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = dt.timezone(dt.timedelta(hours=8))
-GATEWAY_USER = "rehearsal-gateways"
 ACCOUNT = ("rehearsal-admin", "rehearsal-" + secrets.token_hex(6))
 
 
@@ -140,10 +141,10 @@ class Stack:
         self.workdir = workdir
         self.dotenv = {"POSTGRES_PASSWORD": "pg-" + secrets.token_hex(8),
                        "MQTT_INGEST_PASSWORD": "mq-" + secrets.token_hex(8),
-                       "YUNCANG_SECRET_KEY": secrets.token_hex(24), "YUNCANG_WEB_WORKERS": "2"}
+                       "SITE_DOMAIN": "rehearsal.yuncang.example", "YUNCANG_WEB_WORKERS": "2"}
         self.doc = _compose.load(ROOT / "docker-compose.yml", self.dotenv)
         self.pg = PrivatePostgres(workdir / "pg", timescaledb=True)
-        self.gateway_password = "gw-" + secrets.token_hex(8)
+        self.gateway_passwords: dict[str, str] = {}   # issued by `yuncang devices credentials` (README)
         self.mqtt_port = free_port()
         self.mosquitto: PrivateMosquitto | None = None
         self.services: dict[str, Supervised] = {}
@@ -175,17 +176,22 @@ class Stack:
         conf_dst = next(d for d in mounts if d.endswith("mosquitto.conf"))
         for dst, host in list(mounts.items()):
             if dst != conf_dst and not host.exists():
-                # a file the operator generates (README: mosquitto_passwd -c deploy/mosquitto-passwd ingest)
-                if "passwd" not in host.name:
+                # the directory the operator generates (README: devices credentials files --out deploy/broker)
+                if host.name != "broker":
                     raise _compose.ComposeError(f"mqtt mounts {host}, which does not exist")
-                gen = mq / host.name
-                ingest_pw = self.dotenv["MQTT_INGEST_PASSWORD"]
-                subprocess.run(["mosquitto_passwd", "-b", "-c", str(gen), "ingest", ingest_pw], check=True,
-                               capture_output=True)
-                subprocess.run(["mosquitto_passwd", "-b", str(gen), GATEWAY_USER, self.gateway_password],
-                               check=True, capture_output=True)
+                gen = self.workdir / "broker"
+                like = next(n for n in self.services if n not in self.one_shots())
+                self.operator_run(like, ["devices", "credentials", "files", "--out", str(gen)])
                 mounts[dst] = gen
         text = _compose.map_paths(conf_src.read_text(), mounts)
+        # the image's plugin path -> where this machine's Mosquitto package keeps the same plugin
+        native = next((p for p in ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+                                   "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+                                   "/usr/lib/mosquitto_dynamic_security.so") if Path(p).exists()), None)
+        if native is None and "mosquitto_dynamic_security.so" in text:
+            raise _compose.ComposeError("deploy/mosquitto.conf needs Mosquitto's dynamic-security plugin, not installed")
+        if native is not None:
+            text = text.replace("/usr/lib/mosquitto_dynamic_security.so", native)
         cport = int(str(svc["ports"][0]).rpartition(":")[2])
         lines = []
         for line in text.splitlines():
@@ -197,8 +203,23 @@ class Stack:
         self.mosquitto = PrivateMosquitto(mq, "\n".join(lines) + "\n", self.mqtt_port)
         self.mosquitto.start()
 
-    def gateway_url(self) -> str:
-        return f"mqtt://{GATEWAY_USER}:{self.gateway_password}@127.0.0.1:{self.mqtt_port}"
+    def gateway_url(self, gateway: str) -> str:
+        """The broker URL with one gateway's own account (each may publish only its own uplink topic)."""
+        return f"mqtt://{gateway}:{self.gateway_passwords[gateway]}@127.0.0.1:{self.mqtt_port}"
+
+    def issue_credentials(self) -> None:
+        """The README's operator steps: an account for ingest (its password goes in .env, so the services
+        are prepared again with it) and one per gateway, before the broker starts with the files."""
+        like = next(n for n in self.services if n not in self.one_shots())
+        out = self.operator_run(like, ["devices", "credentials", "issue", "ingest", "--kind", "ingest"])
+        self.dotenv["MQTT_INGEST_PASSWORD"] = out.strip().splitlines()[-1].split(",", 1)[1]
+        self.doc = _compose.load(ROOT / "docker-compose.yml", self.dotenv)
+        self.services = {}
+        self.prepare()
+        out = self.operator_run(like, ["devices", "credentials", "issue", "--gateways"])
+        for line in out.strip().splitlines():
+            user, _, pw = line.partition(",")
+            self.gateway_passwords[user] = pw
 
     # -- yuncang
     def prepare(self) -> None:
@@ -346,34 +367,43 @@ def independent_expectation(msgs: list[Any]) -> dict[str, Any]:
 
 
 class Publisher:
-    """QoS 1 publishes of ``msgs`` in order, a chunk at a time, never more than the commit window ahead;
-    a broken connection (broker restart) is re-opened and the unacknowledged chunk sent again (ingest
-    stores a re-sent message idempotently)."""
+    """QoS 1 publishes of ``msgs`` in order, a chunk at a time, never more than the commit window ahead,
+    each on its gateway's own connection and account (the broker lets a gateway publish only its own
+    uplink topic); a broken connection (broker restart) is re-opened and the unacknowledged chunk sent
+    again (ingest stores a re-sent message idempotently)."""
 
-    def __init__(self, url: str, msgs: list[Any], window: Any):
-        self.url = url
+    def __init__(self, url_for: Any, msgs: list[Any], window: Any):
+        self.url_for = url_for
         self.msgs = msgs
         self.window = window
-        self.client: Any = None
+        self.clients: dict[str, Any] = {}
         self.counted = 0
         self.reconnects = 0
 
+    async def _client(self, topic: str) -> Any:
+        from sim_sensors.publisher import connect
+
+        gw = topic.split("/")[-2]   # .../orchards/<orchard>/<gateway>/up
+        c = self.clients.get(gw)
+        if c is None:
+            c, _ = await connect(self.url_for(gw), identifier=f"rehearsal-{gw}-{secrets.token_hex(2)}", window=100)
+            self.clients[gw] = c
+        return c
+
     async def run(self, lo: int, hi: int, chunk: int = 100) -> None:
         import aiomqtt
-
-        from sim_sensors.publisher import connect
 
         i = lo
         while i < hi:
             j = min(hi, i + chunk)
             try:
-                if self.client is None:
-                    self.client, _ = await connect(self.url, identifier=f"rehearsal-gw-{secrets.token_hex(3)}",
-                                                   window=chunk)
                 for k in range(max(i, self.counted), j):
                     await self.window.room(self.msgs[k])
                     self.counted = k + 1
-                await asyncio.gather(*(self.client.publish(m.topic, m.payload, qos=1) for m in self.msgs[i:j]))
+                pubs = []
+                for m in self.msgs[i:j]:
+                    pubs.append((await self._client(m.topic)).publish(m.topic, m.payload, qos=1))
+                await asyncio.gather(*pubs)
                 i = j
             except aiomqtt.MqttError:
                 self.reconnects += 1
@@ -381,12 +411,12 @@ class Publisher:
                 await asyncio.sleep(0.5)
 
     async def close(self) -> None:
-        if self.client is not None:
+        clients, self.clients = self.clients, {}
+        for c in clients.values():
             try:
-                await self.client.__aexit__(None, None, None)
+                await c.__aexit__(None, None, None)
             except Exception:
                 pass
-            self.client = None
 
 
 # ---------------------------------------------------------------------------------------- checks
@@ -507,7 +537,6 @@ async def rehearse(a: argparse.Namespace) -> dict[str, Any]:
     fig: dict[str, Any] = {"bench": "rehearsal", "gateways": a.gateways, "workdir": str(work)}
     try:
         url = stack.start_db()
-        stack.start_mqtt()
         stack.prepare()
         fig["services"] = {n: s.svc.argv[3:] for n, s in stack.services.items()}
         t = time.monotonic()
@@ -516,6 +545,8 @@ async def rehearse(a: argparse.Namespace) -> dict[str, Any]:
         fig["migrate_s"] = round(time.monotonic() - t, 1)
         like = next(n for n in stack.services if n not in stack.one_shots())
         stack.operator_run(like, ["seed"])
+        stack.issue_credentials()
+        stack.start_mqtt()
         stack.operator_run(like, ["users", "create", ACCOUNT[0], "--role", "admin", "--password-stdin"],
                            stdin=ACCOUNT[1] + "\n")
         stack.start_long_running()
@@ -554,7 +585,7 @@ async def rehearse(a: argparse.Namespace) -> dict[str, Any]:
                     time.sleep(0.2)
 
         window = CommitWindow(committed, window=a.window, stall_s=60)
-        pub = Publisher(stack.gateway_url(), msgs, window)
+        pub = Publisher(stack.gateway_url, msgs, window)
         n = len(msgs)
         cuts = [n // 4, n // 2, 3 * n // 4, n]
         faults: list[dict[str, Any]] = []
