@@ -13,8 +13,14 @@ PACKAGES = ("yuncang", "dashboard", "trading", "orchard_models", "registry", "in
 
 
 def _source() -> str:
-    return "\n".join(p.read_text(encoding="utf-8") for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
-                     if p != ROOT / "yuncang" / "settings.py")
+    own = (ROOT / "yuncang" / "settings.py").read_text(encoding="utf-8")
+    # the module's functions count as readers (e.g. ingest_profile_options); the class that declares
+    # the fields does not
+    start = own.index("\nclass Settings(")
+    end = re.search(r"\n(?=\S)", own[start + 1:])
+    own = own[:start] + (own[start + 1 + end.start():] if end else "")
+    return "\n".join([own, *(p.read_text(encoding="utf-8") for pkg in PACKAGES if (ROOT / pkg).is_dir()
+                            for p in (ROOT / pkg).rglob("*.py") if p != ROOT / "yuncang" / "settings.py")])
 
 
 def test_every_setting_is_read_somewhere() -> None:
