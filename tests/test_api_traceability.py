@@ -39,34 +39,34 @@ def _mgr(client: TestClient, coop: str) -> dict[str, str]:
 def _chain(client: TestClient, h: dict[str, str], orchard_id: str, buyer: str,
            harvested_on: str = "2026-07-20") -> dict[str, Any]:
     k = secrets.token_hex(4)
-    r = client.post("/api/v1/trace/harvest", headers=h, json={
+    r = client.post("/api/v1/genealogy/harvest", headers=h, json={
         "orchard_id": orchard_id, "harvested_on": harvested_on, "kg": "800", "idempotency_key": f"h-{k}"})
     assert r.status_code == 201, r.text
     hl = r.json()["created"]["lot"]
-    bad = client.post("/api/v1/trace/grade", headers=h, json={
+    bad = client.post("/api/v1/genealogy/grade", headers=h, json={
         "inputs": {hl: "800"}, "outputs_kg_by_grade": {"XL": "300", "L": "450"}, "site_id": "WH-WUSHAN"})
     assert bad.status_code == 422 and "mass balance" in bad.json()["detail"]["message"]
-    r = client.post("/api/v1/trace/grade", headers=h, json={
+    r = client.post("/api/v1/genealogy/grade", headers=h, json={
         "inputs": {hl: "800"}, "outputs_kg_by_grade": {"XL": "300", "L": "450"},
         "losses": [{"kg": "50", "reason": "裂果"}], "site_id": "WH-WUSHAN", "idempotency_key": f"g-{k}"})
     assert r.status_code == 201, r.text
     graded = r.json()["created"]
-    again = client.post("/api/v1/trace/grade", headers=h, json={
+    again = client.post("/api/v1/genealogy/grade", headers=h, json={
         "inputs": {hl: "800"}, "outputs_kg_by_grade": {"XL": "300", "L": "450"},
         "losses": [{"kg": "50", "reason": "裂果"}], "site_id": "WH-WUSHAN", "idempotency_key": f"g-{k}"})
     assert again.status_code == 200 and again.json()["replayed"] and again.json()["created"] == graded
-    r = client.post("/api/v1/trace/pack", headers=h, json={"children": {graded["L"]: "450"}, "site_id": "WH-WUSHAN"})
+    r = client.post("/api/v1/genealogy/pack", headers=h, json={"children": {graded["L"]: "450"}, "site_id": "WH-WUSHAN"})
     assert r.status_code == 201, r.text
     unit = r.json()["created"]["unit"]
-    assert client.post("/api/v1/trace/store", headers=h, json={"object_ids": [unit], "cold_room_id": "CR-01"}
+    assert client.post("/api/v1/genealogy/store", headers=h, json={"object_ids": [unit], "cold_room_id": "CR-01"}
                        ).status_code == 201
-    r = client.post("/api/v1/trace/merge", headers=h, json={"inputs": {unit: "450"}, "site_id": "WH-WUSHAN"})
+    r = client.post("/api/v1/genealogy/merge", headers=h, json={"inputs": {unit: "450"}, "site_id": "WH-WUSHAN"})
     assert r.status_code == 201, r.text
     sl = r.json()["created"]["lot"]
-    r = client.post("/api/v1/trace/ship", headers=h, json={
+    r = client.post("/api/v1/genealogy/ship", headers=h, json={
         "items": {sl: "450"}, "buyer_id": buyer, "destination": "烟台", "site_id": "WH-WUSHAN"})
     assert r.status_code == 201, r.text
-    over = client.post("/api/v1/trace/ship", headers=h, json={
+    over = client.post("/api/v1/genealogy/ship", headers=h, json={
         "items": {sl: "1"}, "buyer_id": buyer, "destination": "烟台", "site_id": "WH-WUSHAN"})
     assert over.status_code == 409                       # nothing left to ship: never shipped twice
     return {"harvest": hl, "graded": graded, "unit": unit, "shipment_lot": sl}
@@ -82,27 +82,27 @@ def _other_coop(web_db: str, coop: str) -> tuple[str, str]:
 def test_manager_records_the_chain_and_recall_answers_both_ways(client, web_db, sample):
     h = _mgr(client, sample["cooperative_id"])
     c = _chain(client, h, sample["orchard_id"], "buyer-test-a")
-    r = client.get("/api/v1/trace/recall", headers=h, params={
+    r = client.get("/api/v1/genealogy/recall", headers=h, params={
         "orchard_id": sample["orchard_id"], "date_from": "2026-07-19", "date_to": "2026-07-21"})
     assert r.status_code == 200 and "buyer-test-a" in r.json()["buyers"]
     assert c["shipment_lot"] in {s["object_id"] for s in r.json()["shipments"]}
-    back = client.get(f"/api/v1/trace/objects/{c['shipment_lot']}/origins", headers=h).json()["origins"]
+    back = client.get(f"/api/v1/genealogy/objects/{c['shipment_lot']}/origins", headers=h).json()["origins"]
     assert {o["orchard_id"] for o in back} == {sample["orchard_id"]}
     # another cooperative's manager can neither read the recall nor record steps on these lots
     other_coop, other_orchard = _other_coop(web_db, sample["cooperative_id"])
     ho = _mgr(client, other_coop)
-    assert client.get("/api/v1/trace/recall", headers=ho, params={
+    assert client.get("/api/v1/genealogy/recall", headers=ho, params={
         "orchard_id": sample["orchard_id"], "date_from": "2026-07-19", "date_to": "2026-07-21"}).status_code == 404
-    assert client.post("/api/v1/trace/store", headers=ho, json={
+    assert client.post("/api/v1/genealogy/store", headers=ho, json={
         "object_ids": [c["graded"]["XL"]], "cold_room_id": "CR-02"}).status_code == 403
-    assert client.post("/api/v1/trace/harvest", headers=ho, json={
+    assert client.post("/api/v1/genealogy/harvest", headers=ho, json={
         "orchard_id": sample["orchard_id"], "harvested_on": "2026-07-20", "kg": "1"}).status_code == 403
     hb = bearer(token_for(client, "buyer-test-a-user", TEST_PASSWORD))
-    assert client.post("/api/v1/trace/harvest", headers=hb, json={
+    assert client.post("/api/v1/genealogy/harvest", headers=hb, json={
         "orchard_id": other_orchard, "harvested_on": "2026-07-20", "kg": "1"}).status_code == 403
-    assert client.get("/api/v1/trace/recall", headers=hb, params={
+    assert client.get("/api/v1/genealogy/recall", headers=hb, params={
         "orchard_id": other_orchard, "date_from": "2026-07-19", "date_to": "2026-07-21"}).status_code == 403
-    bad = client.post("/api/v1/trace/harvest", headers=h, json={
+    bad = client.post("/api/v1/genealogy/harvest", headers=h, json={
         "orchard_id": sample["orchard_id"], "harvested_on": "9999-12-31", "kg": "1"})
     assert bad.status_code == 422
 
@@ -134,7 +134,7 @@ def _gtin_of(web_db: str, object_id: str) -> str:
 def test_label_qr_resolves_by_content_negotiation_and_names_no_person(client, web_db, sample):
     h = _mgr(client, sample["cooperative_id"])
     c = _chain(client, h, sample["orchard_id"], "buyer-test-a")
-    pdf = client.get("/api/v1/trace/labels.pdf", headers=h, params={"id": [c["shipment_lot"], c["unit"]]})
+    pdf = client.get("/api/v1/genealogy/labels.pdf", headers=h, params={"id": [c["shipment_lot"], c["unit"]]})
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     uris = []
     for page in PdfReader(io.BytesIO(pdf.content)).pages:
@@ -167,10 +167,10 @@ def test_a_consumer_complaint_is_recorded_once_and_managers_see_it(client, web_d
     first = client.post(path + "/complaint", data=form)
     again = client.post(path + "/complaint", data=form)
     assert first.status_code == 201 and again.status_code == 201 and "已收到" in first.text
-    got = [x for x in client.get("/api/v1/trace/complaints", headers=h).json()["complaints"]
+    got = [x for x in client.get("/api/v1/genealogy/complaints", headers=h).json()["complaints"]
            if x["object_id"] == c["shipment_lot"]]
     assert len(got) == 1 and got[0]["text"] == form["text"]
     bad = client.post(path + "/complaint", data={**form, "category": "nope", "client_id": secrets.token_hex(10)})
     assert bad.status_code == 422 and "投诉类别" in bad.text
     hb = bearer(token_for(client, "buyer-test-a-user", TEST_PASSWORD))
-    assert client.get("/api/v1/trace/complaints", headers=hb).status_code == 403
+    assert client.get("/api/v1/genealogy/complaints", headers=hb).status_code == 403

@@ -1,16 +1,16 @@
 """Traceability over HTTP: lot genealogy steps, recall both ways, EPCIS 2.0 events, labels, complaints.
 
-* ``POST /api/v1/trace/{harvest,receive,grade,pack,store,merge,ship}`` — warehouse staff record a step
+* ``POST /api/v1/genealogy/{harvest,receive,grade,pack,store,merge,ship}`` — warehouse staff record a step
   (managers of the orchard's cooperative, admins); mass balance and stock are checked in
   ``trading.genealogy`` (409/422 with the reason); ``idempotency_key`` makes a retry one step.
-* ``GET /api/v1/trace/recall`` (orchard + date range -> shipments and buyers) and
-  ``GET /api/v1/trace/objects/{id}/origins`` (-> every contributing orchard): managers and admins.
+* ``GET /api/v1/genealogy/recall`` (orchard + date range -> shipments and buyers) and
+  ``GET /api/v1/genealogy/objects/{id}/origins`` (-> every contributing orchard): managers and admins.
 * ``GET /api/v1/epcis/events`` — the EPCIS 2.0 query interface subset a buyer's system polls:
   ``GE_eventTime``, ``LT_eventTime``, ``MATCH_anyEPC``, ``MATCH_anyEPCClass`` (GS1 Digital Link URIs);
   answers an ``EPCISQueryDocument`` (``application/ld+json``, header ``GS1-EPCIS-Version: 2.0.0``).
   Buyers see the genealogy of what they received and only their own shipments; managers and admins all.
-* ``GET /api/v1/trace/labels.pdf?id=...`` — an A4 label sheet with a QR code per lot/unit.
-* ``GET /api/v1/trace/complaints`` — consumers' complaints (managers, admins).
+* ``GET /api/v1/genealogy/labels.pdf?id=...`` — an A4 label sheet with a QR code per lot/unit.
+* ``GET /api/v1/genealogy/complaints`` — consumers' complaints (managers, admins).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def _step(res: genealogy.StepResult) -> JSONResponse:
                         status_code=200 if res.replayed else 201)
 
 
-@router.post("/api/v1/trace/harvest", status_code=201)
+@router.post("/api/v1/genealogy/harvest", status_code=201)
 def post_harvest(request: Request, body: HarvestIn, p: CurrentUser, conn: Conn, cfg: Gs1) -> Any:
     """Record a harvest lot (an orchard's picking of one day, kg)."""
     _staff(request, p)
@@ -139,7 +139,7 @@ def post_harvest(request: Request, body: HarvestIn, p: CurrentUser, conn: Conn, 
                                    cfg=cfg, at=body.at, idempotency_key=body.idempotency_key))
 
 
-@router.post("/api/v1/trace/receive", status_code=201)
+@router.post("/api/v1/genealogy/receive", status_code=201)
 def post_receive(request: Request, body: ObjectsIn, p: CurrentUser, conn: Conn) -> Any:
     """Objects arrive at a warehouse site."""
     _staff(request, p)
@@ -150,7 +150,7 @@ def post_receive(request: Request, body: ObjectsIn, p: CurrentUser, conn: Conn) 
                                    idempotency_key=body.idempotency_key))
 
 
-@router.post("/api/v1/trace/store", status_code=201)
+@router.post("/api/v1/genealogy/store", status_code=201)
 def post_store(request: Request, body: ObjectsIn, p: CurrentUser, conn: Conn) -> Any:
     """Objects enter a cold room."""
     _staff(request, p)
@@ -161,7 +161,7 @@ def post_store(request: Request, body: ObjectsIn, p: CurrentUser, conn: Conn) ->
                                  idempotency_key=body.idempotency_key))
 
 
-@router.post("/api/v1/trace/grade", status_code=201)
+@router.post("/api/v1/genealogy/grade", status_code=201)
 def post_grade(request: Request, body: GradeIn, p: CurrentUser, conn: Conn, cfg: Gs1) -> Any:
     """Grade harvest lots: kg in = kg out per grade + losses (each with a reason)."""
     _staff(request, p)
@@ -171,7 +171,7 @@ def post_grade(request: Request, body: GradeIn, p: CurrentUser, conn: Conn, cfg:
                                  at=body.at, idempotency_key=body.idempotency_key))
 
 
-@router.post("/api/v1/trace/pack", status_code=201)
+@router.post("/api/v1/genealogy/pack", status_code=201)
 def post_pack(request: Request, body: PackIn, p: CurrentUser, conn: Conn, cfg: Gs1) -> Any:
     """Pack graded lots of one grade into a unit with its own SSCC."""
     _staff(request, p)
@@ -180,7 +180,7 @@ def post_pack(request: Request, body: PackIn, p: CurrentUser, conn: Conn, cfg: G
                                 idempotency_key=body.idempotency_key))
 
 
-@router.post("/api/v1/trace/merge", status_code=201)
+@router.post("/api/v1/genealogy/merge", status_code=201)
 def post_merge(request: Request, body: MergeIn, p: CurrentUser, conn: Conn, cfg: Gs1) -> Any:
     """Merge lots or units of one grade (several family orchards) into one shipment lot."""
     _staff(request, p)
@@ -189,7 +189,7 @@ def post_merge(request: Request, body: MergeIn, p: CurrentUser, conn: Conn, cfg:
                                  site_id=body.site_id, cfg=cfg, at=body.at, idempotency_key=body.idempotency_key))
 
 
-@router.post("/api/v1/trace/ship", status_code=201)
+@router.post("/api/v1/genealogy/ship", status_code=201)
 def post_ship(request: Request, body: ShipIn, p: CurrentUser, conn: Conn) -> Any:
     """Ship lots or units to a buyer (optionally against an order)."""
     _staff(request, p)
@@ -207,7 +207,7 @@ def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/api/v1/trace/recall")
+@router.get("/api/v1/genealogy/recall")
 def recall(p: CurrentUser, conn: Conn, orchard_id: str = Query(pattern=_ID), date_from: date = Query(),
            date_to: date = Query()) -> Any:
     """Every shipment and buyer that received fruit of the orchard harvested in the date range (召回)."""
@@ -221,7 +221,7 @@ def recall(p: CurrentUser, conn: Conn, orchard_id: str = Query(pattern=_ID), dat
             "buyers": sorted({r["buyer_id"] for r in rows})}
 
 
-@router.get("/api/v1/trace/objects/{object_id}/origins")
+@router.get("/api/v1/genealogy/objects/{object_id}/origins")
 def origins(object_id: str, p: CurrentUser, conn: Conn) -> Any:
     """Every harvest lot and orchard that went into a lot or unit (trace back)."""
     require_roles(p, "manager", "admin")
@@ -253,7 +253,7 @@ def epcis_events(p: CurrentUser, conn: Conn, cfg: Gs1,
                         headers={"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"})
 
 
-@router.get("/api/v1/trace/labels.pdf")
+@router.get("/api/v1/genealogy/labels.pdf")
 def label_sheet(p: CurrentUser, conn: Conn, cfg: Gs1,
                 object_id: list[str] = Query(alias="id", min_length=1, max_length=200)) -> Response:
     """An A4 PDF of labels (QR = GS1 Digital Link, with the Chinese trace code), in the order given."""
@@ -265,7 +265,7 @@ def label_sheet(p: CurrentUser, conn: Conn, cfg: Gs1,
                     headers={"Content-Disposition": 'attachment; filename="labels.pdf"'})
 
 
-@router.get("/api/v1/trace/complaints")
+@router.get("/api/v1/genealogy/complaints")
 def complaints(p: CurrentUser, conn: Conn, status: str | None = Query(default="open", pattern="^(open|answered|closed)$"),
                limit: int = Query(default=100, ge=1, le=500), offset: int = Query(default=0, ge=0, le=1_000_000)) -> Any:
     """Consumers' complaints against lots, newest first (paged)."""
