@@ -26,10 +26,11 @@ from pydantic import BaseModel, Field
 from trading import consumer, epcis, genealogy, labels
 from trading.gs1 import Gs1Config
 from yuncang.auth import Principal
+from yuncang.web.api.trading import TRADING_ERRORS
 from yuncang.web.common import reject_nul
 from yuncang.web.deps import Conn, CurrentUser, check_csrf, require_roles
 
-router = APIRouter(tags=["traceability"], dependencies=[Depends(reject_nul)])
+router = APIRouter(tags=["traceability"], dependencies=[Depends(reject_nul)], responses=TRADING_ERRORS)
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 _KG = Annotated[Decimal, Field(gt=0, le=10_000_000, max_digits=12, decimal_places=3)]
@@ -234,7 +235,9 @@ def origins(object_id: str, p: CurrentUser, conn: Conn) -> Any:
     return {"object_id": object_id, "origins": _jsonable(rows)}
 
 
-@router.get("/api/v1/epcis/events")
+@router.get("/api/v1/epcis/events", response_class=JSONResponse, responses={200: {
+    "description": "an EPCIS 2.0 EPCISQueryDocument",
+    "content": {"application/ld+json": {"schema": {"type": "object"}}}}})
 def epcis_events(p: CurrentUser, conn: Conn, cfg: Gs1,
                  ge_time: datetime | None = Query(default=None, alias="GE_eventTime"),
                  lt_time: datetime | None = Query(default=None, alias="LT_eventTime"),
@@ -253,7 +256,8 @@ def epcis_events(p: CurrentUser, conn: Conn, cfg: Gs1,
                         headers={"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"})
 
 
-@router.get("/api/v1/genealogy/labels.pdf")
+@router.get("/api/v1/genealogy/labels.pdf", response_class=Response, responses={200: {
+    "description": "an A4 PDF of labels", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
 def label_sheet(p: CurrentUser, conn: Conn, cfg: Gs1,
                 object_id: list[str] = Query(alias="id", min_length=1, max_length=200)) -> Response:
     """An A4 PDF of labels (QR = GS1 Digital Link, with the Chinese trace code), in the order given."""
