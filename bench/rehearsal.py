@@ -651,6 +651,10 @@ async def rehearse(a: argparse.Namespace) -> dict[str, Any]:
         fig["api"] = check_api(port, db, picks, day)
         web = next(s for s in stack.services.values() if s.svc.argv[3:4] == ["serve"])
         fig["web_workers"] = spawned_workers(web.proc.pid) if web.proc is not None else 0
+        # the scheduler's first rollup refresh may still be running on a loaded machine: let it finish
+        # (bounded) so the check sees its outcome, not "running"
+        wait_until(lambda: bool(db.q("SELECT 1 FROM job_runs WHERE outcome <> 'running' LIMIT 1")), 180,
+                   "the scheduler to finish a job")
         fig["job_runs"] = {f"{j}:{s}": int(c) for j, s, c in db.q("SELECT job, outcome, count(*) FROM job_runs"
                                                                    " GROUP BY 1, 2 ORDER BY 1, 2")}
         fig["storage_path"] = db.one("SELECT value FROM yuncang_meta WHERE key = 'storage_path'")
