@@ -521,6 +521,7 @@ def one_run(env: Env, a: argparse.Namespace, path: str | None = None) -> dict[st
             base2 = committed_messages(conn)
 
         # phase 2: one reading per message
+        ingest_cpu1 = sum(p.cpu_s() for p in procs)
         t1, t1_end = asyncio.run(publish_flow_controlled(env.mqtt_url, single, db, base2, a.connections,
                                                          a.window, a.inflight, publisher=a.publisher,
                                                          poll_s=a.poll_ms / 1000))
@@ -530,10 +531,12 @@ def one_run(env: Env, a: argparse.Namespace, path: str | None = None) -> dict[st
             base3 = committed_messages(conn)
 
         # phase 3: single ChirpStack uplinks through a vendor device profile
+        ingest_cpu2 = sum(p.cpu_s() for p in procs)
         t2, t2_end = asyncio.run(publish_flow_controlled(env.mqtt_url, chirp, db, base3, a.connections,
                                                          a.window, a.inflight, publisher=a.publisher,
                                                          poll_s=a.poll_ms / 1000))
         chirp_s = t2_end - t2
+        ingest_cpu3 = sum(p.cpu_s() for p in procs)
         with psycopg.connect(db) as conn:
             stored_chirp = (int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])  # type: ignore[index]
                             - stored_before - stored - stored_single)
@@ -570,6 +573,11 @@ def one_run(env: Env, a: argparse.Namespace, path: str | None = None) -> dict[st
             "chirpstack_messages": len(chirp), "chirpstack_stored": stored_chirp,
             "chirpstack_count_exact": stored_chirp == CHIRPSTACK_READINGS * len(chirp),
             "chirpstack_profile_messages_per_s": round(len(chirp) / chirp_s) if chirp else None,
+            # CPU of the ingest process(es) per message: what the machine's load changes least
+            "cpu_us_ingest_per_single_message": round(1e6 * (ingest_cpu2 - ingest_cpu1) / len(single), 1)
+            if single else None,
+            "cpu_us_ingest_per_chirpstack_message": round(1e6 * (ingest_cpu3 - ingest_cpu2) / len(chirp), 1)
+            if chirp else None,
             "cpu_s_ingest_process": round(cpu[0], 1), "cpu_s_db_writer_backend": round(cpu[1], 1),
             "cpu_s_publisher": round(cpu[2], 1), "cpu_s_broker": round(cpu[3], 1) if broker else None,
             "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
@@ -582,7 +590,8 @@ def one_run(env: Env, a: argparse.Namespace, path: str | None = None) -> dict[st
 
 
 _MEDIANS = ("readings_per_s", "ratio_to_raw_copy", "peak_rss_mb", "single_reading_messages_per_s",
-            "chirpstack_profile_messages_per_s",
+            "chirpstack_profile_messages_per_s", "cpu_us_ingest_per_single_message",
+            "cpu_us_ingest_per_chirpstack_message",
             "raw_copy_readings_per_s", "end_to_end_s", "messages_per_s_batched", "raw_copy_narrow_readings_per_s",
             "ratio_to_raw_copy_narrow", "db_ceiling_readings_per_s", "ratio_to_db_ceiling",
             "db_ceiling_over_raw_copy", "cpu_s_ingest_process", "cpu_s_db_writer_backend", "cpu_s_publisher")
