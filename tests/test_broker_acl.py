@@ -268,7 +268,8 @@ def test_plain_acl_file_lets_a_gateway_black_hole_ingests_shared_group(accounts:
     accounts and topic lines), Mosquitto grants gateway A its SUBSCRIBE to ingest's shared group and then
     drops A's share of the uplinks at delivery (acl_file never checks subscriptions)."""
     conf = (ROOT / "deploy" / "mosquitto.conf").read_text()
-    conf = re.sub(r"^plugin.*$", "", conf, flags=re.M).replace("/mosquitto/config/auth/", f"{accounts['dir']}/") + (
+    # (without the ThingsBoard listeners: the module's dynsec broker holds their ports)
+    conf = re.sub(r"^(plugin|include_dir).*$", "", conf, flags=re.M) + (
         f"\npassword_file {accounts['dir']}/passwd\nacl_file {accounts['dir']}/acl\n")
     with private_mosquitto(conf, tmp_path) as port:
         f = asyncio.run(_boundaries(port, accounts["pw"], v5=True))
