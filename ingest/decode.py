@@ -36,7 +36,8 @@ TOPIC_FILTERS: tuple[str, ...] = (
 )
 
 
-def topic_filters(tts_topics: tuple[str, ...] = TTS_TOPICS, tb_gateway_mount: str = TB_GATEWAY_MOUNT) -> tuple[str, ...]:
+def topic_filters(tts_topics: tuple[str, ...] = TTS_TOPICS,
+                  tb_gateway_mount: str = TB_GATEWAY_MOUNT) -> tuple[str, ...]:
     """Every filter (without prefix) ingest subscribes to with these settings; also what the broker ACL
     must let ingest's account read."""
     return (*TOPIC_FILTERS, decode_thingsboard.mounted_filter(tb_gateway_mount), *tts_topics)

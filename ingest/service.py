@@ -437,7 +437,8 @@ class IngestService:
             await self._flush()
 
     def decode(self, topic: str, payload: bytes) -> Decoded:
-        dec = decode_message(topic, payload, self.validator, self.prefix, self.cfg.tts_topics, self.cfg.tb_gateway_mount)
+        dec = decode_message(topic, payload, self.validator, self.prefix, self.cfg.tts_topics,
+                             self.cfg.tb_gateway_mount)
         if dec.unmapped:
             self._dead_letter_unmapped(dec)
         return dec

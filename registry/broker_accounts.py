@@ -266,7 +266,8 @@ def render_listeners_conf(accounts: list[dict[str, Any]], plan: TopicPlan) -> st
             continue
         dev = f" (device {a['device_id']})" if a.get("device_id") else " (no device: every reading is refused)"
         out.append(f"\n# ThingsBoard gateway account {a['username']}{dev}\n"
-                   f"listener {int(a['listener_port'])}\nprotocol mqtt\nmount_point {plan.mount_point(a['username'])}\n")
+                   f"listener {int(a['listener_port'])}\nprotocol mqtt\n"
+                   f"mount_point {plan.mount_point(a['username'])}\n")
     return "".join(out)
 
 

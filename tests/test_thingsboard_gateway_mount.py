@@ -65,7 +65,8 @@ def world(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFac
         pw = {"ingest": ba.issue(conn, "ingest", "ingest"),
               "tb-1": ba.issue(conn, "tb-1", "thingsboard_gateway", device_id="gw-0001", listener_port=free_port()),
               "tb-2": ba.issue(conn, "tb-2", "thingsboard_gateway", device_id="gw-0002", listener_port=free_port())}
-        ports = dict(conn.execute("SELECT username, listener_port FROM broker_accounts WHERE listener_port IS NOT NULL"))
+        ports: dict[str, int] = dict(conn.execute(
+            "SELECT username, listener_port FROM broker_accounts WHERE listener_port IS NOT NULL").fetchall())
         write_broker_files(conn, out, PREFIX)
     return {"url": url, "pw": pw, "ports": ports, "dir": out}
 
@@ -81,8 +82,8 @@ def test_generated_listener_config_and_acl(world: dict[str, Any]) -> None:
     assert f"topic read {PREFIX}v3/+/devices/+/up\n" in acl                # TTS topics were missing before
     with psycopg.connect(world["url"]) as conn:   # re-issuing keeps the port; taking another's is refused
         ba.issue(conn, "tb-1", "thingsboard_gateway", device_id="gw-0001")
-        assert conn.execute("SELECT listener_port FROM broker_accounts WHERE username = 'tb-1'").fetchone()[0] \
-            == world["ports"]["tb-1"]
+        assert conn.execute("SELECT listener_port FROM broker_accounts WHERE username = 'tb-1'").fetchall() \
+            == [(world["ports"]["tb-1"],)]
         with pytest.raises(ba.AccountError, match="already tb-2's"):
             ba.issue(conn, "tb-3", "thingsboard_gateway", device_id="gw-0003", listener_port=world["ports"]["tb-2"])
         with pytest.raises(ba.AccountError, match="thingsboard_gateway accounts only"):
