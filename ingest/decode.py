@@ -6,6 +6,8 @@ format                     topic (after the prefix)                        decod
 native batch               ``orchards/<orchard>/<gateway>/up``             :mod:`ingest.decode_native`
 ChirpStack v4 and v3       ``application/<app>/device/<dev_eui>/event/up``  :mod:`ingest.decode_chirpstack`
 ThingsBoard gateway API    ``v1/gateway/telemetry``                        :mod:`ingest.decode_thingsboard`
+ThingsBoard gateway, own   ``tbgw/<account>/v1/gateway/telemetry``         :mod:`ingest.decode_thingsboard`
+listener (mounted)         (namespace configurable)
 ThingsBoard device API     ``tb/<device_id>/v1/devices/me/telemetry``      :mod:`ingest.decode_thingsboard`
 The Things Stack v3        ``v3/+/devices/+/up`` (configurable)            :mod:`ingest.decode_tts`
 =========================  ==============================================  ===========================
@@ -18,6 +20,7 @@ from paho.mqtt.client import topic_matches_sub
 from ingest import decode_chirpstack, decode_native, decode_thingsboard, decode_tts
 from ingest.model import Decoded
 from ingest.validate import MAX_MESSAGE_BYTES, Validator
+from registry.broker_accounts import TB_GATEWAY_MOUNT
 
 #: The Things Stack uplink topics: its own MQTT server's form. An operator whose Pub/Sub integration
 #: publishes elsewhere sets YUNCANG_TTS_TOPICS (IngestConfig.tts_topics).
@@ -33,8 +36,15 @@ TOPIC_FILTERS: tuple[str, ...] = (
 )
 
 
+def topic_filters(tts_topics: tuple[str, ...] = TTS_TOPICS,
+                  tb_gateway_mount: str = TB_GATEWAY_MOUNT) -> tuple[str, ...]:
+    """Every filter (without prefix) ingest subscribes to with these settings; also what the broker ACL
+    must let ingest's account read."""
+    return (*TOPIC_FILTERS, decode_thingsboard.mounted_filter(tb_gateway_mount), *tts_topics)
+
+
 def decode_message(topic: str, payload: bytes, v: Validator, prefix: str = "",
-                   tts_topics: tuple[str, ...] = TTS_TOPICS) -> Decoded:
+                   tts_topics: tuple[str, ...] = TTS_TOPICS, tb_gateway_mount: str = TB_GATEWAY_MOUNT) -> Decoded:
     """Decode a message received on ``topic`` (full topic, including ``prefix``); never raises."""
     if prefix and topic.startswith(prefix):
         topic = topic[len(prefix):]
@@ -48,6 +58,8 @@ def decode_message(topic: str, payload: bytes, v: Validator, prefix: str = "",
         return decode_chirpstack.decode(topic, payload, v)
     if decode_thingsboard.match(topic):
         return decode_thingsboard.decode(topic, payload, v)
+    if decode_thingsboard.match_mounted(topic, tb_gateway_mount) is not None:
+        return decode_thingsboard.decode_mounted(topic, payload, v, tb_gateway_mount)
     if decode_thingsboard.match_device(topic) is not None:
         return decode_thingsboard.decode_device(topic, payload, v)
     if any(topic_matches_sub(f, topic) for f in tts_topics):

@@ -6,6 +6,14 @@ device API.
 timestamps each. Device names are registry ``device_id`` values. As the API allows, an item without
 ``ts`` is the values object itself, measured at the ingest clock.
 
+**Gateway API on a listener of its own** (the arrangement docs/wire-format.md recommends): Mosquitto's
+``mount_point <prefix>tbgw/<account>/`` on the gateway's listener turns its ``v1/gateway/telemetry`` into
+``tbgw/<account>/v1/gateway/telemetry``, which only that ThingsBoard gateway account can produce. The
+account is the sender: a reading of a device that is not the account's
+(:func:`registry.broker_accounts.thingsboard_gateway_devices`: placed where the account's device is) is
+refused (``device_not_on_gateway``), the account's own devices in the same message are stored; a topic
+naming no live ThingsBoard gateway account is refused whole (``unknown_gateway``).
+
 **Device API**: a device publishes ``{key: value}``, ``{"ts": epoch_ms, "values": {...}}`` or a list of
 those to ``v1/devices/me/telemetry``, authenticated by its access token as the MQTT username. A
 subscriber never learns who published a message, so the topic must carry the device: the broker puts
@@ -25,6 +33,7 @@ from typing import Any
 from ingest.model import Decoded
 from ingest.profile_map import map_payload
 from ingest.validate import MAX_MESSAGE_BYTES, Validator, guarded_decode, loads
+from registry.broker_accounts import TB_GATEWAY_MOUNT
 
 FORMAT = "thingsboard"
 TOPIC = "v1/gateway/telemetry"
@@ -35,6 +44,20 @@ DEVICE_FILTER = "tb/+/" + DEVICE_TOPIC
 
 def match(topic: str) -> bool:
     return topic == TOPIC
+
+
+def mounted_filter(mount: str = TB_GATEWAY_MOUNT) -> str:
+    """The topic filter (after the prefix) of every ThingsBoard gateway's mounted telemetry."""
+    return f"{mount}+/{TOPIC}"
+
+
+def match_mounted(topic: str, mount: str = TB_GATEWAY_MOUNT) -> str | None:
+    """The account of a mounted gateway topic (``<mount><account>/v1/gateway/telemetry``), else None."""
+    if mount and topic.startswith(mount) and topic.endswith("/" + TOPIC):
+        account = topic[len(mount):-len(TOPIC) - 1]
+        if account and "/" not in account:
+            return account
+    return None
 
 
 def match_device(topic: str) -> str | None:
@@ -52,6 +75,11 @@ def match_device(topic: str) -> str | None:
 def decode(topic: str, payload: bytes, v: Validator) -> Decoded:
     """Decode one ThingsBoard gateway telemetry message; never raises (every problem becomes a reject)."""
     return guarded_decode(FORMAT, _decode, topic, payload, v)
+
+
+def decode_mounted(topic: str, payload: bytes, v: Validator, mount: str = TB_GATEWAY_MOUNT) -> Decoded:
+    """Decode one gateway telemetry message from a gateway's own listener; never raises."""
+    return guarded_decode(FORMAT, lambda d, t, p, val: _decode_mounted(d, t, p, val, mount), topic, payload, v)
 
 
 def decode_device(topic: str, payload: bytes, v: Validator) -> Decoded:
@@ -120,6 +148,36 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
     for name, items in obj.items():
         if name not in v.devices:
             dec.reject("unknown_device", f"device {name[:60]!r} is not in the registry", name[:200])
+            continue
+        dec.per_device[name] = [0, 0]
+        _device_items(dec, v, name, items, "thingsboard_gateway", now, lo, hi)
+
+
+def _decode_mounted(dec: Decoded, topic: str, payload: bytes, v: Validator, mount: str) -> None:
+    account = match_mounted(topic, mount)
+    if account is None:
+        dec.reject("unknown_topic", f"not a mounted ThingsBoard gateway telemetry topic: {topic[:200]!r}")
+        return
+    own = v.devices.tb_gateways.get(account)
+    if own is None:
+        dec.reject("unknown_gateway", f"{account[:60]!r} is not a live thingsboard_gateway broker account"
+                   " (revoked, or never issued)")
+        return
+    obj = _parse(dec, payload)
+    if obj is None:
+        return
+    if type(obj) is not dict:
+        dec.reject("bad_schema", f"payload must be a JSON object of devices, got {type(obj).__name__}")
+        return
+    lo, hi = v.window()
+    now = v.clock()
+    for name, items in obj.items():
+        if name not in v.devices:
+            dec.reject("unknown_device", f"device {name[:60]!r} is not in the registry", name[:200])
+            continue
+        if name not in own:
+            dec.reject("device_not_on_gateway", f"ThingsBoard gateway account {account} reported for device"
+                       f" {name}, which is not placed where the account's device is", name)
             continue
         dec.per_device[name] = [0, 0]
         _device_items(dec, v, name, items, "thingsboard_gateway", now, lo, hi)

@@ -48,11 +48,12 @@ from paho.mqtt.properties import Properties
 from ingest import metrics as M
 from ingest import paho_speedups, rollups
 from ingest.batch import Batch, Pending
-from ingest.decode import TOPIC_FILTERS, TTS_TOPICS, decode_message
+from ingest.decode import TOPIC_FILTERS, TTS_TOPICS, decode_message, topic_filters
 from ingest.model import Decoded
 from ingest.profiles import Catalogue
 from ingest.validate import DeviceCache, Validator
 from ingest.writer import LOAD_COUNTERS, BatchWriter
+from registry.broker_accounts import TB_GATEWAY_MOUNT
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class IngestConfig:
     profiles_dir: str | None = None
     #: The Things Stack uplink topic filters (without prefix)
     tts_topics: tuple[str, ...] = TTS_TOPICS
+    #: namespace of the ThingsBoard gateways' listener mount points (``<prefix><this><account>/``)
+    tb_gateway_mount: str = TB_GATEWAY_MOUNT
     #: an unmapped key of a device is dead-lettered at most once per this many seconds (it is counted on
     #: every message in device_unmapped_keys regardless)
     unmapped_dead_letter_s: float = 3600.0
@@ -275,7 +278,7 @@ class IngestService:
         return client
 
     def filters(self, protocol: str) -> list[str]:
-        fs = [self.prefix + f for f in (*TOPIC_FILTERS, *self.cfg.tts_topics)]
+        fs = [self.prefix + f for f in topic_filters(self.cfg.tts_topics, self.cfg.tb_gateway_mount)]
         if protocol == "5" and self.cfg.shared_group:
             fs = [f"$share/{self.cfg.shared_group}/{f}" for f in fs]
         return fs
@@ -434,7 +437,8 @@ class IngestService:
             await self._flush()
 
     def decode(self, topic: str, payload: bytes) -> Decoded:
-        dec = decode_message(topic, payload, self.validator, self.prefix, self.cfg.tts_topics)
+        dec = decode_message(topic, payload, self.validator, self.prefix, self.cfg.tts_topics,
+                             self.cfg.tb_gateway_mount)
         if dec.unmapped:
             self._dead_letter_unmapped(dec)
         return dec

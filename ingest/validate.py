@@ -44,6 +44,7 @@ from ingest.model import NO_VALUES, SLOT, Decoded, Health
 from ingest.profiles import DEFAULT_PROFILE, Catalogue
 from ingest.storage import MAX_FUTURE_S
 from ingest.windows import RETENTION_DAYS, accept_from_epoch
+from registry.broker_accounts import thingsboard_gateway_devices
 from registry.metrics import HEALTH_METRICS, METRICS
 
 #: Largest message accepted, bytes (1 MiB). Bigger ones are dead-lettered whole.
@@ -68,14 +69,17 @@ class DeviceCache:
     loaded_at: float = 0.0  #: time.monotonic() of the last load
     #: device id -> ``devices.profile`` (absent: NULL, the wire format's default)
     profile_of: dict[str, str] = field(default_factory=dict)
+    #: live ThingsBoard gateway account -> the devices it may report for (its mounted listener's topic)
+    tb_gateways: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, conn: psycopg.Connection) -> DeviceCache:
         """Read the registry ``devices`` table (active devices only)."""
         rows = conn.execute("SELECT device_id, orchard_id, dev_eui, profile FROM devices WHERE active").fetchall()
+        tb_gateways = thingsboard_gateway_devices(conn)
         conn.rollback()
         return cls({r[0]: r[1] for r in rows}, {r[2].lower(): r[0] for r in rows if r[2]}, _time.monotonic(),
-                   {r[0]: r[3] for r in rows if r[3]})
+                   {r[0]: r[3] for r in rows if r[3]}, tb_gateways)
 
     def __contains__(self, device_id: object) -> bool:
         return device_id in self.orchard_of

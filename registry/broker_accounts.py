@@ -21,13 +21,20 @@ kind                   may publish (after the topic prefix)      may read
 ``gateway``            ``orchards/<its orchard>/<its id>/up``    nothing
 ``chirpstack``         ``application/#``                         ``application/+/device/+/command/#``
 ``tts``                ``v3/#``                                  nothing
-``thingsboard_gateway`` ``v1/gateway/#``                          nothing
+``thingsboard_gateway`` ``tbgw/<its username>/v1/gateway/#``     nothing
 ``thingsboard_device`` ``v1/devices/me/telemetry``, ``…/attributes``  nothing
 ``ingest``             nothing                                   every filter ingest subscribes to
 =====================  ========================================  ==================================
 
 Nobody may read ``#``; nobody but ingest may read uplinks, so nobody else can join ingest's shared
 group ``$share/ingest/...`` (the broker checks a shared subscription's filter like any other).
+
+A ThingsBoard gateway cannot choose its topic (``v1/gateway/telemetry``), so each one gets a Mosquitto
+listener of its own (a stored TCP port, ``listener_port``) with ``mount_point <prefix>tbgw/<username>/``
+(:func:`render_listeners_conf`): what it publishes there arrives as
+``<prefix>tbgw/<username>/v1/gateway/telemetry``, and only that account may publish under
+``tbgw/<username>/``. The account's devices (:func:`thingsboard_gateway_devices`) are those placed where
+the account's own device is; ingest dead-letters readings of any other device.
 """
 
 from __future__ import annotations
@@ -51,13 +58,19 @@ ITERATIONS = 1000
 SALT_BYTES = 12
 KINDS: tuple[str, ...] = ("gateway", "chirpstack", "tts", "thingsboard_gateway", "thingsboard_device", "ingest")
 _DEVICE_KINDS = ("gateway", "thingsboard_device")
+#: topic namespace of the ThingsBoard gateways' listeners (after the deployment prefix):
+#: ``mount_point <prefix>tbgw/<username>/``
+TB_GATEWAY_MOUNT = "tbgw/"
+#: the first listener port given to a ThingsBoard gateway account (then the lowest free one above it)
+TB_LISTENER_PORT_BASE = 18831
 
 #: topics (without prefix) each kind may publish; ``{orchard}``/``{device}`` filled per account
 WRITE_TOPICS: dict[str, tuple[str, ...]] = {
     "gateway": ("orchards/{orchard}/{device}/up",),
     "chirpstack": ("application/#",),
     "tts": ("v3/#",),
-    "thingsboard_gateway": ("v1/gateway/#",),
+    # its own namespace only: on its listener the mount point puts its v1/gateway/... there
+    "thingsboard_gateway": ("{mount}{username}/v1/gateway/#",),
     "thingsboard_device": ("v1/devices/me/telemetry", "v1/devices/me/attributes"),
     "ingest": (),
 }
@@ -95,14 +108,20 @@ def new_password() -> str:
     return secrets.token_urlsafe(24)
 
 
-def issue(conn: psycopg.Connection, username: str, kind: str, *, device_id: str | None = None) -> str:
-    """Create or re-key an account; returns the new password (the only time it exists in clear)."""
+def issue(conn: psycopg.Connection, username: str, kind: str, *, device_id: str | None = None,
+          listener_port: int | None = None) -> str:
+    """Create or re-key an account; returns the new password (the only time it exists in clear).
+
+    A ``thingsboard_gateway`` account keeps its listener port; a new one gets ``listener_port`` or the
+    lowest free port from :data:`TB_LISTENER_PORT_BASE`."""
     if kind not in KINDS:
         raise AccountError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     if not ID_RE.match(username):
         raise AccountError(f"username {username!r} is not valid (letters, digits, - _ ., at most 64)")
     if kind in _DEVICE_KINDS and device_id is None:
         raise AccountError(f"a {kind} account belongs to a device: give its device_id")
+    if listener_port is not None and (kind != "thingsboard_gateway" or not 1024 <= listener_port <= 65535):
+        raise AccountError("a listener port (1024-65535) is for thingsboard_gateway accounts only")
     if device_id is not None:
         row = conn.execute("SELECT status FROM devices WHERE device_id = %s", (device_id,)).fetchone()
         if row is None:
@@ -116,11 +135,35 @@ def issue(conn: psycopg.Connection, username: str, kind: str, *, device_id: str 
         if owner is not None and (owner[0], owner[1]) != (kind, device_id):
             raise AccountError(f"username {username} is already a {owner[0]} account"
                                + (f" of device {owner[1]}" if owner[1] else ""))
+        port = None
+        if kind == "thingsboard_gateway":
+            port = _listener_port(conn, username, listener_port)
         conn.execute(
-            "INSERT INTO broker_accounts (username, kind, device_id, password_hash) VALUES (%s, %s, %s, %s)"
+            "INSERT INTO broker_accounts (username, kind, device_id, password_hash, listener_port)"
+            " VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, issued_at = now(),"
-            " revoked_at = NULL", (username, kind, device_id, hash_password(password)))
+            " revoked_at = NULL, listener_port = EXCLUDED.listener_port",
+            (username, kind, device_id, hash_password(password), port))
     return password
+
+
+def _listener_port(conn: psycopg.Connection, username: str, wanted: int | None) -> int:
+    """The account's listener port: ``wanted``, else the one it has, else the lowest free one."""
+    conn.execute("LOCK TABLE broker_accounts IN SHARE ROW EXCLUSIVE MODE")  # two issues never pick one port
+    if wanted is not None:
+        other = conn.execute("SELECT username FROM broker_accounts WHERE listener_port = %s AND username <> %s",
+                             (wanted, username)).fetchone()
+        if other is not None:
+            raise AccountError(f"listener port {wanted} is already {other[0]}'s")
+        return wanted
+    row = conn.execute("SELECT listener_port FROM broker_accounts WHERE username = %s", (username,)).fetchone()
+    if row is not None and row[0] is not None:
+        return int(row[0])
+    free = conn.execute("SELECT min(p) FROM generate_series(%s, 65535) p WHERE NOT EXISTS"
+                        " (SELECT 1 FROM broker_accounts WHERE listener_port = p)", (TB_LISTENER_PORT_BASE,)).fetchone()
+    if free is None or free[0] is None:
+        raise AccountError("no free listener port left")
+    return int(free[0])
 
 
 def issue_gateways(conn: psycopg.Connection, *, orchard_id: str | None = None,
@@ -146,7 +189,8 @@ def revoke(conn: psycopg.Connection, username: str) -> bool:
 def live_accounts(conn: psycopg.Connection) -> list[dict[str, Any]]:
     """Live accounts with what their ACL needs (a gateway's current orchard), by username."""
     return conn.cursor(row_factory=dict_row).execute(
-        "SELECT a.username, a.kind, a.device_id, a.password_hash, a.issued_at, d.orchard_id, d.status"
+        "SELECT a.username, a.kind, a.device_id, a.password_hash, a.issued_at, a.listener_port, d.orchard_id,"
+        " d.status"
         " FROM broker_accounts a LEFT JOIN devices d USING (device_id)"
         " WHERE a.revoked_at IS NULL AND (d.status IS NULL OR d.status <> 'retired') ORDER BY a.username"
     ).fetchall()
@@ -159,10 +203,19 @@ class TopicPlan:
 
     prefix: str
     ingest_filters: tuple[str, ...]
+    #: namespace of the ThingsBoard gateways' mount points (after the prefix)
+    tb_gateway_mount: str = TB_GATEWAY_MOUNT
 
     def __post_init__(self) -> None:
-        if any(c in self.prefix for c in "+#") or (self.prefix and not self.prefix.endswith("/")):
-            raise AccountError(f"topic prefix {self.prefix!r} must end with '/' and hold no wildcard")
+        for what, v in (("topic prefix", self.prefix), ("ThingsBoard gateway mount", self.tb_gateway_mount)):
+            if any(c in v for c in "+#") or (v and not v.endswith("/")):
+                raise AccountError(f"{what} {v!r} must end with '/' and hold no wildcard")
+        if not self.tb_gateway_mount:
+            raise AccountError("the ThingsBoard gateway mount namespace must not be empty")
+
+    def mount_point(self, username: str) -> str:
+        """The ``mount_point`` of a ThingsBoard gateway account's listener."""
+        return f"{self.prefix}{self.tb_gateway_mount}{username}/"
 
 
 def acl_entries(account: dict[str, Any], plan: TopicPlan) -> list[tuple[str, str]]:
@@ -174,6 +227,8 @@ def acl_entries(account: dict[str, Any], plan: TopicPlan) -> list[tuple[str, str
             if not account.get("orchard_id"):
                 continue  # a gateway not in an orchard (spare, cold room) may publish nowhere
             t = t.format(orchard=account["orchard_id"], device=account["device_id"])
+        elif "{mount}" in t:
+            t = t.format(mount=plan.tb_gateway_mount, username=account["username"])
         out.append(("write", plan.prefix + t))
     reads = plan.ingest_filters if kind == "ingest" else READ_TOPICS.get(kind, ())
     out += [("read", plan.prefix + t) for t in reads]
@@ -196,6 +251,38 @@ def render_acl_file(accounts: list[dict[str, Any]], plan: TopicPlan) -> str:
         out.append(f"user {a['username']}\n")
         out += [f"topic {access} {topic}\n" for access, topic in acl_entries(a, plan)]
     return "".join(out)
+
+
+def render_listeners_conf(accounts: list[dict[str, Any]], plan: TopicPlan) -> str:
+    """Mosquitto configuration lines (``include_dir``-able): one listener per ThingsBoard gateway account,
+    on its stored port, with ``mount_point <prefix>tbgw/<username>/``. Authentication and ACLs stay global
+    (the dynamic-security plugin, ``per_listener_settings false``): another account may log in on this
+    listener, but what it publishes there is mounted under this account's namespace, which its ACL does
+    not allow — so it is refused."""
+    out = [_HEADER.replace("do not edit", "do not edit; read by deploy/mosquitto.conf's include_dir"),
+           "# one listener per ThingsBoard gateway: point the gateway's MQTT connector at this port\n"]
+    for a in accounts:
+        if a["kind"] != "thingsboard_gateway" or a.get("listener_port") is None:
+            continue
+        dev = f" (device {a['device_id']})" if a.get("device_id") else " (no device: every reading is refused)"
+        out.append(f"\n# ThingsBoard gateway account {a['username']}{dev}\n"
+                   f"listener {int(a['listener_port'])}\nprotocol mqtt\n"
+                   f"mount_point {plan.mount_point(a['username'])}\n")
+    return "".join(out)
+
+
+def thingsboard_gateway_devices(conn: psycopg.Connection) -> dict[str, frozenset[str]]:
+    """Live ThingsBoard gateway accounts -> the active devices they may report for: the account's own
+    device and every active device placed where it is now (same orchard, or same cold room). An account
+    without a device, or whose device has no place, may report for none (ingest dead-letters all)."""
+    rows = conn.execute(
+        "SELECT a.username, array_remove(array_agg(m.device_id), NULL) FROM broker_accounts a"
+        " LEFT JOIN devices g ON g.device_id = a.device_id AND g.status <> 'retired'"
+        " LEFT JOIN devices m ON m.active AND (m.device_id = g.device_id"
+        "   OR (g.orchard_id IS NOT NULL AND m.orchard_id = g.orchard_id)"
+        "   OR (g.cold_room_id IS NOT NULL AND m.cold_room_id = g.cold_room_id))"
+        " WHERE a.kind = 'thingsboard_gateway' AND a.revoked_at IS NULL GROUP BY a.username").fetchall()
+    return {r[0]: frozenset(r[1]) for r in rows}
 
 
 def _role(username: str) -> str:

@@ -86,7 +86,8 @@ def accounts(make_database: Callable[[], str], tmp_path_factory: pytest.TempPath
         issued = dict(ba.issue_gateways(conn))
         issued["ingest"] = ba.issue(conn, "ingest", "ingest")
         issued["chirpstack"] = ba.issue(conn, "chirpstack", "chirpstack")
-        issued["tb-gw"] = ba.issue(conn, "tb-gw", "thingsboard_gateway", device_id="gw-0003")
+        issued["tb-gw"] = ba.issue(conn, "tb-gw", "thingsboard_gateway", device_id="gw-0003",
+                                   listener_port=free_port())
         issued["revoked"] = ba.issue(conn, "revoked", "chirpstack")
         assert ba.revoke(conn, "revoked") and not ba.revoke(conn, "revoked")
         with pytest.raises(ba.AccountError, match="already a gateway account"):
@@ -186,7 +187,8 @@ async def _boundaries(port: int, pw: dict[str, str], v5: bool) -> dict[str, Any]
             _client(port, "gw-0002", pw["gw-0002"], v5, f"b-{run}") as b, \
             _client(port, "chirpstack", pw["chirpstack"], v5, f"cs-{run}") as cs, \
             _client(port, "tb-gw", pw["tb-gw"], v5, f"tb-{run}") as tb:
-        for f in ("orchards/+/+/up", "application/+/device/+/event/up", "v1/gateway/telemetry"):
+        for f in ("orchards/+/+/up", "application/+/device/+/event/up", "tbgw/+/v1/gateway/telemetry",
+                  "v1/gateway/telemetry"):
             facts.setdefault("ingest_granted", []).append(not _refused(await ingest.subscribe(share + f, qos=1)))
         # gateway A tries to read everything and to join ingest's shared group
         facts["a_hash"] = _refused(await a.subscribe("#", qos=1))
@@ -194,9 +196,11 @@ async def _boundaries(port: int, pw: dict[str, str], v5: bool) -> dict[str, Any]
         facts["a_share_up"] = _refused(await a.subscribe("$share/ingest/orchards/+/+/up", qos=1))
         facts["a_up"] = _refused(await a.subscribe("orchards/+/+/up", qos=1))
         facts["a_sys"] = _refused(await a.subscribe("$SYS/#", qos=1))
-        # A publishes as B, into B's orchard, as an integration, and on ThingsBoard's shared topic
+        # A publishes as B, into B's orchard, as an integration, on ThingsBoard's shared topic and as the
+        # ThingsBoard gateway (its mounted namespace)
         for topic in ("orchards/WS-0002/gw-0002/up", "orchards/WS-0001/gw-0002/up", "orchards/WS-0002/gw-0001/up",
-                      "application/1/device/0000000000000001/event/up", "v1/gateway/telemetry"):
+                      "application/1/device/0000000000000001/event/up", "v1/gateway/telemetry",
+                      "tbgw/tb-gw/v1/gateway/telemetry"):
             await a.publish(topic, b"forged-by-a", qos=1)
         await b.publish("application/1/device/0000000000000002/event/up", b"forged-by-b", qos=1)
         # the honest traffic: 20 uplinks from each gateway, one from each integration
@@ -204,7 +208,10 @@ async def _boundaries(port: int, pw: dict[str, str], v5: bool) -> dict[str, Any]
             await a.publish("orchards/WS-0001/gw-0001/up", f"a{i}".encode(), qos=1)
             await b.publish("orchards/WS-0002/gw-0002/up", f"b{i}".encode(), qos=1)
         await cs.publish("application/1/device/0000000000000003/event/up", b"cs", qos=1)
-        await tb.publish("v1/gateway/telemetry", b"tb", qos=1)
+        # the ThingsBoard gateway may publish only in its own namespace (what its listener's mount point
+        # makes of v1/gateway/telemetry); the bare shared topic is nobody's
+        await tb.publish("v1/gateway/telemetry", b"forged-tb-bare", qos=1)
+        await tb.publish("tbgw/tb-gw/v1/gateway/telemetry", b"tb", qos=1)
         await a.publish("orchards/WS-0001/gw-0001/up", b"end", qos=1)
         try:
             async with asyncio.timeout(10):
@@ -240,7 +247,7 @@ async def _boundaries(port: int, pw: dict[str, str], v5: bool) -> dict[str, Any]
 
 
 def _check(f: dict[str, Any]) -> None:
-    assert f["ingest_granted"] == [True, True, True]
+    assert f["ingest_granted"] == [True, True, True, True]
     assert f["a_hash"] and f["a_share_all"] and f["a_share_up"] and f["a_up"] and f["a_sys"]
     payloads = sorted(p for _, p in f["got"])
     expect = sorted([f"a{i}".encode() for i in range(20)] + [f"b{i}".encode() for i in range(20)]
@@ -261,7 +268,8 @@ def test_plain_acl_file_lets_a_gateway_black_hole_ingests_shared_group(accounts:
     accounts and topic lines), Mosquitto grants gateway A its SUBSCRIBE to ingest's shared group and then
     drops A's share of the uplinks at delivery (acl_file never checks subscriptions)."""
     conf = (ROOT / "deploy" / "mosquitto.conf").read_text()
-    conf = re.sub(r"^plugin.*$", "", conf, flags=re.M) + (
+    # (without the ThingsBoard listeners: the module's dynsec broker holds their ports)
+    conf = re.sub(r"^(plugin|include_dir).*$", "", conf, flags=re.M) + (
         f"\npassword_file {accounts['dir']}/passwd\nacl_file {accounts['dir']}/acl\n")
     with private_mosquitto(conf, tmp_path) as port:
         f = asyncio.run(_boundaries(port, accounts["pw"], v5=True))

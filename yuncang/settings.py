@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     tts_topics: str = Field(
         default="v3/+/devices/+/up", description="The Things Stack uplink topic filters (comma-separated,"
         " after the prefix): its MQTT server's form, or your Pub/Sub integration's base topic + uplink topic")
+    thingsboard_gateway_mount: str = Field(
+        default="tbgw/", description="topic namespace (after the prefix) of the ThingsBoard gateways' own"
+        " listeners: Mosquitto mount_point <prefix><this><account>/; ingest reads <prefix><this>+/v1/gateway/telemetry")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     seed: int = Field(default=20200824, description="registry seed (the cloud warehouse opened 24 Aug)")
@@ -83,6 +86,13 @@ class Settings(BaseSettings):
         "'auto' = human on a terminal, JSON otherwise",
     )
 
+    @field_validator("thingsboard_gateway_mount")
+    @classmethod
+    def _mount_parse(cls, v: str) -> str:
+        if not v or not v.endswith("/") or any(c in v for c in "+#") or v.startswith("/"):
+            raise ValueError("a topic namespace such as 'tbgw/': not empty, ends with '/', no wildcards")
+        return v
+
     @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _proxies_parse(cls, v: str) -> str:
@@ -102,9 +112,12 @@ def load_settings() -> Settings:
 class IngestProfileOptions(TypedDict):
     profiles_dir: str | None
     tts_topics: tuple[str, ...]
+    tb_gateway_mount: str
 
 
 def ingest_profile_options(s: Settings) -> IngestProfileOptions:
-    """IngestConfig values from the settings: the profile directory and The Things Stack topics."""
+    """IngestConfig values from the settings: the profile directory, The Things Stack topics and the
+    ThingsBoard gateways' mount namespace (the broker files use the same, see ``credentials files``)."""
     return {"profiles_dir": str(s.device_profiles_dir) if s.device_profiles_dir else None,
-            "tts_topics": tuple(t.strip() for t in s.tts_topics.split(",") if t.strip())}
+            "tts_topics": tuple(t.strip() for t in s.tts_topics.split(",") if t.strip()),
+            "tb_gateway_mount": s.thingsboard_gateway_mount}

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from yuncang.settings import Settings
+from yuncang.settings import Settings, ingest_profile_options
 
 
 @contextmanager
@@ -142,23 +142,30 @@ def _write_private(path: Path, text: str, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def write_broker_files(conn: Any, out_dir: Path, prefix: str) -> tuple[list[Path], int]:
+def write_broker_files(conn: Any, out_dir: Path, prefix: str, *, tts_topics: tuple[str, ...] | None = None,
+                       tb_gateway_mount: str | None = None) -> tuple[list[Path], int]:
     """Render the live accounts into ``out_dir`` (each file replaced atomically): ``dynamic-security.json``
-    for Mosquitto's dynamic-security plugin, ``passwd`` + ``acl`` (Mosquitto file formats) for the embedded
-    broker. Ingest's read filters are the ones it subscribes to (:data:`ingest.decode.TOPIC_FILTERS`)."""
-    from ingest.decode import TOPIC_FILTERS
+    for Mosquitto's dynamic-security plugin, ``thingsboard-listeners.conf`` (a listener with its mount point
+    per ThingsBoard gateway account; deploy/mosquitto.conf includes the directory), ``passwd`` + ``acl``
+    (Mosquitto file formats) for the embedded broker. Ingest's read filters are the ones it subscribes to
+    with the same settings (:func:`ingest.decode.topic_filters`)."""
+    from ingest.decode import TTS_TOPICS, topic_filters
     from registry.broker_accounts import (
+        TB_GATEWAY_MOUNT,
         TopicPlan,
         live_accounts,
         render_acl_file,
         render_dynsec_json,
+        render_listeners_conf,
         render_password_file,
     )
 
     accounts = live_accounts(conn)
-    plan = TopicPlan(prefix, tuple(TOPIC_FILTERS))
+    mount = tb_gateway_mount or TB_GATEWAY_MOUNT
+    plan = TopicPlan(prefix, topic_filters(TTS_TOPICS if tts_topics is None else tts_topics, mount), mount)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"dynamic-security.json": (render_dynsec_json(accounts, plan), 0o640),
+             "thingsboard-listeners.conf": (render_listeners_conf(accounts, plan), 0o644),
              "passwd": (render_password_file(accounts), 0o640), "acl": (render_acl_file(accounts, plan), 0o644)}
     for name, (text, mode) in files.items():
         _write_private(out_dir / name, text, mode)
@@ -170,7 +177,8 @@ def _credentials(conn: Any, a: argparse.Namespace, s: Settings) -> int:
 
     if a.cred_action == "list":
         for r in ba.live_accounts(conn):
-            print(f"{r['username']:24} {r['kind']:20} {r['device_id'] or '':16} {_fmt(r['issued_at'])}")
+            port = f"  listener port {r['listener_port']}" if r.get("listener_port") else ""
+            print(f"{r['username']:24} {r['kind']:20} {r['device_id'] or '':16} {_fmt(r['issued_at'])}{port}")
         return 0
     if a.cred_action == "revoke":
         if not ba.revoke(conn, a.username):
@@ -185,11 +193,18 @@ def _credentials(conn: Any, a: argparse.Namespace, s: Settings) -> int:
                   file=sys.stderr)
             return 2
         prefix = s.mqtt_topic_prefix if a.prefix is None else a.prefix
-        paths, n = write_broker_files(conn, out, prefix)
+        opts = ingest_profile_options(s)
+        paths, n = write_broker_files(conn, out, prefix, tts_topics=opts["tts_topics"],
+                                      tb_gateway_mount=opts["tb_gateway_mount"])
         print(f"wrote {', '.join(map(str, paths))} ({n} accounts); restart Mosquitto to load them (its "
               "persistence keeps queued messages); the embedded broker re-reads them on its next connection")
+        for r in ba.live_accounts(conn):
+            if r["kind"] == "thingsboard_gateway" and r.get("listener_port"):
+                print(f"ThingsBoard gateway {r['username']}: connect its MQTT connector to port {r['listener_port']}"
+                      f" (mount point {prefix}{opts['tb_gateway_mount']}{r['username']}/)")
         return 0
     # issue
+    kind: str | None = None
     if a.gateways:
         issued = ba.issue_gateways(conn, orchard_id=a.orchard, rekey=a.rekey)
     elif a.username:
@@ -197,7 +212,7 @@ def _credentials(conn: Any, a: argparse.Namespace, s: Settings) -> int:
         if kind is None:
             print("give --kind (" + ", ".join(ba.KINDS) + ")", file=sys.stderr)
             return 2
-        issued = [(a.username, ba.issue(conn, a.username, kind, device_id=a.device))]
+        issued = [(a.username, ba.issue(conn, a.username, kind, device_id=a.device, listener_port=a.port))]
     else:
         print("give a USERNAME (with --kind) or --gateways", file=sys.stderr)
         return 2
@@ -205,6 +220,10 @@ def _credentials(conn: Any, a: argparse.Namespace, s: Settings) -> int:
           file=sys.stderr)
     for user, password in issued:
         print(f"{user},{password}")
+    if kind == "thingsboard_gateway":
+        port = conn.execute("SELECT listener_port FROM broker_accounts WHERE username = %s", (a.username,)).fetchone()
+        print(f"ThingsBoard gateway {a.username} connects to its own listener, port {port[0]}: run `credentials"
+              " files` and restart Mosquitto to open it", file=sys.stderr)
     return 0
 
 
@@ -282,9 +301,11 @@ def register(sub: Any) -> None:
     iss.add_argument("--gateways", action="store_true", help="every active native gateway without an account")
     iss.add_argument("--orchard", help="with --gateways: only this orchard's")
     iss.add_argument("--rekey", action="store_true", help="with --gateways: new passwords for all of them")
+    iss.add_argument("--port", type=int, help="thingsboard_gateway: its own listener's TCP port (default: the one"
+                     " it has, else the lowest free one from 18831)")
     rv = csub.add_parser("revoke", help="revoke an account")
     rv.add_argument("username")
     csub.add_parser("list", help="live accounts")
-    fl = csub.add_parser("files", help="write password_file (passwd) and acl_file (acl)")
+    fl = csub.add_parser("files", help="write dynamic-security.json, thingsboard-listeners.conf, passwd and acl")
     fl.add_argument("--out", help="directory (default: the embedded broker's, when no YUNCANG_MQTT_URL is set)")
     fl.add_argument("--prefix", default=None, help="topic prefix (default YUNCANG_MQTT_TOPIC_PREFIX)")
