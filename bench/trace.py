@@ -77,7 +77,7 @@ def build(conn: psycopg.Connection, a: argparse.Namespace) -> dict[str, int]:
             if kg <= 0:
                 continue
             hl = f"HL26-{len(objs):08X}"
-            hid = ev("ObjectEvent", "commissioning", at, town)
+            ev("ObjectEvent", "commissioning", at, town)
             objs.append((hl, "harvest_lot", hl, ungraded, None, None, oid, town, day0 + timedelta(days=d), kg,
                          Decimal(0), at, "WH-WUSHAN"))
             gid = ev("TransformationEvent", "commissioning", at, "WH-WUSHAN")
@@ -126,7 +126,7 @@ def build(conn: psycopg.Connection, a: argparse.Namespace) -> dict[str, int]:
 
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p * (len(xs) - 1)))]
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:

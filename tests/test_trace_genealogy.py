@@ -54,7 +54,7 @@ def _chain(conn: psycopg.Connection, orchards: list[str], buyer: str, day: date)
     """Two family orchards' harvests graded, packed, stored, merged into one shipment lot and shipped."""
     t = T0.replace(day=day.day)
     graded = []
-    for i, oid in enumerate(orchards):
+    for oid in orchards:
         h = genealogy.harvest(conn, orchard_id=oid, harvested_on=day, kg="1000", cfg=CFG, at=t)
         genealogy.receive(conn, object_ids=[h.created["lot"]], site_id="WH-WUSHAN", at=t + timedelta(hours=2))
         g = genealogy.grade(conn, inputs={h.created["lot"]: "1000"},
@@ -73,7 +73,7 @@ def _chain(conn: psycopg.Connection, orchards: list[str], buyer: str, day: date)
 
 def test_full_chain_traces_back_to_every_orchard_and_recall_finds_the_buyer(conn):
     o = _orchards(conn, 3)
-    b1, b2 = _buyers(conn, 2)
+    b1, _b2 = _buyers(conn, 2)
     c = _chain(conn, o[:2], b1, date(2026, 7, 20))
     back = genealogy.trace_back(conn, c["merged"])
     assert sorted(r["orchard_id"] for r in back) == sorted(o[:2])
@@ -186,7 +186,7 @@ def test_epcis_export_validates_against_the_gs1_schema_and_names_no_person(conn)
                            sum(q["quantity"] for q in e["outputQuantityList"]) + sum(x["yc:kg"] for x in e["yc:loss"])
                            for e in grading)
     # query by EPC: the shipment lot's Digital Link finds its merge and shipping events only
-    merged_uri = [q["epcClass"] for e in events if e["bizStep"] == "shipping" for q in e["quantityList"]][0]
+    merged_uri = next(q["epcClass"] for e in events if e["bizStep"] == "shipping" for q in e["quantityList"])
     assert parse_link(merged_uri).lot == c["merged"]
     by_epc = epcis.query_events(conn, CFG, match_epc=[merged_uri])
     assert sorted(e["type"] for e in by_epc) == ["ObjectEvent", "TransformationEvent"]

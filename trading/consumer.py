@@ -81,7 +81,6 @@ def public_lot(conn: psycopg.Connection, cfg: Gs1Config, link: str, now: datetim
     if not origins:
         raise NotFound("this lot has no recorded harvest", "该批次没有采收记录")
     days = sorted({o["harvested_on"] for o in origins})
-    main = origins[0]
     certs: dict[str, dict[str, Any]] = {}
     for o in origins:
         for c in certifications_for_orchard(conn, o["orchard_id"], on=o["harvested_on"]):

@@ -9,11 +9,11 @@ standard asks); the PDF from ``fpdf2`` with a CJK font found on the machine (Deb
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import segno
 from fpdf import FPDF
