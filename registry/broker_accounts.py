@@ -22,7 +22,7 @@ kind                   may publish (after the topic prefix)      may read
 ``chirpstack``         ``application/#``                         ``application/+/device/+/command/#``
 ``tts``                ``v3/#``                                  nothing
 ``thingsboard_gateway`` ``tbgw/<its username>/v1/gateway/#``     nothing
-``thingsboard_device`` ``v1/devices/me/telemetry``, ``…/attributes``  nothing
+``thingsboard_device`` ``tb/<its device>/v1/devices/me/telemetry``, ``…/attributes``  nothing
 ``ingest``             nothing                                   every filter ingest subscribes to
 =====================  ========================================  ==================================
 
@@ -35,6 +35,12 @@ listener of its own (a stored TCP port, ``listener_port``) with ``mount_point <p
 ``<prefix>tbgw/<username>/v1/gateway/telemetry``, and only that account may publish under
 ``tbgw/<username>/``. The account's devices (:func:`thingsboard_gateway_devices`) are those placed where
 the account's own device is; ingest dead-letters readings of any other device.
+
+A device on ThingsBoard's *device* API cannot choose its topic either (``v1/devices/me/telemetry``), so a
+``thingsboard_device`` account gets a listener of its own the same way, with
+``mount_point <prefix>tb/<its device>/``: what it publishes there arrives as
+``<prefix>tb/<device>/v1/devices/me/telemetry``, the device-API topic ingest reads with the device taken
+from the topic, and only that account may publish under ``tb/<device>/``.
 """
 
 from __future__ import annotations
@@ -58,10 +64,15 @@ ITERATIONS = 1000
 SALT_BYTES = 12
 KINDS: tuple[str, ...] = ("gateway", "chirpstack", "tts", "thingsboard_gateway", "thingsboard_device", "ingest")
 _DEVICE_KINDS = ("gateway", "thingsboard_device")
+#: kinds whose sender cannot choose its topic, so each account gets a Mosquitto listener with a mount point
+LISTENER_KINDS = ("thingsboard_gateway", "thingsboard_device")
 #: topic namespace of the ThingsBoard gateways' listeners (after the deployment prefix):
 #: ``mount_point <prefix>tbgw/<username>/``
 TB_GATEWAY_MOUNT = "tbgw/"
-#: the first listener port given to a ThingsBoard gateway account (then the lowest free one above it)
+#: topic namespace of the ThingsBoard device-API listeners: ``mount_point <prefix>tb/<device_id>/`` (the
+#: namespace ingest's device-API filter ``tb/+/v1/devices/me/telemetry`` reads)
+TB_DEVICE_MOUNT = "tb/"
+#: the first listener port given to a ThingsBoard account (then the lowest free one above it)
 TB_LISTENER_PORT_BASE = 18831
 
 #: topics (without prefix) each kind may publish; ``{orchard}``/``{device}`` filled per account
@@ -71,7 +82,9 @@ WRITE_TOPICS: dict[str, tuple[str, ...]] = {
     "tts": ("v3/#",),
     # its own namespace only: on its listener the mount point puts its v1/gateway/... there
     "thingsboard_gateway": ("{mount}{username}/v1/gateway/#",),
-    "thingsboard_device": ("v1/devices/me/telemetry", "v1/devices/me/attributes"),
+    # its own namespace only: on its listener the mount point puts its v1/devices/me/... there
+    "thingsboard_device": (TB_DEVICE_MOUNT + "{device}/v1/devices/me/telemetry",
+                           TB_DEVICE_MOUNT + "{device}/v1/devices/me/attributes"),
     "ingest": (),
 }
 #: topics (without prefix) each kind may read besides ingest's uplink filters
@@ -112,16 +125,17 @@ def issue(conn: psycopg.Connection, username: str, kind: str, *, device_id: str 
           listener_port: int | None = None) -> str:
     """Create or re-key an account; returns the new password (the only time it exists in clear).
 
-    A ``thingsboard_gateway`` account keeps its listener port; a new one gets ``listener_port`` or the
-    lowest free port from :data:`TB_LISTENER_PORT_BASE`."""
+    A ThingsBoard account (:data:`LISTENER_KINDS`) keeps its listener port; a new one gets ``listener_port``
+    or the lowest free port from :data:`TB_LISTENER_PORT_BASE`."""
     if kind not in KINDS:
         raise AccountError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     if not ID_RE.match(username):
         raise AccountError(f"username {username!r} is not valid (letters, digits, - _ ., at most 64)")
     if kind in _DEVICE_KINDS and device_id is None:
         raise AccountError(f"a {kind} account belongs to a device: give its device_id")
-    if listener_port is not None and (kind != "thingsboard_gateway" or not 1024 <= listener_port <= 65535):
-        raise AccountError("a listener port (1024-65535) is for thingsboard_gateway accounts only")
+    if listener_port is not None and (kind not in LISTENER_KINDS or not 1024 <= listener_port <= 65535):
+        raise AccountError("a listener port (1024-65535) is for thingsboard_gateway and thingsboard_device"
+                           " accounts only")
     if device_id is not None:
         row = conn.execute("SELECT status FROM devices WHERE device_id = %s", (device_id,)).fetchone()
         if row is None:
@@ -136,7 +150,7 @@ def issue(conn: psycopg.Connection, username: str, kind: str, *, device_id: str 
             raise AccountError(f"username {username} is already a {owner[0]} account"
                                + (f" of device {owner[1]}" if owner[1] else ""))
         port = None
-        if kind == "thingsboard_gateway":
+        if kind in LISTENER_KINDS:
             port = _listener_port(conn, username, listener_port)
         conn.execute(
             "INSERT INTO broker_accounts (username, kind, device_id, password_hash, listener_port)"
@@ -217,6 +231,13 @@ class TopicPlan:
         """The ``mount_point`` of a ThingsBoard gateway account's listener."""
         return f"{self.prefix}{self.tb_gateway_mount}{username}/"
 
+    def listener_mount_point(self, account: dict[str, Any]) -> str:
+        """The ``mount_point`` of a ThingsBoard account's listener: the gateway's namespace (by username) or
+        the device API's (by device)."""
+        if account["kind"] == "thingsboard_device":
+            return f"{self.prefix}{TB_DEVICE_MOUNT}{account['device_id']}/"
+        return self.mount_point(account["username"])
+
 
 def acl_entries(account: dict[str, Any], plan: TopicPlan) -> list[tuple[str, str]]:
     """(access, topic) lines of one account: access is 'read' or 'write'."""
@@ -229,6 +250,10 @@ def acl_entries(account: dict[str, Any], plan: TopicPlan) -> list[tuple[str, str
             t = t.format(orchard=account["orchard_id"], device=account["device_id"])
         elif "{mount}" in t:
             t = t.format(mount=plan.tb_gateway_mount, username=account["username"])
+        elif "{device}" in t:
+            if not account.get("device_id"):
+                continue
+            t = t.format(device=account["device_id"])
         out.append(("write", plan.prefix + t))
     reads = plan.ingest_filters if kind == "ingest" else READ_TOPICS.get(kind, ())
     out += [("read", plan.prefix + t) for t in reads]
@@ -255,19 +280,23 @@ def render_acl_file(accounts: list[dict[str, Any]], plan: TopicPlan) -> str:
 
 def render_listeners_conf(accounts: list[dict[str, Any]], plan: TopicPlan) -> str:
     """Mosquitto configuration lines (``include_dir``-able): one listener per ThingsBoard gateway account,
-    on its stored port, with ``mount_point <prefix>tbgw/<username>/``. Authentication and ACLs stay global
+    on its stored port, with ``mount_point <prefix>tbgw/<username>/``, and one per ThingsBoard device-API
+    account with ``mount_point <prefix>tb/<device_id>/``. Authentication and ACLs stay global
     (the dynamic-security plugin, ``per_listener_settings false``): another account may log in on this
     listener, but what it publishes there is mounted under this account's namespace, which its ACL does
     not allow — so it is refused."""
     out = [_HEADER.replace("do not edit", "do not edit; read by deploy/mosquitto.conf's include_dir"),
-           "# one listener per ThingsBoard gateway: point the gateway's MQTT connector at this port\n"]
+           "# one listener per ThingsBoard gateway or device-API device: point its MQTT client at this port\n"]
     for a in accounts:
-        if a["kind"] != "thingsboard_gateway" or a.get("listener_port") is None:
+        if a["kind"] not in LISTENER_KINDS or a.get("listener_port") is None:
+            continue
+        if a["kind"] == "thingsboard_device" and not a.get("device_id"):
             continue
         dev = f" (device {a['device_id']})" if a.get("device_id") else " (no device: every reading is refused)"
-        out.append(f"\n# ThingsBoard gateway account {a['username']}{dev}\n"
+        what = "gateway" if a["kind"] == "thingsboard_gateway" else "device-API"
+        out.append(f"\n# ThingsBoard {what} account {a['username']}{dev}\n"
                    f"listener {int(a['listener_port'])}\nprotocol mqtt\n"
-                   f"mount_point {plan.mount_point(a['username'])}\n")
+                   f"mount_point {plan.listener_mount_point(a)}\n")
     return "".join(out)
 
 

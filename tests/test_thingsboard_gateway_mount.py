@@ -62,9 +62,15 @@ def world(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFac
         seed(conn, SeedParams(seed=5, orchard_count=3, total_area_mu=300.0))
         add_device(conn, device_id="ws1-soil", kind="soil_probe", model="YC-SOIL", orchard_id="WS-0001")
         add_device(conn, device_id="ws2-soil", kind="soil_probe", model="YC-SOIL", orchard_id="WS-0002")
+        add_device(conn, device_id="ws3-th", kind="air_sensor", model="YC-SOIL", orchard_id="WS-0003")
+        add_device(conn, device_id="ws3-th2", kind="air_sensor", model="YC-SOIL", orchard_id="WS-0003")
         pw = {"ingest": ba.issue(conn, "ingest", "ingest"),
               "tb-1": ba.issue(conn, "tb-1", "thingsboard_gateway", device_id="gw-0001", listener_port=free_port()),
-              "tb-2": ba.issue(conn, "tb-2", "thingsboard_gateway", device_id="gw-0002", listener_port=free_port())}
+              "tb-2": ba.issue(conn, "tb-2", "thingsboard_gateway", device_id="gw-0002", listener_port=free_port()),
+              # ThingsBoard device-API devices: a listener each, mounted under tb/<device>/
+              "tbd-1": ba.issue(conn, "tbd-1", "thingsboard_device", device_id="ws3-th", listener_port=free_port()),
+              "tbd-2": ba.issue(conn, "tbd-2", "thingsboard_device", device_id="ws3-th2",
+                                listener_port=free_port())}
         ports: dict[str, int] = dict(conn.execute(
             "SELECT username, listener_port FROM broker_accounts WHERE listener_port IS NOT NULL").fetchall())
         write_broker_files(conn, out, PREFIX)
@@ -75,8 +81,13 @@ def test_generated_listener_config_and_acl(world: dict[str, Any]) -> None:
     conf = (world["dir"] / "thingsboard-listeners.conf").read_text()
     for user in ("tb-1", "tb-2"):
         assert f"listener {world['ports'][user]}\nprotocol mqtt\nmount_point {PREFIX}tbgw/{user}/\n" in conf
+    for user, dev in (("tbd-1", "ws3-th"), ("tbd-2", "ws3-th2")):
+        assert f"listener {world['ports'][user]}\nprotocol mqtt\nmount_point {PREFIX}tb/{dev}/\n" in conf
     acl = (world["dir"] / "acl").read_text()
     assert f"user tb-1\ntopic write {PREFIX}tbgw/tb-1/v1/gateway/#\n" in acl
+    assert (f"user tbd-1\ntopic write {PREFIX}tb/ws3-th/v1/devices/me/telemetry\n"
+            f"topic write {PREFIX}tb/ws3-th/v1/devices/me/attributes\n") in acl
+    assert "topic write v1/devices" not in acl and f"topic write {PREFIX}v1/devices" not in acl
     assert "topic write v1/gateway" not in acl and f"topic write {PREFIX}v1/gateway" not in acl
     assert f"topic read {PREFIX}tbgw/+/v1/gateway/telemetry\n" in acl      # ingest's
     assert f"topic read {PREFIX}v3/+/devices/+/up\n" in acl                # TTS topics were missing before
@@ -86,7 +97,7 @@ def test_generated_listener_config_and_acl(world: dict[str, Any]) -> None:
             == [(world["ports"]["tb-1"],)]
         with pytest.raises(ba.AccountError, match="already tb-2's"):
             ba.issue(conn, "tb-3", "thingsboard_gateway", device_id="gw-0003", listener_port=world["ports"]["tb-2"])
-        with pytest.raises(ba.AccountError, match="thingsboard_gateway accounts only"):
+        with pytest.raises(ba.AccountError, match="thingsboard_gateway and thingsboard_device accounts only"):
             ba.issue(conn, "x-cs", "chirpstack", listener_port=20000)
     # deploy/mosquitto.conf includes the generated directory last, after its own listener
     main = (ROOT / "deploy" / "mosquitto.conf").read_text()
@@ -170,6 +181,18 @@ def test_thingsboard_gateway_on_its_own_mosquitto_listener(world: dict[str, Any]
         async with _client(ports["tb-1"], "tb-2", pw["tb-2"]) as c:
             await c.publish("v1/gateway/telemetry", _telemetry(t0 * 1000 + 120_000, **{"gw-0001": {
                 "air_temp_c": 13.0}}), qos=1)
+        # ThingsBoard device API: tbd-1 on its own listener publishes the fixed device topic (stored as ws3-th);
+        # tbd-2 on tbd-1's listener lands in ws3-th's namespace, which it may not write (refused); tbd-1 on the
+        # shared listener may not publish the bare topic or another device's namespace
+        async with _client(ports["tbd-1"], "tbd-1", pw["tbd-1"]) as c:
+            await c.publish("v1/devices/me/telemetry", json.dumps(
+                {"ts": t0 * 1000, "values": {"air_temp_c": 18.75}}).encode(), qos=1)
+        async with _client(ports["tbd-1"], "tbd-2", pw["tbd-2"]) as c:
+            await c.publish("v1/devices/me/telemetry", json.dumps({"air_temp_c": 40.0}).encode(), qos=1)
+        async with _client(port, "tbd-1", pw["tbd-1"]) as c:
+            await c.publish("v1/devices/me/telemetry", json.dumps({"air_temp_c": 41.0}).encode(), qos=1)
+            await c.publish(f"{PREFIX}tb/ws3-th2/v1/devices/me/telemetry", json.dumps({"air_temp_c": 42.0}).encode(),
+                            qos=1)
         # tb-2 on its own listener, for its own device
         async with _client(ports["tb-2"], "tb-2", pw["tb-2"]) as c:
             await c.publish("v1/gateway/telemetry", _telemetry(t0 * 1000, **{"gw-0002": {"air_temp_c": 22.5},
@@ -179,12 +202,13 @@ def test_thingsboard_gateway_on_its_own_mosquitto_listener(world: dict[str, Any]
     broker.start()
     try:
         ingest_url = f"mqtt://ingest:{pw['ingest']}@127.0.0.1:{port}"
-        asyncio.run(_run(_ingest(url, ingest_url), publish, 3))
+        asyncio.run(_run(_ingest(url, ingest_url), publish, 4))
     finally:
         broker.stop()
-    devs = ["gw-0001", "ws1-soil", "gw-0002", "ws2-soil"]
+    devs = ["gw-0001", "ws1-soil", "gw-0002", "ws2-soil", "ws3-th", "ws3-th2"]
     assert _stored(url, devs) == {("gw-0001", "air_temp_c", t0, 21.5), ("ws1-soil", "soil_vwc_10cm", t0, 0.31),
-                                  ("gw-0002", "air_temp_c", t0, 22.5), ("ws2-soil", "soil_temp_10cm_c", t0, 14.25)}
+                                  ("gw-0002", "air_temp_c", t0, 22.5), ("ws2-soil", "soil_temp_10cm_c", t0, 14.25),
+                                  ("ws3-th", "air_temp_c", t0, 18.75)}
     dead = q(url, "SELECT topic, device_id, reason, detail FROM dead_letters ORDER BY reason, device_id")
     assert {(t, d, r) for t, d, r, _ in dead} == {
         (f"{PREFIX}tbgw/tb-1/v1/gateway/telemetry", "gw-0002", "device_not_on_gateway"),

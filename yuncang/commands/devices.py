@@ -198,10 +198,12 @@ def _credentials(conn: Any, a: argparse.Namespace, s: Settings) -> int:
                                       tb_gateway_mount=opts["tb_gateway_mount"])
         print(f"wrote {', '.join(map(str, paths))} ({n} accounts); restart Mosquitto to load them (its "
               "persistence keeps queued messages); the embedded broker re-reads them on its next connection")
+        plan = ba.TopicPlan(prefix=prefix, ingest_filters=(), tb_gateway_mount=opts["tb_gateway_mount"])
         for r in ba.live_accounts(conn):
-            if r["kind"] == "thingsboard_gateway" and r.get("listener_port"):
-                print(f"ThingsBoard gateway {r['username']}: connect its MQTT connector to port {r['listener_port']}"
-                      f" (mount point {prefix}{opts['tb_gateway_mount']}{r['username']}/)")
+            if r["kind"] in ba.LISTENER_KINDS and r.get("listener_port"):
+                what = "gateway" if r["kind"] == "thingsboard_gateway" else "device-API device"
+                print(f"ThingsBoard {what} {r['username']}: connect its MQTT client to port {r['listener_port']}"
+                      f" (mount point {plan.listener_mount_point(r)})")
         return 0
     # issue
     kind: str | None = None
@@ -220,9 +222,10 @@ def _credentials(conn: Any, a: argparse.Namespace, s: Settings) -> int:
           file=sys.stderr)
     for user, password in issued:
         print(f"{user},{password}")
-    if kind == "thingsboard_gateway":
+    if kind in ba.LISTENER_KINDS:
         port = conn.execute("SELECT listener_port FROM broker_accounts WHERE username = %s", (a.username,)).fetchone()
-        print(f"ThingsBoard gateway {a.username} connects to its own listener, port {port[0]}: run `credentials"
+        what = "gateway" if kind == "thingsboard_gateway" else "device-API device"
+        print(f"ThingsBoard {what} {a.username} connects to its own listener, port {port[0]}: run `credentials"
               " files` and restart Mosquitto to open it", file=sys.stderr)
     return 0
 
@@ -301,8 +304,8 @@ def register(sub: Any) -> None:
     iss.add_argument("--gateways", action="store_true", help="every active native gateway without an account")
     iss.add_argument("--orchard", help="with --gateways: only this orchard's")
     iss.add_argument("--rekey", action="store_true", help="with --gateways: new passwords for all of them")
-    iss.add_argument("--port", type=int, help="thingsboard_gateway: its own listener's TCP port (default: the one"
-                     " it has, else the lowest free one from 18831)")
+    iss.add_argument("--port", type=int, help="thingsboard_gateway/_device: its own listener's TCP port"
+                     " (default: the one it has, else the lowest free one from 18831)")
     rv = csub.add_parser("revoke", help="revoke an account")
     rv.add_argument("username")
     csub.add_parser("list", help="live accounts")
