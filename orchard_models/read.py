@@ -101,6 +101,22 @@ def list_farm_records(
     return rows, int(total)
 
 
+def recent_fruit_counts(conn: psycopg.Connection, orchard_id: str, *, limit: int = 5) -> list[dict[str, Any]]:
+    """One orchard's latest sample-tree fruit counts (table ``fruit_counts``), newest first: ``counted_on``,
+    ``trees`` (number of sample trees), ``mean_fruit_per_tree`` (fruits a tree) and ``mean_fruit_g`` (g, or
+    None)."""
+    return (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            """SELECT count_id, counted_on, cardinality(tree_ids) AS trees,
+                      (SELECT avg(f) FROM unnest(fruit_per_tree) f)::float8 AS mean_fruit_per_tree, mean_fruit_g
+               FROM fruit_counts WHERE orchard_id = %s ORDER BY counted_on DESC, count_id DESC LIMIT %s""",
+            (orchard_id, limit),
+        )
+        .fetchall()
+    )
+
+
 def add_farm_record(
     conn: psycopg.Connection,
     *,

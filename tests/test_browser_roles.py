@@ -228,6 +228,13 @@ def test_buyer_places_amends_and_cancels_an_order(browser: Any, live_url: str, p
     ctx.close()
 
 
+def _wait_page_kept_offline(page: Any) -> None:
+    """Until the service worker runs and its page cache holds /grower itself (the copy an offline visit gets)."""
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.wait_for_function("() => caches.open('yc-pages-v1').then(c => c.keys())"
+                           ".then(k => k.some(r => new URL(r.url).pathname === '/grower'))")
+
+
 @pytest.mark.parametrize("phone", [True, False], ids=["390x844", "1366x900"])
 def test_grower_records_offline_and_it_syncs_exactly_once(browser: Any, live_url: str, web_db: str,
                                                           phone: bool) -> None:
@@ -239,8 +246,7 @@ def test_grower_records_offline_and_it_syncs_exactly_once(browser: Any, live_url
                               device_scale_factor=1, locale="zh-CN")
     page = ctx.new_page()
     _sign_in(page, live_url, SAMPLE_GROWER, "plum-grower")
-    page.evaluate("() => navigator.serviceWorker.ready")
-    page.wait_for_function("() => caches.open('yc-pages-v1').then(c => c.keys()).then(k => k.length > 0)")
+    _wait_page_kept_offline(page)
     note = f"offline {'phone' if phone else 'desktop'} {time.time_ns()}"
     ctx.set_offline(True)
     page.fill("#note", note)
@@ -262,6 +268,55 @@ def test_grower_records_offline_and_it_syncs_exactly_once(browser: Any, live_url
     page.wait_for_load_state("networkidle")
     with psycopg.connect(web_db) as c:
         assert c.execute("SELECT count(*) FROM farm_records WHERE note = %s", (note,)).fetchone()[0] == 1
+    ctx.close()
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["390x844", "1366x900"])
+def test_grower_counts_sample_trees_offline_and_the_count_is_stored_once(browser: Any, live_url: str, web_db: str,
+                                                                         phone: bool) -> None:
+    """Issue 16: the phone page takes a sample-tree fruit count (a sixth tree added with the button, an
+    empty row skipped) while offline; it waits in the outbox across closing the page and is stored exactly
+    once, with its trees, when the network returns; the page lists it."""
+    import psycopg
+
+    ctx = browser.new_context(viewport={"width": 390, "height": 844} if phone else {"width": 1366, "height": 900},
+                              device_scale_factor=1, locale="zh-CN")
+    page = ctx.new_page()
+    _sign_in(page, live_url, SAMPLE_GROWER, "plum-grower")
+    _wait_page_kept_offline(page)
+    orchard = page.input_value('#count-form input[name="orchard_id"]')
+    with psycopg.connect(web_db) as c:
+        before = c.execute("SELECT count(*) FROM fruit_counts WHERE orchard_id = %s", (orchard,)).fetchone()[0]
+    ctx.set_offline(True)
+    page.click("#count-submit")   # no count entered: refused on the page, nothing queued
+    assert "至少" in page.inner_text("#count-error")
+    fruit = page.locator('#count-trees input[name="fruit"]')
+    for k, n in enumerate(["212", "187", "", "240", "199"]):
+        fruit.nth(k).fill(n)
+    page.click("#count-add-tree")
+    assert fruit.count() == 6
+    fruit.nth(5).fill("205")
+    page.fill("#mean_fruit_g", "38.5")
+    page.click("#count-submit")
+    page.wait_for_function("() => document.querySelector('#count-outbox-status').textContent.includes('1 条')")
+    page.screenshot(path=str(ARTIFACTS / f"grower-count-offline-{'phone' if phone else 'desktop'}.png"),
+                    full_page=True)
+    page.close()
+    page = ctx.new_page()
+    page.goto(f"{live_url}/grower")  # the service worker's copy; the count is still in the outbox
+    page.wait_for_function("() => document.querySelector('#outbox-status').textContent.includes('1 条')")
+    ctx.set_offline(False)
+    page.wait_for_function("() => document.querySelector('#outbox-status').textContent.includes('已全部上传')",
+                           timeout=30000)
+    assert "5 棵树" in page.inner_text("#counts")
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    assert "5 棵树,平均每棵 209 个果 · 38.5 g" in page.inner_text("#counts")
+    with psycopg.connect(web_db) as c:
+        rows = c.execute("SELECT tree_ids, fruit_per_tree, mean_fruit_g FROM fruit_counts WHERE orchard_id = %s"
+                         " ORDER BY count_id DESC", (orchard,)).fetchall()
+    assert len(rows) == before + 1
+    assert rows[0] == (["1", "2", "4", "5", "6"], [212.0, 187.0, 240.0, 199.0, 205.0], 38.5)
     ctx.close()
 
 

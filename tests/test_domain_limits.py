@@ -133,3 +133,32 @@ def test_domain_rules_directly() -> None:
     check_farm_record("fruit_set", 12.0, today, today)
     with pytest.raises(InvalidRecord):
         check_farm_record("fruit_set", None, today, today)
+
+
+def test_the_fruit_count_form_without_script(client: TestClient, limits_db: str) -> None:
+    """Issue 16: the grower page's sample-tree count form posted without script (the page's script sends the
+    same body to the API through its outbox): empty rows skipped, the page's client id makes a re-sent form
+    one count, a re-sent form with other numbers and bad numbers get a message on the page, never a 5xx."""
+    with psycopg.connect(limits_db) as c:
+        orchard = c.execute("SELECT orchard_id FROM orchards WHERE grower_id = 'G-00001'").fetchone()[0]  # type: ignore[index]
+    csrf = _form_session(client, limits_db, "G-00001", DEMO_PASSWORDS["grower"])
+    form = {"orchard_id": orchard, "client_id": "page-form-1", "counted_on": date.today().isoformat(),
+            "tree_id": ["A1", "A2", "A3"], "fruit": ["150", "", "170"], "mean_fruit_g": "", "csrf_token": csrf}
+    for _ in range(2):   # sent twice (a double tap, a reload that re-posts): one count
+        r = client.post("/grower/fruit-counts", data=form)
+        assert r.status_code == 303 and r.headers["location"].endswith("&counted=1#fruit-counts"), r.headers
+    with psycopg.connect(limits_db) as c:
+        assert c.execute("SELECT tree_ids, fruit_per_tree, mean_fruit_g FROM fruit_counts WHERE client_id = %s",
+                         ("page-form-1",)).fetchall() == [(["A1", "A3"], [150.0, 170.0], None)]
+    page = client.get(f"/grower?orchard={orchard}&counted=1")
+    assert "2 棵树,平均每棵 160 个果" in page.text
+    for bad, why in ((dict(form, fruit=["150", "", "171"]), "count_error="),     # same id, other numbers
+                     (dict(form, client_id="page-form-2", fruit=["", "", ""]), "count_error="),  # no count
+                     (dict(form, client_id="page-form-3", fruit=["-5", "", "1"]), "count_error="),
+                     (dict(form, client_id="page-form-4", fruit=["nan", "", "1"]), "count_error="),
+                     (dict(form, client_id="page-form-5", mean_fruit_g="900"), "count_error=")):
+        r = client.post("/grower/fruit-counts", data=bad)
+        assert r.status_code == 303 and why in r.headers["location"], (bad, r.status_code, r.headers)
+    with psycopg.connect(limits_db) as c:
+        assert c.execute("SELECT count(*) FROM fruit_counts WHERE orchard_id = %s", (orchard,)).fetchone() == (1,)
+    client.cookies.clear()

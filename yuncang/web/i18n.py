@@ -229,6 +229,21 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "{n} record(s) kept on this phone; they upload when online",
     },
     "outbox_synced": {"zh": "记录已全部上传", "en": "All records uploaded"},
+    "count_form": {"zh": "抽样数果", "en": "Sample-tree fruit count"},
+    "count_hint": {
+        "zh": "坐果后选 5 至 10 棵有代表性的树,数每棵树上的果数;下一次产量预测会据此校正本园的产量和区间。",
+        "en": "After fruit set, pick 5 to 10 typical trees and count the fruit on each; the next forecast uses"
+              " the counts to correct this orchard's yield and its range.",
+    },
+    "count_tree": {"zh": "树号", "en": "Tree"},
+    "count_fruit": {"zh": "果数", "en": "Fruits"},
+    "count_add_tree": {"zh": "+ 再加一棵树", "en": "+ Add a tree"},
+    "count_mean_g": {"zh": "平均单果重(克,可不填)", "en": "Mean fruit mass (g, optional)"},
+    "count_saved": {"zh": "数果记录已保存。", "en": "Fruit count saved."},
+    "count_recent": {"zh": "最近的数果", "en": "Recent counts"},
+    "count_row": {"zh": "{trees} 棵树,平均每棵 {mean} 个果", "en": "{trees} trees, {mean} fruits a tree on average"},
+    "count_none": {"zh": "还没有数果记录。", "en": "No fruit counts yet."},
+    "count_need_trees": {"zh": "请至少填一棵树的果数", "en": "Enter the fruit count of at least one tree"},
     "outbox_offline": {"zh": "当前离线", "en": "offline now"},
     "outbox_refused": {
         "zh": "有记录被服务器拒绝(数值不合规)",

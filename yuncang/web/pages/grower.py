@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,16 +11,20 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 
 from ingest.read import latest_conditions, latest_data_time, sensor_series
+from orchard_models.fruit_counts import CountRecord, add_fruit_count
 from orchard_models.observation_rules import check_farm_record
-from orchard_models.read import FARM_KINDS, add_farm_record, list_farm_records, orchard_forecast
+from orchard_models.read import FARM_KINDS, add_farm_record, list_farm_records, orchard_forecast, recent_fruit_counts
+from registry.errors import Conflict
 from registry.grades import BY_CODE
 from registry.read import get_orchard, list_alerts, list_orchards
 from trading.read import grower_contracts
 from yuncang.auth import Principal
 from yuncang.web import trade
 from yuncang.web.access import orchard_scope
+from yuncang.web.api.fruit_counts import CountIn
 from yuncang.web.deps import check_csrf, page_user, require_orchard
 from yuncang.web.figures import fig_json
 from yuncang.web.i18n import grade as grade_label
@@ -192,6 +197,8 @@ def grower_page(
     orchard: str | None = Query(default=None, max_length=64),
     saved: int = Query(default=0),
     error: str | None = Query(default=None, max_length=200),
+    counted: int = Query(default=0),
+    count_error: str | None = Query(default=None, max_length=200),
 ) -> Any:
     p = page_user(request, "grower", "manager", "admin")
     if not isinstance(p, Principal):
@@ -218,6 +225,7 @@ def grower_page(
         season = sensor_series(conn, orchard, metrics, season_start, end, "day")
         fc = orchard_forecast(conn, orchard)
         recs = list_farm_records(conn, orchard, limit=10)
+        counts = recent_fruit_counts(conn, orchard, limit=5)
         statement, contracts = _statements(conn, p, o["grower_id"] if o else None)
         expected = _expected_income(conn, o, contracts) if o else None
         notices = trade.notifications(conn, p, limit=5)
@@ -242,6 +250,10 @@ def grower_page(
         today=date.today().isoformat(),
         saved=saved,
         error=error,
+        counts=counts,
+        counted=counted,
+        count_error=count_error,
+        count_client_id=str(uuid.uuid4()),  # the no-script form's id: sending the same page twice is one count
         statement=statement,
         contracts=contracts,
         expected=expected,
@@ -285,3 +297,47 @@ def add_record(
             conn, orchard_id=orchard_id, observed_on=day, kind=kind, value=val, note=note, recorded_by=p.username
         )
     return RedirectResponse(f"{back}&saved=1#record", status_code=303)
+
+
+@router.post("/grower/fruit-counts")
+def add_counts(
+    request: Request,
+    orchard_id: str = Form(max_length=64),
+    client_id: str = Form(max_length=100),
+    counted_on: str = Form(max_length=10),
+    tree_id: list[str] = Form(default=[], max_length=200),
+    fruit: list[str] = Form(default=[], max_length=200),
+    mean_fruit_g: str = Form(default="", max_length=20),
+    csrf_token: str = Form(default="", max_length=200),
+) -> Any:
+    """The fruit-count form's POST without script (the page's script sends the same body to
+    ``POST /api/v1/orchards/{id}/fruit-counts`` through its offline outbox): rows without a count are
+    skipped, the rest validated as the API does, then back to the page."""
+    p = page_user(request, "grower", "manager", "admin")
+    if not isinstance(p, Principal):
+        return p
+    check_csrf(request, p, csrf_token)
+    back = f"/grower?orchard={orchard_id}"
+    lang = lang_of(request)
+    trees = [{"tree_id": (tid.strip() or str(k + 1)), "fruit": n.strip()}
+             for k, (tid, n) in enumerate(zip(tree_id, fruit, strict=False)) if n.strip()]
+    if not trees:
+        return RedirectResponse(f"{back}&count_error={t('count_need_trees', lang)}#fruit-counts", status_code=303)
+    try:
+        body = CountIn(client_id=client_id, counted_on=counted_on, trees=trees,  # type: ignore[arg-type]
+                       mean_fruit_g=mean_fruit_g.strip() or None)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = f"{'.'.join(str(x) for x in err.get('loc', ()))}: {err.get('msg', '')}"
+        return RedirectResponse(f"{back}&count_error={msg[:150]}#fruit-counts", status_code=303)
+    try:
+        with request.app.state.yc.pool.connection() as conn:
+            require_orchard(conn, p, orchard_id)
+            add_fruit_count(conn, CountRecord(client_id=body.client_id, orchard_id=orchard_id,
+                                              counted_on=body.counted_on, tree_ids=[x.tree_id for x in body.trees],
+                                              fruit_per_tree=[x.fruit for x in body.trees],
+                                              mean_fruit_g=body.mean_fruit_g, recorded_by=p.username))
+    except Conflict as exc:  # the same page's form sent again with other numbers
+        return RedirectResponse(f"{back}&count_error={exc.zh if lang == 'zh' else exc}"[:300] + "#fruit-counts",
+                                status_code=303)
+    return RedirectResponse(f"{back}&counted=1#fruit-counts", status_code=303)

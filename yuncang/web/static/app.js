@@ -1,7 +1,7 @@
-/* yuncang pages: draw the Plotly figures, register the service worker, and keep farm records in an
-   outbox (IndexedDB) until the server has them. Each record gets a client-made id when it is saved, so a
-   retry (lost answer, page closed and reopened, network back) never stores it twice: the server answers
-   a known id with the record it already has. */
+/* yuncang pages: draw the Plotly figures, register the service worker, and keep farm records and
+   sample-tree fruit counts in an outbox (IndexedDB) until the server has them. Each submission gets a
+   client-made id when it is saved, so a retry (lost answer, page closed and reopened, network back) never
+   stores it twice: the server answers a known id with the record it already has. */
 (function () {
   "use strict";
   // ------------------------------------------------------------------ figures
@@ -33,8 +33,9 @@
   }
 
   // ------------------------------------------------------------------ outbox
-  var form = document.getElementById("record-form");
+  var form = document.getElementById("record-form"), countForm = document.getElementById("count-form");
   if (!form || !window.indexedDB) return;
+  var countWords = countForm ? JSON.parse(document.getElementById("count-words").textContent) : {};
   var status = document.getElementById("outbox-status");
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var words = JSON.parse(document.getElementById("outbox-words").textContent);
@@ -63,24 +64,41 @@
     var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
-  function show(n, extra) {
-    if (!status) return;
-    status.textContent = (n ? words.pending.replace("{n}", n) : words.synced) + (extra ? " · " + extra : "");
-    status.className = n ? "err" : "msg";
+  function show(n, extra) {  // the outbox's state, beside each form that feeds it
+    [status, document.getElementById("count-outbox-status")].forEach(function (el) {
+      if (!el) return;
+      el.textContent = (n ? words.pending.replace("{n}", n) : words.synced) + (extra ? " · " + extra : "");
+      el.className = n ? "err" : "msg";
+    });
   }
-  function addRow(r) {
-    var table = document.getElementById("records");
+  function prependRow(tableId, emptyId, anchor, cells) {
+    var table = document.getElementById(tableId);
     if (!table) {
-      table = document.createElement("table"); table.id = "records"; table.appendChild(document.createElement("tbody"));
-      var empty = document.getElementById("no-records");
-      (empty ? empty.parentNode : form.parentNode).insertBefore(table, empty || null);
+      table = document.createElement("table"); table.id = tableId; table.appendChild(document.createElement("tbody"));
+      var empty = document.getElementById(emptyId);
+      (empty ? empty.parentNode : anchor.parentNode).insertBefore(table, empty || null);
       if (empty) empty.remove();
     }
     var tr = document.createElement("tr");
-    [r.observed_on, words.kinds[r.kind] || r.kind, r.value == null ? "" : String(r.value), r.note || ""]
-      .forEach(function (v) { var td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
+    cells.forEach(function (v) { var td = document.createElement("td"); td.textContent = v; tr.appendChild(td); });
     table.tBodies[0].insertBefore(tr, table.tBodies[0].firstChild);
   }
+  function addRow(r) {
+    prependRow("records", "no-records", form, [r.observed_on, words.kinds[r.kind] || r.kind,
+                                               r.value == null ? "" : String(r.value), r.note || ""]);
+    var saved = document.getElementById("record-saved"); if (saved) saved.hidden = false;
+  }
+  function addCountRow(c) {
+    var sum = c.trees.reduce(function (a, t) { return a + t.fruit; }, 0);
+    var text = countWords.row.replace("{trees}", c.trees.length).replace("{mean}", Math.round(sum / c.trees.length));
+    prependRow("counts", "no-counts", countForm, [c.counted_on, text + (c.mean_fruit_g ? " · " + c.mean_fruit_g + " g" : "")]);
+    var saved = document.getElementById("count-saved"); if (saved) saved.hidden = false;
+  }
+  //: what each kind of outbox item is sent to, and what the page shows once the server has it
+  var KINDS = {
+    record: {path: "records", done: addRow},
+    fruit_count: {path: "fruit-counts", done: addCountRow}
+  };
   var flushing = false;
   function flush() {
     if (flushing) return Promise.resolve();
@@ -88,15 +106,16 @@
     return tx("readonly", function (s) { return s.getAll(); }).then(function (items) {
       var chain = Promise.resolve(), left = items.length, note = "";
       items.forEach(function (it) {
+        var kind = KINDS[it.kind || "record"] || KINDS.record;  // items saved before kinds existed are records
         chain = chain.then(function () {
-          return fetch("/api/v1/orchards/" + encodeURIComponent(it.orchard_id) + "/records", {
+          return fetch("/api/v1/orchards/" + encodeURIComponent(it.orchard_id) + "/" + kind.path, {
             method: "POST", credentials: "same-origin",
             headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
             body: JSON.stringify(it.body)
           }).then(function (res) {
             if (res.status === 200 || res.status === 201 || res.status === 409 || res.status === 422) {
               if (res.status >= 400) note = words.refused;  // cannot succeed on a retry: drop, say so
-              else { addRow(it.body); var saved = document.getElementById("record-saved"); if (saved) saved.hidden = false; }
+              else kind.done(it.body);
               left -= 1;
               return tx("readwrite", function (s) { return s.delete(it.client_id); });
             }
@@ -112,10 +131,45 @@
     var f = form.elements, id = uuid(), value = f.value.value.trim();
     var body = {client_id: id, observed_on: f.observed_on.value, kind: f.kind.value,
                 value: value === "" ? null : Number(value), note: f.note.value};
-    tx("readwrite", function (s) { return s.put({client_id: id, orchard_id: f.orchard_id.value, body: body,
-                                                 saved_at: new Date().toISOString()}); })
+    tx("readwrite", function (s) { return s.put({client_id: id, kind: "record", orchard_id: f.orchard_id.value,
+                                                 body: body, saved_at: new Date().toISOString()}); })
       .then(function () { form.reset(); f.observed_on.value = body.observed_on; return flush(); });
   });
+  if (countForm) {
+    var rows = countForm.querySelector("#count-trees tbody"), addTree = document.getElementById("count-add-tree");
+    addTree.hidden = false;
+    addTree.addEventListener("click", function () {
+      var n = rows.rows.length + 1, tr = rows.rows[0].cloneNode(true), inputs = tr.querySelectorAll("input");
+      inputs[0].value = String(n); inputs[0].setAttribute("aria-label", countWords.tree + " " + n);
+      inputs[1].value = ""; inputs[1].setAttribute("aria-label", countWords.fruit + " " + n);
+      rows.appendChild(tr);
+      inputs[1].focus();
+    });
+    countForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var f = countForm.elements, id = uuid(), trees = [], err = document.getElementById("count-error");
+      Array.prototype.forEach.call(rows.rows, function (tr, k) {
+        var inputs = tr.querySelectorAll("input"), n = inputs[1].value.trim();
+        if (n !== "") trees.push({tree_id: inputs[0].value.trim() || String(k + 1), fruit: Number(n)});
+      });
+      if (!trees.length) {
+        if (!err) { err = document.createElement("p"); err.className = "err"; err.id = "count-error";
+                    countForm.parentNode.insertBefore(err, countForm); }
+        err.textContent = countWords.need;
+        return;
+      }
+      if (err) err.remove();
+      var g = f.mean_fruit_g.value.trim();
+      var body = {client_id: id, counted_on: f.counted_on.value, trees: trees, mean_fruit_g: g === "" ? null : Number(g)};
+      tx("readwrite", function (s) { return s.put({client_id: id, kind: "fruit_count", orchard_id: f.orchard_id.value,
+                                                   body: body, saved_at: new Date().toISOString()}); })
+        .then(function () {
+          Array.prototype.forEach.call(rows.rows, function (tr) { tr.querySelectorAll("input")[1].value = ""; });
+          f.mean_fruit_g.value = "";
+          return flush();
+        });
+    });
+  }
   window.addEventListener("online", flush);
   setInterval(function () { if (navigator.onLine !== false) flush(); }, 20000);
   tx("readonly", function (s) { return s.count(); }).then(function (n) { show(n); if (n) flush(); });
