@@ -105,19 +105,34 @@ def insert_sql(stage: str) -> str:
     return f"INSERT INTO samples (device_id, time, {_COLS}) SELECT device_id, time, {_COLS} FROM {stage}"
 
 
+def mark_dirty_sql(stage: str) -> str:
+    """Statement that marks the rollup buckets (device, UTC hour) of the sample rows of ``stage`` in
+    ``readings_dirty``, for :func:`ingest.rollups.refresh`. Needed on TimescaleDB only: hypertables have no
+    statement trigger (plain PostgreSQL's ``samples`` marks its own rows)."""
+    return ("INSERT INTO readings_dirty (device_id, hour)"
+            f" SELECT DISTINCT device_id, date_trunc('hour', time, 'UTC') FROM {stage} ORDER BY 1, 2"
+            " ON CONFLICT (device_id, hour) DO UPDATE SET marked_at = now()")
+
+
 def store_readings(conn: psycopg.Connection, readings: Iterable[Reading]) -> int:
     """Store narrow readings ``(device_id, metric, time, value)`` in the caller's transaction; returns
     the values that were new. For bulk loaders (fixtures, benchmarks, back-fills): pivots in Python,
     COPYs into a temporary staging table and merges, so duplicates and partial samples are handled
-    like ingest handles them. On plain PostgreSQL the daily partitions must exist (see
-    :func:`ingest.storage.ensure_partitions`; rows of a missing day land in ``samples_default``).
+    like ingest handles them, and their rollup buckets are marked for :func:`ingest.rollups.refresh` on both
+    storage paths (a back-fill is rolled up like live data). On plain PostgreSQL the daily partitions must
+    exist (see :func:`ingest.storage.ensure_partitions`; rows of a missing day land in ``samples_default``).
     """
+    from ingest.storage import storage_path
+
     rows, _ = pivot(readings)
     if not rows:
         return 0
+    tsdb = storage_path(conn) == "timescaledb"
     with conn.cursor() as cur:
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS _samples_load (LIKE samples) ON COMMIT DELETE ROWS")
         write_rows(cur, "_samples_load", rows)
         got = cur.execute(merge_sql("_samples_load")).fetchone()
+        if tsdb:
+            cur.execute(mark_dirty_sql("_samples_load"))
         cur.execute("TRUNCATE _samples_load")
     return int(got[0]) if got else 0

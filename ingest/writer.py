@@ -35,9 +35,7 @@ _MERGE = samples.merge_sql("_ingest_wide")
 _INSERT = samples.insert_sql("_ingest_wide")
 
 # TimescaleDB: no statement trigger on hypertables, so ingest marks the rollup buckets itself
-_MARK_DIRTY = ("INSERT INTO readings_dirty (device_id, hour)"
-               " SELECT DISTINCT device_id, date_trunc('hour', time, 'UTC') FROM _ingest_wide ORDER BY 1, 2"
-               " ON CONFLICT (device_id, hour) DO UPDATE SET marked_at = now()")
+_MARK_DIRTY = samples.mark_dirty_sql("_ingest_wide")
 
 _DEAD = ("INSERT INTO dead_letters (received_at, topic, device_id, reason, detail, metric, reading_time, msg_key,"
          " item, payload, payload_bytes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"

@@ -14,6 +14,7 @@ from ingest.samples import store_readings
 from ingest.storage import storage_path
 from registry.metrics import METRICS
 from yuncang.migrations import migrate
+from yuncang.tsdb_jobs import stop_scheduler_of
 
 
 def _columns(conn: psycopg.Connection, rel: str) -> list[str]:
@@ -25,6 +26,7 @@ def _columns(conn: psycopg.Connection, rel: str) -> list[str]:
 def test_schema_matches_the_catalogue_and_a_new_metric_needs_no_sql(make_database: Callable[[], str]) -> None:
     url = make_database()
     migrate(url)
+    stop_scheduler_of(url)  # policies never run in the background here: refreshes below are explicit (issue 12)
     t0 = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     with psycopg.connect(url) as c:
         path = storage_path(c)
