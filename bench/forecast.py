@@ -86,11 +86,13 @@ def season_record(h: Any, season: int) -> SeasonRecord:
     fs = np.asarray(h.fruit_set_per_m[season], dtype=np.float64)
     fd_day = np.where(np.isfinite(fd) & (bloom >= 0), bloom, -1)
     fs_day = np.where(np.isfinite(fs) & (bloom >= 0), bloom + FRUIT_SET_AFTER_BLOOM_DAYS, -1)
-    obs = Observations(fd, fd_day, fs, fs_day, None)
     ws = [date.fromisoformat(str(np.datetime64(x, "D"))) for x in h.week_starts[season]]
     ykg = np.asarray(h.yield_kg[season], dtype=np.float64)
-    # bloom dates are known afterwards only where the grower recorded flowering
+    # bloom dates are known only where the grower recorded flowering (the flower-density score is taken
+    # at full bloom, so its day is the observed bloom -- known to a forecast from that day on, as
+    # orchard_models.inputs.read_bloom_records reads it from farm_records)
     recorded_bloom = np.where(np.isfinite(fd), bloom, -1)
+    obs = Observations(fd, fd_day, fs, fs_day, recorded_bloom)
     return SeasonRecord(w, obs, ykg.sum(axis=(1, 2)), ykg, ws, recorded_bloom)
 
 

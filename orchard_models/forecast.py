@@ -28,7 +28,13 @@ import numpy as np
 
 from orchard_models.et0 import reference_et0_mm
 from orchard_models.fruit_counts import FruitCounts, assimilate_counts
-from orchard_models.grading import GradeModel, fit_grades, harvest_weeks, predict_grades, week_shares
+from orchard_models.grading import (
+    GradeModel,
+    fit_grades,
+    harvest_weeks,
+    predict_grades,
+    week_share_distribution,
+)
 from orchard_models.phenology import (
     BloomParams,
     HarvestParams,
@@ -395,7 +401,7 @@ class Forecaster:
         else:
             fd = fs = np.full(n_o, np.nan)
             b_obs = np.full(n_o, -1, dtype=np.int64)
-        bloom = np.where(b_obs >= 0, b_obs, bloom_pred)
+        bloom = np.where(b_obs >= 0, b_obs, _season_bias_corrected(bloom_pred, b_obs))
         fc = self.field_capacity if idx is None else self.field_capacity[idx]
         if np.isnan(fc).any():  # orchards without a soil record: their season so far
             fc = np.where(np.isnan(fc), estimate_field_capacity([prep.soil]), fc)
@@ -411,13 +417,53 @@ class Forecaster:
             centroid = bloom + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
             centroid = np.where(bloom >= 0, centroid, np.nan)
         hv = np.where(np.isfinite(centroid), np.round(centroid + 1.645 * hp.spread_sd_days), -1).astype(np.int64)
+        timing = self._timing_members(prep, th, bloom, as_of_day, idx)
         risk = risk_indices(tmin_hourly=th.tmin_hourly, frost_hours=th.frost_hours, heat_dh=th.heat_degree_hours,
                             soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom,
                             harvest_day=hv, as_of_day=as_of_day, rain_mm=prep.rain, p=self.risk_params,
                             field_capacity=fc, root_stress=prep.root, gdh_daily=th.gdh,
                             heat_req_gdh=self.bloom_params.heat_req_gdh)
         members = self._project_water(prep, as_of_day, bloom, hv, risk, idx)
-        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk, "water_members": members}
+        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk, "water_members": members,
+                "timing_members": timing}
+
+    def _timing_members(self, prep: _Prepared, th: DailyThermal, bloom: np.ndarray, as_of_day: int,
+                        idx: np.ndarray | None) -> np.ndarray | None:
+        """Harvest centroid (day index) per member of an ensemble of the past seasons' weather after the
+        as-of day, (members, orchard); None without past seasons.
+
+        What is known on the as-of day is used as it is (the observed or predicted bloom, the heat
+        accumulated since bloom); only the days still to come are uncertain, and their temperatures
+        are taken from each of the last ``ENSEMBLE_SEASONS`` past seasons in turn on the same days of
+        the season (ensemble streamflow prediction, Day 1985, J. Water Resour. Plann. Manage.
+        111:157-170; applied to crop phenology e.g. by Jagtap & Jones-style "analog year" forecasts).
+        The centroid of each member comes from the fitted thermal-time model: degree-days from bloom
+        (Ruml et al. 2010 for plum, base and requirement fitted) or FDP = a + b GDH30 (Ben Mimoun &
+        DeJong 1999, Acta Hortic. 488:291-294). The members' spread is the timing uncertainty that the
+        future weather leaves -- wide 60 days out, narrow once the heat has been lived -- and it is
+        common to every orchard of the county (one weather)."""
+        others = [q for q in self.prepared if q.season != prep.season][-ENSEMBLE_SEASONS:]
+        if not others:
+            return None
+        hp = self.harvest_params
+        n_o, n_d = prep.tmean.shape
+        rows = slice(None) if idx is None else idx
+        start = max(as_of_day + 1, 0)
+        out = np.empty((len(others), n_o))
+        for k, q in enumerate(others):
+            if hp.model == "degree_days":
+                t = prep.tmean.copy()
+                if start < n_d:
+                    t[:, start:] = _pad(q.tmean[rows], n_d)[:, start:]
+                out[k] = degree_day_centroid(t, bloom, hp.dd_base_c, hp.dd_req)
+            else:
+                g = th.gdh.copy()
+                if start < n_d:
+                    g[:, start:] = _pad(q.thermal.gdh[rows], n_d)[:, start:]
+                g30 = gdh_after(g, bloom)
+                c = bloom + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
+                out[k] = np.where(bloom >= 0, c, np.nan)
+        return out
 
     def _project_water(self, prep: _Prepared, as_of_day: int, bloom: np.ndarray, hv: np.ndarray,
                        risk: RiskIndices, idx: np.ndarray | None) -> np.ndarray | None:
@@ -578,7 +624,7 @@ class Forecaster:
             idx = np.arange(a, min(n, a + chunk))
             parts.append(self._forecast_chunk(weather, as_of_day, observations, idx, cut, orchards, ref))
         out: dict[str, np.ndarray] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]
-                                      if k not in ("risk", "water_members")}
+                                      if k not in ("risk", "water_members", "timing_members")}
         members = ([p["water_members"] for p in parts] if all(p["water_members"] is not None for p in parts)
                    else None)
         risks = [p["risk"] for p in parts]
@@ -623,28 +669,32 @@ class Forecaster:
             shift_kg = float((out["p50"] - before)[counted].sum())
         log_load = np.log(np.maximum(out["p50"], 1e-9) / area)
         out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, fruit_set_log(x), x[:, _EL])
-        # weeks
+        # weeks: the share of each week integrated over the harvest-timing distribution (the ensemble of
+        # centroids the weather still to come allows, each with the picking spread and the model's own
+        # orchard-level error), not the shares of one point centroid
         hp = self.harvest_params
         cen = out["centroid"]
+        tm = ([p["timing_members"] for p in parts] if all(p["timing_members"] is not None for p in parts)
+              else None)
+        members = np.concatenate(tm, axis=1) if tm is not None else cen[None, :]
         s0 = season_start(weather.season)
         sd_eff = float(np.hypot(hp.spread_sd_days, hp.centroid_err_sd_days))
-        if np.isfinite(cen).any():
-            lo = int(np.floor(np.nanmin(cen) - 3 * sd_eff))
-            hi = int(np.ceil(np.nanmax(cen) + 3 * sd_eff))
+        allc = np.concatenate([cen[np.isfinite(cen)], members[np.isfinite(members)]])
+        if allc.size:
+            lo = int(np.floor(allc.min() - 3 * sd_eff))
+            hi = int(np.ceil(allc.max() + 3 * sd_eff))
             weeks = harvest_weeks(s0 + timedelta(days=lo), s0 + timedelta(days=hi))
         else:
             weeks = []
         wdays = np.array([(w - s0).days for w in weeks], dtype=np.float64)
-        wshare = week_shares(cen, sd_eff, wdays, self.min_week_share) if weeks else np.zeros((n, 0))
-        # the weeks' own uncertainty: shares if the centroid falls at its P10 or P90 (centroid error SD
-        # of the phenology model; picking spread only), an envelope per cell for its interval
         if weeks:
-            shifted = [week_shares(cen + sgn * Z90_TIMING * hp.centroid_err_sd_days, hp.spread_sd_days, wdays,
-                                   self.min_week_share) for sgn in (-1.0, 1.0)]
-            w_min = np.minimum(wshare, np.minimum(*shifted))
-            w_max = np.maximum(wshare, np.maximum(*shifted))
+            wshare, w_min, w_max = np.zeros((n, len(weeks))), np.zeros((n, len(weeks))), np.zeros((n, len(weeks)))
+            for a in range(0, n, chunk):
+                sl = slice(a, min(n, a + chunk))
+                wshare[sl], w_min[sl], w_max[sl] = week_share_distribution(
+                    members[:, sl], cen[sl], hp.spread_sd_days, hp.centroid_err_sd_days, wdays, self.min_week_share)
         else:
-            w_min = w_max = wshare
+            wshare = w_min = w_max = np.zeros((n, 0))
         keep = (wshare.sum(axis=0) > 0) | (w_max.sum(axis=0) > 0)
         weeks = [w for w, k in zip(weeks, keep, strict=True) if k]
         wshare, w_min, w_max = wshare[:, keep], w_min[:, keep], w_max[:, keep]
@@ -699,7 +749,28 @@ class Forecaster:
         obs = observations.subset(idx) if observations is not None else None
         st = self._state(prep, obs, as_of_day, idx=cidx)
         return {"bloom": st["bloom"], "centroid": st["centroid"], "fd": st["fd"], "fs": st["fs"], "risk": st["risk"],
-                "water_members": st["water_members"]}
+                "water_members": st["water_members"], "timing_members": st["timing_members"]}
+
+
+#: orchards with a recorded bloom this season needed before their residuals correct the others' predictions
+MIN_BLOOM_RESIDUALS = 10
+
+
+def _season_bias_corrected(pred: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Predicted bloom days shifted by this season's median error of the model where bloom was recorded.
+
+    A thermal-time bloom model's error has a large season component common to every orchard (one
+    weather, one model: the year-to-year error of chill/heat models is what their RMSE mostly measures,
+    Chuine et al. 1999, J. Theor. Biol. 200:29-43, and Luedeling et al. 2009 for chillR's models). The
+    orchards whose growers recorded full bloom (a few hundred a season) measure that component, so the
+    other orchards' predictions are shifted by their median residual (robust to a few mis-recorded
+    dates) -- the idea of model output statistics (Glahn & Lowry 1972, J. Appl. Meteor. 11:1203-1211)
+    applied within the season; with fewer than ``MIN_BLOOM_RESIDUALS`` records nothing is shifted."""
+    ok = (observed >= 0) & (pred >= 0)
+    if ok.sum() < MIN_BLOOM_RESIDUALS:
+        return pred
+    shift = int(np.round(np.median(observed[ok] - pred[ok])))
+    return np.where(pred >= 0, pred + shift, pred)
 
 
 def _fill_observed(a: np.ndarray) -> np.ndarray:
