@@ -347,12 +347,18 @@ class Forecaster:
         return self._clim_thermal[key]
 
     def _prepare(self, w: SeasonWeather, tmin_f: np.ndarray, tmax_f: np.ndarray, hourly: np.ndarray | None,
-                 tab: OrchardTable | None = None) -> _Prepared:
+                 tab: OrchardTable | None = None, thermal_until: int | None = None) -> _Prepared:
+        """``thermal_until``: compute the hourly thermal sums only for days before it (a forecast: later
+        days are the climatology's, spliced in by :func:`_splice`, and the risk indices read days up to
+        the as-of day only)."""
         tab = tab or self.orchards
         n_d = w.n_days
+        d_lo, d_hi = _thermal_days(w.season, n_d)
+        if thermal_until is not None:
+            d_hi = max(d_lo, min(d_hi, thermal_until + 1))   # + 1: the next day's dawn needs its minimum
         th = daily_thermal(tmin_f, tmax_f, tab.latitude_deg, day_of_year(w.season, n_d),
                            hourly_obs_c=hourly if hourly is not None else w.hourly_temp_c,
-                           chill_days=_chill_window(w.season), days=_thermal_days(w.season, n_d))
+                           chill_days=_chill_window(w.season), days=(d_lo, d_hi))
         tmean = (tmin_f + tmax_f) / 2.0
         soil = _fill_observed(w.soil_vwc)
         leaf = _fill_observed(w.leaf_wet_h)
@@ -745,7 +751,7 @@ class Forecaster:
                               _cut(w.leaf_wet_h, cut), _cut(w.rh_pct, cut),
                               wind_ms=None if w.wind_ms is None else _cut(w.wind_ms, cut),
                               solar_mj_m2=None if w.solar_mj_m2 is None else _cut(w.solar_mj_m2, cut))
-        prep = self._prepare(cut_w, tn_f, tx_f, hourly, tab)
+        prep = self._prepare(cut_w, tn_f, tx_f, hourly, tab, thermal_until=cut)
         obs = observations.subset(idx) if observations is not None else None
         st = self._state(prep, obs, as_of_day, idx=cidx)
         return {"bloom": st["bloom"], "centroid": st["centroid"], "fd": st["fd"], "fs": st["fs"], "risk": st["risk"],

@@ -143,17 +143,15 @@ def week_share_distribution(members: np.ndarray, centroid_day: np.ndarray, sprea
     have = np.isfinite(m)
     m = np.where(have, m, cen[None, :])        # members without a centroid stand in with the point one
     ok = np.isfinite(m)
-    raw = np.where(ok[..., None], _raw_shares(np.nan_to_num(m), sd_eff, lo), np.nan)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nan_to_num(np.nanmean(raw, axis=0))
-        q10 = np.nan_to_num(np.nanquantile(raw, 0.1, axis=0)) if m.shape[0] > 1 else mean
-        q90 = np.nan_to_num(np.nanquantile(raw, 0.9, axis=0)) if m.shape[0] > 1 else mean
-        c_mid = np.nanmean(m, axis=0)
-    c_ok = np.isfinite(c_mid)
-    c0 = np.nan_to_num(c_mid)
+    # a member is NaN only where the point centroid is too (no bloom): such orchards get no weeks
+    c_ok = ok.all(axis=0)
+    raw = _raw_shares(np.where(c_ok[None, :], m, 0.0), sd_eff, lo)
+    mean = raw.mean(axis=0)
+    if m.shape[0] > 1:
+        q10, q90 = np.quantile(raw, [0.1, 0.9], axis=0)
+    else:
+        q10 = q90 = mean
+    c0 = np.where(c_ok, m.mean(axis=0), 0.0)
     sp = max(float(spread_sd), 0.5)
     shifted = [np.where(c_ok[:, None], _raw_shares(c0 + sgn * Z90 * err_sd, sp, lo), 0.0) for sgn in (-1.0, 1.0)]
 
