@@ -254,13 +254,20 @@ class _Prepared:
     depl: np.ndarray | None = None    #: root-zone depletion after each day, mm (o, d)
 
 
-def _splice(obs: DailyThermal, clim: DailyThermal, as_of_day: int) -> DailyThermal:
+def _splice(obs: DailyThermal, clim: DailyThermal, as_of_day: int, idx: np.ndarray | None = None) -> DailyThermal:
+    """Observed daily sums up to the as-of day, the climatology's after it (rows ``idx`` of ``clim``)."""
     n = obs.chill_portions.shape[1]
-    cut = min(as_of_day + 1, n)
+    cut = max(min(as_of_day + 1, n), 0)
+    rows = slice(None) if idx is None else idx
 
     def sp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        out = b[:, :n].copy() if b.shape[1] >= n else np.concatenate([b, b[:, -1:].repeat(n - b.shape[1], 1)], 1)
+        out = np.empty(a.shape, dtype=a.dtype)
         out[:, :cut] = a[:, :cut]
+        if cut < n:
+            m = min(n, b.shape[1])
+            out[:, cut:m] = b[rows, cut:m]
+            if m < n:
+                out[:, max(m, cut):] = b[rows, m - 1:m]
         return out
 
     return DailyThermal(sp(obs.chill_portions, clim.chill_portions), sp(obs.utah_units, clim.utah_units),
@@ -396,10 +403,7 @@ class Forecaster:
     def _state(self, prep: _Prepared, obs: Observations | None, as_of_day: int, idx: np.ndarray | None = None
                ) -> dict[str, Any]:
         n_d = prep.thermal.chill_portions.shape[1]
-        clim = self._clim(prep.season, n_d)
-        if idx is not None:
-            clim = DailyThermal(*(getattr(clim, f)[idx] for f in clim.__dataclass_fields__))
-        th = _splice(prep.thermal, clim, as_of_day)
+        th = _splice(prep.thermal, self._clim(prep.season, n_d), as_of_day, idx)
         bloom_pred, _ = predict_bloom(th.chill_portions, th.gdh, self.bloom_params)
         n_o = bloom_pred.shape[0]
         if obs is not None:
@@ -456,6 +460,29 @@ class Forecaster:
         rows = slice(None) if idx is None else idx
         start = max(as_of_day + 1, 0)
         out = np.empty((len(others), n_o))
+        if hp.model == "degree_days" and 0 < start < n_d:
+            # degree-days known up to the as-of day once; each member only adds its own days after it
+            dd = np.clip(np.nan_to_num(prep.tmean[:, :start], nan=0.0) - hp.dd_base_c, 0.0, None)
+            cum = np.cumsum(dd, axis=1)
+            r = np.arange(n_o)
+            b = np.clip(bloom, 0, start - 1)
+            need = np.where(bloom >= 0, cum[r, b] + hp.dd_req, np.nan)   # bloom after start: replaced below
+            done = degree_day_centroid(prep.tmean[:, :start], np.where(bloom < start, bloom, -1), hp.dd_base_c,
+                                       hp.dd_req)
+            left = need - cum[:, -1]
+            for k, q in enumerate(others):
+                f = _pad(q.tmean[rows], n_d)[:, start:]
+                cf = np.cumsum(np.clip(np.nan_to_num(f, nan=0.0) - hp.dd_base_c, 0.0, None), axis=1)
+                hit = cf >= left[:, None]
+                day = np.where(hit.any(axis=1), start + hit.argmax(axis=1), np.nan)
+                # bloom after the as-of day: from its (predicted) day on, in this member's weather
+                late = bloom >= start
+                if late.any():
+                    t = prep.tmean[late].copy()
+                    t[:, start:] = f[late]
+                    day[late] = degree_day_centroid(t, bloom[late], hp.dd_base_c, hp.dd_req)
+                out[k] = np.where(np.isfinite(done), done, np.where(bloom >= 0, day, np.nan))
+            return out
         for k, q in enumerate(others):
             if hp.model == "degree_days":
                 t = prep.tmean.copy()
