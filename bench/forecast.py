@@ -31,6 +31,7 @@ import argparse
 import gc
 import itertools
 import json
+import os
 import statistics
 import time
 import tracemalloc
@@ -366,12 +367,16 @@ def scale_one(n: int, chunk: int = 10_000) -> dict[str, Any]:
     tab, rec, ref = make_scaled_target(world.orchards, n, SCALE_SEASON)
     gc.collect()
     rss_in = _rss_now_mb()
+    c0 = time.process_time()
     t0 = time.perf_counter()
     fc = fcr.forecast(rec.weather, as_of, rec.observations, orchards=tab, ref_idx=ref, chunk=chunk)
     comp = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    load = os.getloadavg()[0]
     p10, p50, p90 = fc.cells()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # kB on Linux
-    return {"orchards": n, "compute_s": round(comp, 3), "fit_s": round(fit_s, 3), "rss_inputs_mb": round(rss_in, 1),
+    return {"orchards": n, "compute_s": round(comp, 3), "compute_cpu_s": round(cpu, 3), "load_avg_1min": round(load, 2),
+            "fit_s": round(fit_s, 3), "rss_inputs_mb": round(rss_in, 1),
             "rss_peak_mb": round(peak, 1), "rss_peak_kb_per_orchard": round(peak * 1024.0 / n, 2),
             "forecast_kb_per_orchard_above_inputs": round(max(peak - rss_in, 0.0) * 1024.0 / n, 2),
             "cells": int(p50.size), "county_p50_t": round(float(fc.total_p50_kg.sum()) / 1000, 1)}
