@@ -131,9 +131,10 @@ def week_share_distribution(members: np.ndarray, centroid_day: np.ndarray, sprea
     the phenology model's own error -- and the members are equally likely, so the expected share of a
     week is the mean over members of the normal mass in it (the law of total probability: a mixture
     of normals, e.g. Raftery et al. 2005, Mon. Wea. Rev. 133:1155-1174, Bayesian model averaging of an
-    ensemble; the expected share, not the share at the expected centroid, is what minimises the cells'
-    expected error when the timing is uncertain). Rows sum to 1 after weeks under ``min_share`` are
-    dropped. Envelope: per week the 10th/90th percentile of the members' shares, and the shares when
+    ensemble). The P50 share of a week is the median over the members of that week's share (the median
+    is the optimal point forecast under absolute error -- the cells are scored by wMAPE -- Gneiting 2011,
+    J. Am. Stat. Assoc. 106:746-762), renormalised so that the orchard's shares sum to 1 after weeks
+    under ``min_share`` are dropped; the ensemble mean was measured too and scored about the same. Envelope: per week the 10th/90th percentile of the members' shares, and the shares when
     the (ensemble-mean) centroid is moved by the model error's own P10/P90 (picking spread only),
     whichever is wider."""
     lo = np.asarray(week_start_days, dtype=np.float64)
@@ -146,11 +147,10 @@ def week_share_distribution(members: np.ndarray, centroid_day: np.ndarray, sprea
     # a member is NaN only where the point centroid is too (no bloom): such orchards get no weeks
     c_ok = ok.all(axis=0)
     raw = _raw_shares(np.where(c_ok[None, :], m, 0.0), sd_eff, lo)
-    mean = raw.mean(axis=0)
     if m.shape[0] > 1:
-        q10, q90 = np.quantile(raw, [0.1, 0.9], axis=0)
+        q10, mid, q90 = np.quantile(raw, [0.1, 0.5, 0.9], axis=0)
     else:
-        q10 = q90 = mean
+        q10 = mid = q90 = raw[0]
     c0 = np.where(c_ok, m.mean(axis=0), 0.0)
     sp = max(float(spread_sd), 0.5)
     shifted = [np.where(c_ok[:, None], _raw_shares(c0 + sgn * Z90 * err_sd, sp, lo), 0.0) for sgn in (-1.0, 1.0)]
@@ -160,7 +160,7 @@ def week_share_distribution(members: np.ndarray, centroid_day: np.ndarray, sprea
         tot = w.sum(axis=1, keepdims=True)
         return np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), 0.0)
 
-    share = norm(np.where(c_ok[:, None], mean, 0.0))
+    share = norm(np.where(c_ok[:, None], mid, 0.0))
     w_min = np.minimum(share, np.minimum(np.minimum(*shifted), q10))
     w_max = np.maximum(share, np.maximum(np.maximum(*shifted), q90))
     return share, np.where(c_ok[:, None], w_min, 0.0), np.where(c_ok[:, None], w_max, 0.0)

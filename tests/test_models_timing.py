@@ -18,7 +18,7 @@ def test_identical_members_give_the_point_shares_and_spread_members_widen_them()
     cen = np.array([270.0, 285.0, np.nan])
     same = np.tile(cen, (5, 1))
     s, lo, hi = week_share_distribution(same, cen, 4.0, 2.0, weeks, 0.0)
-    assert np.allclose(s, week_shares(cen, float(np.hypot(4.0, 2.0)), weeks, 0.0))
+    assert np.allclose(s, week_shares(cen, float(np.hypot(4.0, 2.0)), weeks, 0.0))   # every member the same
     assert np.allclose(s[:2].sum(axis=1), 1.0) and np.all(s[2] == 0)
     assert np.all(lo <= s + 1e-12) and np.all(hi >= s - 1e-12)
     spread = cen[None, :] + np.array([-6.0, -3.0, 0.0, 3.0, 6.0])[:, None]
