@@ -411,6 +411,12 @@ class Forecaster:
         else:
             fd = fs = np.full(n_o, np.nan)
             b_obs = np.full(n_o, -1, dtype=np.int64)
+        # two blooms: the yield model's frost and water windows were fitted on past seasons with the
+        # model's *predicted* bloom (past seasons' observations carry no bloom), so the target uses the
+        # same for them (training and prediction alike); the harvest timing was fitted on *recorded*
+        # blooms, so it uses the recorded bloom where there is one and the season-corrected prediction
+        # elsewhere (the best estimate, also what the forecast reports)
+        bloom_y = bloom_pred
         bloom = np.where(b_obs >= 0, b_obs, _season_bias_corrected(bloom_pred, b_obs))
         fc = self.field_capacity if idx is None else self.field_capacity[idx]
         if np.isnan(fc).any():  # orchards without a soil record: their season so far
@@ -421,19 +427,24 @@ class Forecaster:
             clim_tmean = _pad(clim_tmean if idx is None else clim_tmean[idx], n_d)
             tmean = prep.tmean.copy()
             tmean[:, as_of_day + 1:] = clim_tmean[:, as_of_day + 1:]
-            centroid = degree_day_centroid(tmean, bloom, hp.dd_base_c, hp.dd_req)
+
+            def cen_of(b: np.ndarray) -> np.ndarray:
+                return degree_day_centroid(tmean, b, hp.dd_base_c, hp.dd_req)
         else:
-            g30 = gdh_after(th.gdh, bloom)
-            centroid = bloom + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
-            centroid = np.where(bloom >= 0, centroid, np.nan)
-        hv = np.where(np.isfinite(centroid), np.round(centroid + 1.645 * hp.spread_sd_days), -1).astype(np.int64)
+            def cen_of(b: np.ndarray) -> np.ndarray:
+                g30 = gdh_after(th.gdh, b)
+                c = b + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
+                return np.where(b >= 0, c, np.nan)
+        centroid = cen_of(bloom)
+        centroid_y = centroid if np.array_equal(bloom, bloom_y) else cen_of(bloom_y)
+        hv = np.where(np.isfinite(centroid_y), np.round(centroid_y + 1.645 * hp.spread_sd_days), -1).astype(np.int64)
         timing = self._timing_members(prep, th, bloom, as_of_day, idx)
         risk = risk_indices(tmin_hourly=th.tmin_hourly, frost_hours=th.frost_hours, heat_dh=th.heat_degree_hours,
-                            soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom,
+                            soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom_y,
                             harvest_day=hv, as_of_day=as_of_day, rain_mm=prep.rain, p=self.risk_params,
                             field_capacity=fc, root_stress=prep.root, gdh_daily=th.gdh,
                             heat_req_gdh=self.bloom_params.heat_req_gdh)
-        members = self._project_water(prep, as_of_day, bloom, hv, risk, idx)
+        members = self._project_water(prep, as_of_day, bloom_y, hv, risk, idx)
         return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk, "water_members": members,
                 "timing_members": timing}
 

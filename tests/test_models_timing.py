@@ -7,7 +7,7 @@ from datetime import date
 
 import numpy as np
 
-from orchard_models.forecast import Forecaster, _season_bias_corrected
+from orchard_models.forecast import Forecaster, Observations, _season_bias_corrected
 from orchard_models.grading import week_share_distribution, week_shares
 from orchard_models.synthetic import make_scaled_target, make_season, make_world
 from orchard_models.weather import season_start
@@ -63,3 +63,21 @@ def test_scaled_target_is_float32_tiled_and_forecastable() -> None:
     fc = fcr.forecast(rec.weather, (date(2024, 6, 10) - season_start(2024)).days, rec.observations,
                       orchards=tab, ref_idx=ref, chunk=100)
     assert fc.total_p50_kg.shape == (250,) and np.isfinite(fc.total_p50_kg).all()
+
+
+def test_recorded_bloom_moves_the_timing_not_the_yield_model() -> None:
+    """The yield model's windows were fitted with predicted blooms: recorded blooms of the target season
+    move the harvest weeks (the timing model was fitted on recorded blooms), not the totals."""
+    world = make_world(n=120, seasons=(2020, 2021, 2022, 2023), seed=6, frost_season=None, drought_season=None)
+    fcr = Forecaster(world.orchards, world.seasons)
+    target = make_season(world.orchards, 2024, np.random.default_rng(9))
+    as_of = (date(2024, 6, 1) - season_start(2024)).days
+    obs = target.observations
+    assert obs is not None and target.bloom_day is not None
+    without = Observations(obs.flower_density, obs.flower_density_day, obs.fruit_set, obs.fruit_set_day, None)
+    with_b = Observations(obs.flower_density, obs.flower_density_day, obs.fruit_set, obs.fruit_set_day,
+                          target.bloom_day + 10)
+    a = fcr.forecast(target.weather, as_of, without)
+    b = fcr.forecast(target.weather, as_of, with_b)
+    assert np.array_equal(a.total_p50_kg, b.total_p50_kg) and a.county_kg == b.county_kg
+    assert np.nanmean(b.centroid_day - a.centroid_day) > 5
