@@ -457,7 +457,7 @@ class Forecaster:
         accumulated since bloom); only the days still to come are uncertain, and their temperatures
         are taken from each of the last ``ENSEMBLE_SEASONS`` past seasons in turn on the same days of
         the season (ensemble streamflow prediction, Day 1985, J. Water Resour. Plann. Manage.
-        111:157-170; applied to crop phenology e.g. by Jagtap & Jones-style "analog year" forecasts).
+        111:157-170).
         The centroid of each member comes from the fitted thermal-time model: degree-days from bloom
         (Ruml et al. 2010 for plum, base and requirement fitted) or FDP = a + b GDH30 (Ben Mimoun &
         DeJong 1999, Acta Hortic. 488:291-294). The members' spread is the timing uncertainty that the

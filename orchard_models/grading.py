@@ -134,7 +134,8 @@ def week_share_distribution(members: np.ndarray, centroid_day: np.ndarray, sprea
     ensemble). The P50 share of a week is the median over the members of that week's share (the median
     is the optimal point forecast under absolute error -- the cells are scored by wMAPE -- Gneiting 2011,
     J. Am. Stat. Assoc. 106:746-762), renormalised so that the orchard's shares sum to 1 after weeks
-    under ``min_share`` are dropped; the ensemble mean was measured too and scored about the same. Envelope: per week the 10th/90th percentile of the members' shares, and the shares when
+    under ``min_share`` are dropped; the ensemble mean was measured too and scored about the same.
+    Envelope: per week the 10th/90th percentile of the members' shares, and the shares when
     the (ensemble-mean) centroid is moved by the model error's own P10/P90 (picking spread only),
     whichever is wider."""
     lo = np.asarray(week_start_days, dtype=np.float64)
