@@ -28,7 +28,13 @@ import numpy as np
 
 from orchard_models.et0 import reference_et0_mm
 from orchard_models.fruit_counts import FruitCounts, assimilate_counts
-from orchard_models.grading import GradeModel, fit_grades, harvest_weeks, predict_grades, week_shares
+from orchard_models.grading import (
+    GradeModel,
+    fit_grades,
+    harvest_weeks,
+    predict_grades,
+    week_share_distribution,
+)
 from orchard_models.phenology import (
     BloomParams,
     HarvestParams,
@@ -248,13 +254,20 @@ class _Prepared:
     depl: np.ndarray | None = None    #: root-zone depletion after each day, mm (o, d)
 
 
-def _splice(obs: DailyThermal, clim: DailyThermal, as_of_day: int) -> DailyThermal:
+def _splice(obs: DailyThermal, clim: DailyThermal, as_of_day: int, idx: np.ndarray | None = None) -> DailyThermal:
+    """Observed daily sums up to the as-of day, the climatology's after it (rows ``idx`` of ``clim``)."""
     n = obs.chill_portions.shape[1]
-    cut = min(as_of_day + 1, n)
+    cut = max(min(as_of_day + 1, n), 0)
+    rows = slice(None) if idx is None else idx
 
     def sp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        out = b[:, :n].copy() if b.shape[1] >= n else np.concatenate([b, b[:, -1:].repeat(n - b.shape[1], 1)], 1)
+        out = np.empty(a.shape, dtype=a.dtype)
         out[:, :cut] = a[:, :cut]
+        if cut < n:
+            m = min(n, b.shape[1])
+            out[:, cut:m] = b[rows, cut:m]
+            if m < n:
+                out[:, max(m, cut):] = b[rows, m - 1:m]
         return out
 
     return DailyThermal(sp(obs.chill_portions, clim.chill_portions), sp(obs.utah_units, clim.utah_units),
@@ -341,12 +354,18 @@ class Forecaster:
         return self._clim_thermal[key]
 
     def _prepare(self, w: SeasonWeather, tmin_f: np.ndarray, tmax_f: np.ndarray, hourly: np.ndarray | None,
-                 tab: OrchardTable | None = None) -> _Prepared:
+                 tab: OrchardTable | None = None, thermal_until: int | None = None) -> _Prepared:
+        """``thermal_until``: compute the hourly thermal sums only for days before it (a forecast: later
+        days are the climatology's, spliced in by :func:`_splice`, and the risk indices read days up to
+        the as-of day only)."""
         tab = tab or self.orchards
         n_d = w.n_days
+        d_lo, d_hi = _thermal_days(w.season, n_d)
+        if thermal_until is not None:
+            d_hi = max(d_lo, min(d_hi, thermal_until + 1))   # + 1: the next day's dawn needs its minimum
         th = daily_thermal(tmin_f, tmax_f, tab.latitude_deg, day_of_year(w.season, n_d),
                            hourly_obs_c=hourly if hourly is not None else w.hourly_temp_c,
-                           chill_days=_chill_window(w.season), days=_thermal_days(w.season, n_d))
+                           chill_days=_chill_window(w.season), days=(d_lo, d_hi))
         tmean = (tmin_f + tmax_f) / 2.0
         soil = _fill_observed(w.soil_vwc)
         leaf = _fill_observed(w.leaf_wet_h)
@@ -384,10 +403,7 @@ class Forecaster:
     def _state(self, prep: _Prepared, obs: Observations | None, as_of_day: int, idx: np.ndarray | None = None
                ) -> dict[str, Any]:
         n_d = prep.thermal.chill_portions.shape[1]
-        clim = self._clim(prep.season, n_d)
-        if idx is not None:
-            clim = DailyThermal(*(getattr(clim, f)[idx] for f in clim.__dataclass_fields__))
-        th = _splice(prep.thermal, clim, as_of_day)
+        th = _splice(prep.thermal, self._clim(prep.season, n_d), as_of_day, idx)
         bloom_pred, _ = predict_bloom(th.chill_portions, th.gdh, self.bloom_params)
         n_o = bloom_pred.shape[0]
         if obs is not None:
@@ -395,7 +411,13 @@ class Forecaster:
         else:
             fd = fs = np.full(n_o, np.nan)
             b_obs = np.full(n_o, -1, dtype=np.int64)
-        bloom = np.where(b_obs >= 0, b_obs, bloom_pred)
+        # two blooms: the yield model's frost and water windows were fitted on past seasons with the
+        # model's *predicted* bloom (past seasons' observations carry no bloom), so the target uses the
+        # same for them (training and prediction alike); the harvest timing was fitted on *recorded*
+        # blooms, so it uses the recorded bloom where there is one and the season-corrected prediction
+        # elsewhere (the best estimate, also what the forecast reports)
+        bloom_y = bloom_pred
+        bloom = np.where(b_obs >= 0, b_obs, _season_bias_corrected(bloom_pred, b_obs))
         fc = self.field_capacity if idx is None else self.field_capacity[idx]
         if np.isnan(fc).any():  # orchards without a soil record: their season so far
             fc = np.where(np.isnan(fc), estimate_field_capacity([prep.soil]), fc)
@@ -405,19 +427,87 @@ class Forecaster:
             clim_tmean = _pad(clim_tmean if idx is None else clim_tmean[idx], n_d)
             tmean = prep.tmean.copy()
             tmean[:, as_of_day + 1:] = clim_tmean[:, as_of_day + 1:]
-            centroid = degree_day_centroid(tmean, bloom, hp.dd_base_c, hp.dd_req)
+
+            def cen_of(b: np.ndarray) -> np.ndarray:
+                return degree_day_centroid(tmean, b, hp.dd_base_c, hp.dd_req)
         else:
-            g30 = gdh_after(th.gdh, bloom)
-            centroid = bloom + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
-            centroid = np.where(bloom >= 0, centroid, np.nan)
-        hv = np.where(np.isfinite(centroid), np.round(centroid + 1.645 * hp.spread_sd_days), -1).astype(np.int64)
+            def cen_of(b: np.ndarray) -> np.ndarray:
+                g30 = gdh_after(th.gdh, b)
+                c = b + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
+                return np.where(b >= 0, c, np.nan)
+        centroid = cen_of(bloom)
+        centroid_y = centroid if np.array_equal(bloom, bloom_y) else cen_of(bloom_y)
+        hv = np.where(np.isfinite(centroid_y), np.round(centroid_y + 1.645 * hp.spread_sd_days), -1).astype(np.int64)
+        timing = self._timing_members(prep, th, bloom, as_of_day, idx)
         risk = risk_indices(tmin_hourly=th.tmin_hourly, frost_hours=th.frost_hours, heat_dh=th.heat_degree_hours,
-                            soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom,
+                            soil_vwc=prep.soil, leaf_wet_h=prep.leaf, tmean_c=prep.tmean, bloom_day=bloom_y,
                             harvest_day=hv, as_of_day=as_of_day, rain_mm=prep.rain, p=self.risk_params,
                             field_capacity=fc, root_stress=prep.root, gdh_daily=th.gdh,
                             heat_req_gdh=self.bloom_params.heat_req_gdh)
-        members = self._project_water(prep, as_of_day, bloom, hv, risk, idx)
-        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk, "water_members": members}
+        members = self._project_water(prep, as_of_day, bloom_y, hv, risk, idx)
+        return {"bloom": bloom, "centroid": centroid, "fd": fd, "fs": fs, "risk": risk, "water_members": members,
+                "timing_members": timing}
+
+    def _timing_members(self, prep: _Prepared, th: DailyThermal, bloom: np.ndarray, as_of_day: int,
+                        idx: np.ndarray | None) -> np.ndarray | None:
+        """Harvest centroid (day index) per member of an ensemble of the past seasons' weather after the
+        as-of day, (members, orchard); None without past seasons.
+
+        What is known on the as-of day is used as it is (the observed or predicted bloom, the heat
+        accumulated since bloom); only the days still to come are uncertain, and their temperatures
+        are taken from each of the last ``ENSEMBLE_SEASONS`` past seasons in turn on the same days of
+        the season (ensemble streamflow prediction, Day 1985, J. Water Resour. Plann. Manage.
+        111:157-170).
+        The centroid of each member comes from the fitted thermal-time model: degree-days from bloom
+        (Ruml et al. 2010 for plum, base and requirement fitted) or FDP = a + b GDH30 (Ben Mimoun &
+        DeJong 1999, Acta Hortic. 488:291-294). The members' spread is the timing uncertainty that the
+        future weather leaves -- wide 60 days out, narrow once the heat has been lived -- and it is
+        common to every orchard of the county (one weather)."""
+        others = [q for q in self.prepared if q.season != prep.season][-ENSEMBLE_SEASONS:]
+        if not others:
+            return None
+        hp = self.harvest_params
+        n_o, n_d = prep.tmean.shape
+        rows = slice(None) if idx is None else idx
+        start = max(as_of_day + 1, 0)
+        out = np.empty((len(others), n_o))
+        if hp.model == "degree_days" and 0 < start < n_d:
+            # degree-days known up to the as-of day once; each member only adds its own days after it
+            dd = np.clip(np.nan_to_num(prep.tmean[:, :start], nan=0.0) - hp.dd_base_c, 0.0, None)
+            cum = np.cumsum(dd, axis=1)
+            r = np.arange(n_o)
+            b = np.clip(bloom, 0, start - 1)
+            need = np.where(bloom >= 0, cum[r, b] + hp.dd_req, np.nan)   # bloom after start: replaced below
+            done = degree_day_centroid(prep.tmean[:, :start], np.where(bloom < start, bloom, -1), hp.dd_base_c,
+                                       hp.dd_req)
+            left = need - cum[:, -1]
+            for k, q in enumerate(others):
+                f = _pad(q.tmean[rows], n_d)[:, start:]
+                cf = np.cumsum(np.clip(np.nan_to_num(f, nan=0.0) - hp.dd_base_c, 0.0, None), axis=1)
+                hit = cf >= left[:, None]
+                day = np.where(hit.any(axis=1), start + hit.argmax(axis=1), np.nan)
+                # bloom after the as-of day: from its (predicted) day on, in this member's weather
+                late = bloom >= start
+                if late.any():
+                    t = prep.tmean[late].copy()
+                    t[:, start:] = f[late]
+                    day[late] = degree_day_centroid(t, bloom[late], hp.dd_base_c, hp.dd_req)
+                out[k] = np.where(np.isfinite(done), done, np.where(bloom >= 0, day, np.nan))
+            return out
+        for k, q in enumerate(others):
+            if hp.model == "degree_days":
+                t = prep.tmean.copy()
+                if start < n_d:
+                    t[:, start:] = _pad(q.tmean[rows], n_d)[:, start:]
+                out[k] = degree_day_centroid(t, bloom, hp.dd_base_c, hp.dd_req)
+            else:
+                g = th.gdh.copy()
+                if start < n_d:
+                    g[:, start:] = _pad(q.thermal.gdh[rows], n_d)[:, start:]
+                g30 = gdh_after(g, bloom)
+                c = bloom + hp.fdp_intercept_days + hp.fdp_slope_days_per_kgdh * np.nan_to_num(g30) / 1000.0
+                out[k] = np.where(bloom >= 0, c, np.nan)
+        return out
 
     def _project_water(self, prep: _Prepared, as_of_day: int, bloom: np.ndarray, hv: np.ndarray,
                        risk: RiskIndices, idx: np.ndarray | None) -> np.ndarray | None:
@@ -578,7 +668,7 @@ class Forecaster:
             idx = np.arange(a, min(n, a + chunk))
             parts.append(self._forecast_chunk(weather, as_of_day, observations, idx, cut, orchards, ref))
         out: dict[str, np.ndarray] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]
-                                      if k not in ("risk", "water_members")}
+                                      if k not in ("risk", "water_members", "timing_members")}
         members = ([p["water_members"] for p in parts] if all(p["water_members"] is not None for p in parts)
                    else None)
         risks = [p["risk"] for p in parts]
@@ -623,28 +713,32 @@ class Forecaster:
             shift_kg = float((out["p50"] - before)[counted].sum())
         log_load = np.log(np.maximum(out["p50"], 1e-9) / area)
         out["grades"] = predict_grades(gm, log_load, risk.root_zone_stress, fruit_set_log(x), x[:, _EL])
-        # weeks
+        # weeks: the share of each week integrated over the harvest-timing distribution (the ensemble of
+        # centroids the weather still to come allows, each with the picking spread and the model's own
+        # orchard-level error), not the shares of one point centroid
         hp = self.harvest_params
         cen = out["centroid"]
+        tm = ([p["timing_members"] for p in parts] if all(p["timing_members"] is not None for p in parts)
+              else None)
+        members = np.concatenate(tm, axis=1) if tm is not None else cen[None, :]
         s0 = season_start(weather.season)
         sd_eff = float(np.hypot(hp.spread_sd_days, hp.centroid_err_sd_days))
-        if np.isfinite(cen).any():
-            lo = int(np.floor(np.nanmin(cen) - 3 * sd_eff))
-            hi = int(np.ceil(np.nanmax(cen) + 3 * sd_eff))
+        allc = np.concatenate([cen[np.isfinite(cen)], members[np.isfinite(members)]])
+        if allc.size:
+            lo = int(np.floor(allc.min() - 3 * sd_eff))
+            hi = int(np.ceil(allc.max() + 3 * sd_eff))
             weeks = harvest_weeks(s0 + timedelta(days=lo), s0 + timedelta(days=hi))
         else:
             weeks = []
         wdays = np.array([(w - s0).days for w in weeks], dtype=np.float64)
-        wshare = week_shares(cen, sd_eff, wdays, self.min_week_share) if weeks else np.zeros((n, 0))
-        # the weeks' own uncertainty: shares if the centroid falls at its P10 or P90 (centroid error SD
-        # of the phenology model; picking spread only), an envelope per cell for its interval
         if weeks:
-            shifted = [week_shares(cen + sgn * Z90_TIMING * hp.centroid_err_sd_days, hp.spread_sd_days, wdays,
-                                   self.min_week_share) for sgn in (-1.0, 1.0)]
-            w_min = np.minimum(wshare, np.minimum(*shifted))
-            w_max = np.maximum(wshare, np.maximum(*shifted))
+            wshare, w_min, w_max = np.zeros((n, len(weeks))), np.zeros((n, len(weeks))), np.zeros((n, len(weeks)))
+            for a in range(0, n, chunk):
+                sl = slice(a, min(n, a + chunk))
+                wshare[sl], w_min[sl], w_max[sl] = week_share_distribution(
+                    members[:, sl], cen[sl], hp.spread_sd_days, hp.centroid_err_sd_days, wdays, self.min_week_share)
         else:
-            w_min = w_max = wshare
+            wshare = w_min = w_max = np.zeros((n, 0))
         keep = (wshare.sum(axis=0) > 0) | (w_max.sum(axis=0) > 0)
         weeks = [w for w, k in zip(weeks, keep, strict=True) if k]
         wshare, w_min, w_max = wshare[:, keep], w_min[:, keep], w_max[:, keep]
@@ -695,11 +789,32 @@ class Forecaster:
                               _cut(w.leaf_wet_h, cut), _cut(w.rh_pct, cut),
                               wind_ms=None if w.wind_ms is None else _cut(w.wind_ms, cut),
                               solar_mj_m2=None if w.solar_mj_m2 is None else _cut(w.solar_mj_m2, cut))
-        prep = self._prepare(cut_w, tn_f, tx_f, hourly, tab)
+        prep = self._prepare(cut_w, tn_f, tx_f, hourly, tab, thermal_until=cut)
         obs = observations.subset(idx) if observations is not None else None
         st = self._state(prep, obs, as_of_day, idx=cidx)
         return {"bloom": st["bloom"], "centroid": st["centroid"], "fd": st["fd"], "fs": st["fs"], "risk": st["risk"],
-                "water_members": st["water_members"]}
+                "water_members": st["water_members"], "timing_members": st["timing_members"]}
+
+
+#: orchards with a recorded bloom this season needed before their residuals correct the others' predictions
+MIN_BLOOM_RESIDUALS = 10
+
+
+def _season_bias_corrected(pred: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Predicted bloom days shifted by this season's median error of the model where bloom was recorded.
+
+    A thermal-time bloom model's error has a large season component common to every orchard (one
+    weather, one model: the year-to-year error of chill/heat models is what their RMSE mostly measures,
+    Chuine et al. 1999, J. Theor. Biol. 200:29-43, and Luedeling et al. 2009 for chillR's models). The
+    orchards whose growers recorded full bloom (a few hundred a season) measure that component, so the
+    other orchards' predictions are shifted by their median residual (robust to a few mis-recorded
+    dates) -- the idea of model output statistics (Glahn & Lowry 1972, J. Appl. Meteor. 11:1203-1211)
+    applied within the season; with fewer than ``MIN_BLOOM_RESIDUALS`` records nothing is shifted."""
+    ok = (observed >= 0) & (pred >= 0)
+    if ok.sum() < MIN_BLOOM_RESIDUALS:
+        return pred
+    shift = int(np.round(np.median(observed[ok] - pred[ok])))
+    return np.where(pred >= 0, pred + shift, pred)
 
 
 def _fill_observed(a: np.ndarray) -> np.ndarray:

@@ -7,7 +7,9 @@ graded harvests. Without graded history the default shares (*assumption*: 30 % p
 grade 1, 25 % grade 2) are used.
 
 Week split: picking dates ~ Normal(centroid, SD) (see :mod:`orchard_models.phenology`), integrated
-over each Monday-to-Sunday week (Asia/Shanghai dates), weeks under ``min_share`` dropped.
+over each Monday-to-Sunday week (Asia/Shanghai dates), weeks under ``min_share`` dropped. With an
+ensemble of centroids (the weather still to come, :meth:`orchard_models.forecast.Forecaster._timing_members`)
+the shares are integrated over the timing distribution as well (:func:`week_share_distribution`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import date, timedelta
 import numpy as np
 from scipy.special import ndtr
 
-__all__ = ["GradeModel", "fit_grades", "harvest_weeks", "predict_grades", "week_shares"]
+__all__ = ["GradeModel", "fit_grades", "harvest_weeks", "predict_grades", "week_share_distribution", "week_shares"]
 
 DEFAULT_SHARES = (0.30, 0.45, 0.25)
 
@@ -106,3 +108,60 @@ def week_shares(centroid_day: np.ndarray, sd_days: np.ndarray | float, week_star
     w = np.where(w < min_share, 0.0, w)
     tot = w.sum(axis=1, keepdims=True)
     return np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), 0.0)
+
+
+Z90 = 1.2815515655446004
+
+
+def _raw_shares(c: np.ndarray, sd: float, lo: np.ndarray) -> np.ndarray:
+    """Normal(c, sd) picking-day mass in each week [lo, lo + 7) (..., orchard, week); NaN c gives NaN."""
+    c = c[..., None]
+    return ndtr((lo + 7.0 - 0.5 - c) / sd) - ndtr((lo - 0.5 - c) / sd)
+
+
+def week_share_distribution(members: np.ndarray, centroid_day: np.ndarray, spread_sd: float, err_sd: float,
+                            week_start_days: np.ndarray, min_share: float = 0.01
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Week shares (orchard, week) integrated over the harvest-timing distribution, and their P10/P90-like
+    envelope: (share, share_min, share_max).
+
+    ``members`` (member, orchard): harvest centroids under each member of a weather ensemble (NaN where
+    unknown); ``centroid_day`` (orchard,) the point centroid, used where no member has one. A picking
+    day is Normal(member centroid, sqrt(spread^2 + err^2)) -- the picking spread around the centroid and
+    the phenology model's own error -- and the members are equally likely, so the expected share of a
+    week is the mean over members of the normal mass in it (the law of total probability: a mixture
+    of normals, e.g. Raftery et al. 2005, Mon. Wea. Rev. 133:1155-1174, Bayesian model averaging of an
+    ensemble). The P50 share of a week is the median over the members of that week's share (the median
+    is the optimal point forecast under absolute error -- the cells are scored by wMAPE -- Gneiting 2011,
+    J. Am. Stat. Assoc. 106:746-762), renormalised so that the orchard's shares sum to 1 after weeks
+    under ``min_share`` are dropped; the ensemble mean was measured too and scored about the same.
+    Envelope: per week the 10th/90th percentile of the members' shares, and the shares when
+    the (ensemble-mean) centroid is moved by the model error's own P10/P90 (picking spread only),
+    whichever is wider."""
+    lo = np.asarray(week_start_days, dtype=np.float64)
+    sd_eff = max(float(np.hypot(spread_sd, err_sd)), 0.5)
+    cen = np.asarray(centroid_day, dtype=np.float64)
+    m = np.asarray(members, dtype=np.float64)
+    have = np.isfinite(m)
+    m = np.where(have, m, cen[None, :])        # members without a centroid stand in with the point one
+    ok = np.isfinite(m)
+    # a member is NaN only where the point centroid is too (no bloom): such orchards get no weeks
+    c_ok = ok.all(axis=0)
+    raw = _raw_shares(np.where(c_ok[None, :], m, 0.0), sd_eff, lo)
+    if m.shape[0] > 1:
+        q10, mid, q90 = np.quantile(raw, [0.1, 0.5, 0.9], axis=0)
+    else:
+        q10 = mid = q90 = raw[0]
+    c0 = np.where(c_ok, m.mean(axis=0), 0.0)
+    sp = max(float(spread_sd), 0.5)
+    shifted = [np.where(c_ok[:, None], _raw_shares(c0 + sgn * Z90 * err_sd, sp, lo), 0.0) for sgn in (-1.0, 1.0)]
+
+    def norm(w: np.ndarray) -> np.ndarray:
+        w = np.where(w < min_share, 0.0, w)
+        tot = w.sum(axis=1, keepdims=True)
+        return np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), 0.0)
+
+    share = norm(np.where(c_ok[:, None], mid, 0.0))
+    w_min = np.minimum(share, np.minimum(np.minimum(*shifted), q10))
+    w_max = np.maximum(share, np.maximum(np.maximum(*shifted), q90))
+    return share, np.where(c_ok[:, None], w_min, 0.0), np.where(c_ok[:, None], w_max, 0.0)

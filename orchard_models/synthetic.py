@@ -17,7 +17,7 @@ import numpy as np
 from orchard_models.forecast import Observations, OrchardTable, SeasonRecord
 from orchard_models.weather import SeasonWeather, season_days, season_start
 
-__all__ = ["SyntheticWorld", "make_world"]
+__all__ = ["SyntheticWorld", "make_scaled_target", "make_world"]
 
 
 @dataclass
@@ -104,3 +104,34 @@ def make_world(n: int = 200, seasons: tuple[int, ...] = (2021, 2022, 2023, 2024,
     recs = [make_season(tab, s, rng, frost=s == frost_season, drought=s == drought_season, effects=eff)
             for s in seasons]
     return SyntheticWorld(tab, recs)
+
+
+def make_scaled_target(base: OrchardTable, n: int, season: int, seed: int = 11, chunk: int = 10_000
+                       ) -> tuple[OrchardTable, SeasonRecord, np.ndarray]:
+    """``n`` synthetic orchards for a speed test: the ``base`` orchards tiled (area x U(0.8, 1.25),
+    elevation +- 50 m) and one season of their weather and observations from :func:`make_season`, built
+    ``chunk`` orchards at a time in float32 (every chunk shares the county's weather anomaly: the same
+    generator seed). Returns (table, season record without outcomes, ref_idx into ``base``)."""
+    rng = np.random.default_rng([seed, n])
+    ref = np.arange(n) % base.n
+    tab = OrchardTable(base.area_mu[ref] * rng.uniform(0.8, 1.25, n), base.tree_count[ref].astype(np.float64),
+                       base.planting_year[ref], np.clip(base.elevation_m[ref] + rng.uniform(-50, 50, n), 100, 2500),
+                       base.latitude_deg[ref], None)
+    f32 = np.float32
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("tmin_c", "tmax_c", "rain_mm", "soil_vwc", "leaf_wet_h",
+                                                          "rh_pct")}
+    ofd, ofd_day = [], []
+    for a in range(0, n, chunk):
+        sub = tab.subset(slice(a, min(n, a + chunk)))
+        rec = make_season(sub, season, np.random.default_rng([seed, season]))
+        for k in parts:
+            parts[k].append(getattr(rec.weather, k).astype(f32))
+        assert rec.observations is not None
+        ofd.append(rec.observations.flower_density)
+        ofd_day.append(rec.observations.flower_density_day)
+        del rec
+    w = SeasonWeather(season, *(np.concatenate(parts.pop(k)) for k in ("tmin_c", "tmax_c", "rain_mm", "soil_vwc",
+                                                                       "leaf_wet_h", "rh_pct")))
+    fd, fd_day = np.concatenate(ofd), np.concatenate(ofd_day)
+    obs = Observations(fd, fd_day, np.full(n, np.nan), np.full(n, -1), fd_day.copy())
+    return tab, SeasonRecord(w, obs), ref
