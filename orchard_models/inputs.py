@@ -203,15 +203,20 @@ def read_observations(conn: psycopg.Connection, index: dict[str, int], season: i
     return obs
 
 
-def read_bloom_records(conn: psycopg.Connection, index: dict[str, int], season: int) -> np.ndarray:
+def read_bloom_records(conn: psycopg.Connection, index: dict[str, int], season: int,
+                       until: datetime | None = None) -> np.ndarray:
     """Recorded full bloom per orchard (day index, -1 = none): the first flower-density record of the
-    season in February-April (growers score flowering at bloom), used to fit the bloom model."""
+    season in February-April (growers score flowering at bloom), used to fit the bloom model in past
+    seasons and, in the target season, as the observed bloom that times the harvest. ``until``: only
+    records observed on or before its local day and entered by then (a run as of a past day)."""
     out = np.full(len(index), -1, dtype=np.int64)
     s0 = season_start(season)
+    hi = date(season, 5, 1) if until is None else min(date(season, 5, 1), local_date(until) + timedelta(days=1))
     cur = conn.execute(
         "SELECT orchard_id, min(observed_on) - %(s0)s::date FROM farm_records "
-        "WHERE kind = 'flower_density' AND observed_on >= %(lo)s AND observed_on < %(hi)s GROUP BY 1",
-        {"s0": s0, "lo": date(season, 2, 1), "hi": date(season, 5, 1)})
+        "WHERE kind = 'flower_density' AND observed_on >= %(lo)s AND observed_on < %(hi)s"
+        " AND (%(until)s::timestamptz IS NULL OR recorded_at <= %(until)s) GROUP BY 1",
+        {"s0": s0, "lo": date(season, 2, 1), "hi": hi, "until": until})
     for oid, day in cur:
         o = index.get(oid)
         if o is not None:
@@ -288,6 +293,7 @@ def read_inputs(conn: psycopg.Connection, as_of: datetime, season: int, *,
                                     bloom_day=read_bloom_records(conn, index, s)))
     target = read_season_weather(conn, index, season, as_of, hourly_days=hourly_days)
     obs = read_observations(conn, index, season, as_of)
+    obs.bloom_day = read_bloom_records(conn, index, season, until=as_of)  # observed bloom times the harvest
     as_of_day = (local_date(as_of) - season_start(season)).days
     # the as-of day itself is only partly observed: use days before it
     as_of_day = min(as_of_day - 1, season_days(season) - 1)

@@ -230,3 +230,24 @@ def test_warehouse_lots_give_past_harvest_weeks_and_grades(small_db: str) -> Non
             conn.execute("DELETE FROM cold_rooms WHERE cold_room_id = 'CR-T'")
             conn.execute("DELETE FROM warehouses WHERE warehouse_id = 'WH-T'")
             conn.commit()
+
+
+def test_a_recorded_bloom_reaches_the_target_season_only_from_its_day(make_registry_db: Callable[..., str]) -> None:
+    """Issue 16: the grower's flowering score (taken at full bloom) is the target season's observed bloom,
+    which times the harvest; a run as of an earlier day, or before the record was entered, does not see it."""
+    from orchard_models.inputs import read_inputs
+    from orchard_models.weather import season_start
+
+    url = make_registry_db(orchards=3)
+    with psycopg.connect(url) as conn:
+        oid = conn.execute("SELECT orchard_id FROM orchards ORDER BY 1 LIMIT 1").fetchone()[0]  # type: ignore[index]
+        conn.execute("INSERT INTO farm_records (orchard_id, observed_on, kind, value, recorded_at)"
+                     " VALUES (%s, '2026-03-18', 'flower_density', 0.8, '2026-03-18 10:00+08')", (oid,))
+        conn.commit()
+        before = read_inputs(conn, datetime(2026, 3, 15, 12, tzinfo=UTC), 2026)
+        after = read_inputs(conn, datetime(2026, 4, 10, 12, tzinfo=UTC), 2026)
+    o = (before.orchards.orchard_ids or []).index(oid)
+    assert before.observations.bloom_day is not None and before.observations.bloom_day[o] == -1
+    assert after.observations.bloom_day is not None
+    assert after.observations.bloom_day[o] == (date(2026, 3, 18) - season_start(2026)).days
+    assert (after.observations.bloom_day == -1).sum() == len(after.observations.bloom_day) - 1
