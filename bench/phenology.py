@@ -58,9 +58,10 @@ def load(data: Path, name: str) -> tuple[Any, Any]:
     return obs, temp
 
 
-def series(obs: Any, temp: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per observation: (daily chill portions, daily GDH, observed bloom index, doy axis) on a common doy
-    axis from the first temperature day; days without temperature are NaN (counted as nothing)."""
+def series(obs: Any, temp: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per observation: (daily chill portions, daily GDH, observed bloom index, doy axis, daily mean
+    temperature) on a common doy axis from the first temperature day; days without temperature are NaN
+    (counted as nothing)."""
     from orchard_models.thermal import dynamic_model, gdh_asymcur
 
     d0, d1 = int(temp.doy.min()), int(temp.doy.max())
@@ -79,22 +80,29 @@ def series(obs: Any, temp: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     gdh_day = gdh_asymcur(hourly, cumulative=False).reshape(len(keys), doys.size, 24).sum(axis=2)
     gdh_day = np.where(np.isnan(t), 0.0, gdh_day)
     idx = np.array([pos[(s, y)] for s, y in zip(obs.site_id, obs.year, strict=True)], dtype=np.int64)
-    return cp_day[idx], gdh_day[idx], (obs.doy.to_numpy() - d0).astype(np.float64), doys
+    return cp_day[idx], gdh_day[idx], (obs.doy.to_numpy() - d0).astype(np.float64), doys, t[idx]
 
 
-def yuncang_loyo(obs: Any, temp: Any) -> tuple[np.ndarray, dict[str, Any]]:
+def yuncang_loyo(obs: Any, temp: Any, uniforc: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     from orchard_models.phenology import calibrate_bloom, predict_bloom
 
-    cp, gdh, b, doys = series(obs, temp)
+    cp, gdh, b, doys, tmean = series(obs, temp)
     years = obs.year.to_numpy()
     pred = np.full(b.shape, np.nan)
     params = []
     for y in np.unique(years):
-        tr, te = years != y, years == y
-        p = calibrate_bloom([cp[tr]], [gdh[tr]], [b[tr]], min_records=5, hr_candidates=HR_CANDIDATES)
-        bi, _ = predict_bloom(cp[te], gdh[te], p)
+        te = years == y
+        train = [years == v for v in np.unique(years) if v != y]   # one season (fold) per training year
+        p = calibrate_bloom([cp[m] for m in train], [gdh[m] for m in train], [b[m] for m in train],
+                            min_records=5, tmean_daily=[tmean[m] for m in train] if uniforc else None)
+        bi, _ = predict_bloom(cp[te], gdh[te], p, tmean[te])
         pred[te] = np.where(bi >= 0, bi, doys.size - 1) + doys[0]
-        params.append({"year": int(y), "chill_req_cp": p.chill_req_cp, "heat_req_gdh": round(p.heat_req_gdh, 1)})
+        params.append({"year": int(y), "model": p.model, "chill_req_cp": p.chill_req_cp,
+                       "forcing_start_doy": int(p.forcing_start_day + doys[0]) if p.forcing_start_day >= 0 else None,
+                       "heat_req": round(p.heat_req_gdh, 2),
+                       **({"uniforc_b": round(p.uniforc_b, 3), "uniforc_c": round(p.uniforc_c, 2)}
+                          if p.forcing == "uniforc" else {}),
+                       "inner_cv_rmse": p.cv_rmse_by_model})
     return pred, {"fits": params}
 
 
