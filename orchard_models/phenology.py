@@ -66,11 +66,12 @@ class BloomParams:
 MIN_BLOOM_RECORDS = 20   #: fewer recorded bloom dates than this: keep the default requirements
 MIN_CV_SEASONS = 3       #: fewer seasons with records: no inner cross-validation, the sequential model
 MAX_SEARCH_ROWS = 400    #: records the grid search uses at most (seeded subsample); the final HR uses all
-CR_GRID = np.arange(0.0, 90.1, 2.5)          #: chill requirements searched, CP
-T1_STEP = 5                                   #: coarse step of the forcing start t1, days (refined to 1)
+CR_GRID_STEP = 5.0
+CR_GRID = np.arange(0.0, 90.1, CR_GRID_STEP)  #: chill requirements searched, CP (refined to 0.5)
+T1_STEP = 7                                   #: grid step of the forcing start t1, days (refined to 1)
 HR_QUANTILES = 24                             #: heat-requirement candidates per start (then refined)
 UNIFORC_B = (-0.05, -0.1, -0.2, -0.3, -0.5, -0.75, -1.0, -1.5, -2.5)  #: Uniforc slopes searched, 1/°C
-UNIFORC_C = tuple(np.arange(0.0, 24.1, 2.0))  #: Uniforc midpoints searched, °C
+UNIFORC_C = tuple(np.arange(0.0, 24.1, 3.0))  #: Uniforc midpoints searched, °C
 SIMPLER_WINS_WITHIN = 0.01   #: a more complex model must lower the inner-CV RMSE by more than this share
 
 
@@ -200,45 +201,58 @@ def _grid(model: str, rec: _Records, cr_grid: np.ndarray) -> tuple[list, np.ndar
 
 
 def _fit_model(model: str, rec: _Records, cr_grid: np.ndarray) -> tuple[float, BloomParams]:
-    """Least-squares fit of one bloom-model structure: a dense grid over (CR, t1, Uniforc b and c) with
-    the best HR given each, then a local grid at a finer step around the three best points."""
+    """Least-squares fit of one bloom-model structure: a grid over (CR, t1, Uniforc b and c) with the
+    best HR given each point (:meth:`_Forcing.best_hr`), then a compass (pattern) search from the three
+    best grid points, halving each step down to 0.5 CP, 1 day, 0.25 °C and a 2 % change of b
+    (Hooke & Jeeves 1961, J. ACM 8:212-229). Deterministic: no random start."""
     crs, t1s, forc = _grid(model, rec, cr_grid)
+    free_cr, free_t1, free_f = len(crs) > 1, model != "sequential", model == "uniforc"
     chill_days: dict[float, np.ndarray] = {}
+    forcing_cache: dict[Any, _Forcing] = {}
+    seen: dict[tuple, tuple[float, float]] = {}
 
-    def chill_day(cr: float) -> np.ndarray:
+    def evaluate(cr: float, t1: int, fp: tuple[float, float] | None) -> tuple[float, float]:
+        key = (round(cr, 4), int(t1), None if fp is None else (round(fp[0], 5), round(fp[1], 4)))
+        if key in seen:
+            return seen[key]
         if cr not in chill_days:
             chill_days[cr] = _first_reach(rec.cum_cp, np.full(rec.b.size, cr))
-        return chill_days[cr]
-
-    forcing_cache: dict[Any, _Forcing] = {}
-
-    def forcing(fp: tuple[float, float] | None) -> _Forcing:
         if fp not in forcing_cache:
-            daily = rec.gdh if fp is None else uniforc_rate(rec.tmean, *fp)
-            forcing_cache[fp] = _Forcing(rec, daily)
-        return forcing_cache[fp]
+            forcing_cache[fp] = _Forcing(rec, rec.gdh if fp is None else uniforc_rate(rec.tmean, *fp))
+        f, cd = forcing_cache[fp], chill_days[cr]
+        start = np.minimum(np.where(cd >= 0, np.maximum(cd, t1), -1), f.width - 1)
+        seen[key] = f.best_hr(start)
+        return seen[key]
 
-    def evaluate(points: list[tuple[float, int, Any]]) -> list[tuple[float, float, float, int, Any]]:
-        out = []
-        for cr, t1, fp in points:
-            f = forcing(fp)
-            cd = chill_day(cr)
-            start = np.where(cd >= 0, np.maximum(cd, t1), -1)
-            start = np.minimum(start, f.width - 1)
-            sse, hr = f.best_hr(start)
-            out.append((sse, hr, cr, int(t1), fp))
-        return out
-
-    coarse = evaluate([(cr, t1, fp) for fp in forc for cr in crs for t1 in t1s])
-    coarse.sort(key=lambda r: r[0])
-    fine_pts: set = set()
-    for _, _, cr, t1, fp in coarse[:3]:
-        cr_f = [cr] if len(crs) == 1 else [c for c in np.arange(cr - 2.5, cr + 2.51, 0.5) if c >= 0]
-        t1_f = [t1] if t1 < 0 else [t for t in range(t1 - T1_STEP + 1, t1 + T1_STEP) if t >= 0]
-        fp_f = [fp] if fp is None else [(fp[0] * s, fp[1] + dc) for s in (0.85, 1.0, 1.18) for dc in (-1.0, 0.0, 1.0)]
-        fine_pts.update((round(float(c), 3), int(t), f) for c in cr_f for t in t1_f for f in fp_f)
-    fine = evaluate(sorted(fine_pts, key=repr))
-    sse, hr, cr, t1, fp = min(coarse[:1] + fine, key=lambda r: r[0])
+    coarse = sorted(((evaluate(cr, t1, fp)[0], float(cr), int(t1), fp) for fp in forc for cr in crs for t1 in t1s),
+                    key=lambda r: (r[0], r[1], r[2]))
+    best = coarse[0]
+    for sse, cr, t1, fp in coarse[:3]:
+        step = [CR_GRID_STEP if free_cr else 0.0, 4.0 if free_t1 else 0.0,
+                1.25 if free_f else 0.0, 1.0 if free_f else 0.0]
+        least = [0.5, 1.0, 1.02, 0.25]
+        pt = [cr, t1, fp[0] if fp else 0.0, fp[1] if fp else 0.0]
+        while any(st > 0 for st in step):
+            moved = False
+            for d in range(4):
+                if step[d] <= 0:
+                    continue
+                for sign in (1, -1):
+                    q = list(pt)
+                    q[d] = q[d] * step[d] ** sign if d == 2 else q[d] + sign * step[d]
+                    if q[0] < 0 or (free_t1 and q[1] < 0) or (free_f and not -20.0 <= q[2] < 0):
+                        continue
+                    e = evaluate(q[0], int(round(q[1])), (q[2], q[3]) if free_f else None)[0]
+                    if e < sse - 1e-9:
+                        sse, pt, moved = e, q, True
+            if not moved:
+                step = [(st ** 0.5 if d == 2 else st / 2.0) if st > 0 else 0.0 for d, st in enumerate(step)]
+                step = [st if st >= least[d] else 0.0 for d, st in enumerate(step)]
+        cand = (sse, pt[0], int(round(pt[1])), (pt[2], pt[3]) if free_f else None)
+        if cand[0] < best[0]:
+            best = cand
+    sse, cr, t1, fp = best
+    hr = evaluate(cr, t1, fp)[1]
     if not np.isfinite(sse):
         return np.inf, BloomParams()
     p = BloomParams(float(cr), float(hr), float(np.sqrt(sse / rec.b.size)), int(rec.b.size), int(t1), model,
