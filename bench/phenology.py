@@ -8,12 +8,16 @@ pyPhenology 0.7.1 ships (Taylor 2018, Methods Ecol. Evol. 9:2263).
 Splits: leave one year out -- every year's observations are predicted by models fitted on all
 the other years; RMSE (days) pooled over every held-out observation, the same splits for every model.
 
-* yuncang: :func:`orchard_models.phenology.calibrate_bloom` / ``predict_bloom`` -- sequential
-  Dynamic-model chill portions from 1 November, then ASYMCUR growing degree hours; CR by grid search,
-  HR by least squares given CR. The data give daily *mean* temperature only, so each day is 24 hours
-  at that mean (the hourly curve the orchard gateways measure is not there).
+* yuncang: :func:`orchard_models.phenology.calibrate_bloom` / ``predict_bloom``, the production code:
+  four structures (sequential Dynamic-model CP -> ASYMCUR GDH; GDH thermal time from a fitted t1;
+  sequential with heat from the later of chill fulfilment and t1; Chuine's Uniforc sigmoid of the daily
+  mean from t1), each fitted by least squares (grid + compass search), the structure chosen by an inner
+  leave-one-year-out CV on the *training* years only (one season = one year's records), then refitted on
+  them. The data give daily *mean* temperature only, so for the GDH structures each day is 24 hours at
+  that mean (the hourly curve the orchard gateways measure is not there); Uniforc uses the daily mean.
 * pyPhenology 0.7.1 (``pip install '.[bench]'``): ThermalTime, Alternating, Uniforc, Sequential,
-  fitted by its own default optimiser (differential evolution, "practical" settings) on RMSE.
+  fitted by its own differential evolution on RMSE with the same settings for every model
+  (``PYPHENOLOGY_DE``; ``--optimizer practical`` for its preset); the fit time is reported.
 
 A prediction that never reaches bloom counts as the last day of the record (pyPhenology returns
 999 there, which is capped the same way). The last line is one JSON object; the goal is yuncang's

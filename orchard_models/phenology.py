@@ -1,10 +1,27 @@
 """Bloom date and harvest window per orchard from daily chill and heat sums.
 
-Bloom: the sequential chill-then-heat model used with chillR (Luedeling et al. 2009, 2013): chill
-portions (Dynamic model) accumulate from 1 November until the chill requirement CR (CP) is met,
-then growing degree hours (ASYMCUR) accumulate until the heat requirement HR (°C·h) is met; that
-day is full bloom. CR and HR are fitted to recorded bloom dates by grid search over CR with HR
-the median heat sum between chill fulfilment and the recorded bloom (least squares on the days).
+Bloom: four model structures, all "forcing sums to a requirement" models; the one used is chosen by
+cross-validation on the calibration seasons (:func:`calibrate_bloom`):
+
+* ``sequential`` -- the sequential chill-then-heat model used with chillR (Luedeling et al. 2009,
+  2013): chill portions (Dynamic model, Fishman et al. 1987) accumulate
+  from 1 November until the chill requirement CR (CP) is met, then growing degree hours (ASYMCUR,
+  Anderson et al. 1986) accumulate until the heat requirement HR (°C·h) is met; that day is full bloom.
+  This is the production default, with the *assumed* Wushan crisp-plum requirements below.
+* ``thermal_t1`` -- thermal time from a fixed forcing start date t1, no chill term (Cannell & Smith
+  1983, J. Appl. Ecol. 20:951; the t1 of Chuine 2000): GDH summed from t1 until HR.
+* ``sequential_t1`` -- as ``sequential``, but heat counts only from the later of chill fulfilment and
+  t1 (chill cannot bring bloom before the date t1 at which forcing can begin; t1 as in Chuine 2000).
+* ``uniforc`` -- Chuine's (2000, J. Theor. Biol. 207:337-347) UniForc: from t1, the daily forcing rate
+  1 / (1 + exp(b (T - c))) of the daily mean temperature T summed until F*. Needs the daily mean
+  temperature (``tmean_daily``); it is for records that come with daily means only (no hourly curve
+  for ASYMCUR to integrate), and is a candidate only when the caller passes them.
+
+Calibration is least squares on the days (a record never reaching bloom counts as the last day of its
+season): a grid over CR / t1 / (b, c) with the best HR given each point, then a compass search from the
+three best grid points; the structure is chosen by leave-one-season-out cross-validation within the
+calibration seasons (never on a season being predicted), the simplest unless a more complex one lowers
+the CV RMSE by more than 1 %. With fewer than 3 seasons or 20 records the sequential model / defaults stay.
 
 Harvest: the fruit development period (FDP, days from full bloom to the harvest centroid) falls as
 the heat of the first 30 days after bloom rises (GDH30; Ben Mimoun & DeJong 1999, Acta Hortic.
@@ -242,13 +259,13 @@ def _fit_model(model: str, rec: _Records, cr_grid: np.ndarray) -> tuple[float, B
                     q[d] = q[d] * step[d] ** sign if d == 2 else q[d] + sign * step[d]
                     if q[0] < 0 or (free_t1 and q[1] < 0) or (free_f and not -20.0 <= q[2] < 0):
                         continue
-                    e = evaluate(q[0], int(round(q[1])), (q[2], q[3]) if free_f else None)[0]
+                    e = evaluate(q[0], round(q[1]), (q[2], q[3]) if free_f else None)[0]
                     if e < sse - 1e-9:
                         sse, pt, moved = e, q, True
             if not moved:
                 step = [(st ** 0.5 if d == 2 else st / 2.0) if st > 0 else 0.0 for d, st in enumerate(step)]
                 step = [st if st >= least[d] else 0.0 for d, st in enumerate(step)]
-        cand = (sse, pt[0], int(round(pt[1])), (pt[2], pt[3]) if free_f else None)
+        cand = (sse, pt[0], round(pt[1]), (pt[2], pt[3]) if free_f else None)
         if cand[0] < best[0]:
             best = cand
     sse, cr, t1, fp = best
