@@ -159,6 +159,14 @@ class _Records:
         self.last = np.concatenate([np.full(int(k.sum()), c.shape[1] - 1) for c, k in zip(chill, keep, strict=True)])
         self.season = np.concatenate([np.full(int(k.sum()), i) for i, k in enumerate(keep)])
 
+    def daily(self, uniforc: tuple[float, float] | None) -> np.ndarray:
+        """Daily forcing: the GDH, or with Uniforc's (b, c) the sigmoid rate of the daily mean."""
+        if uniforc is None:
+            return self.gdh
+        if self.tmean is None:
+            raise ValueError("the uniforc bloom model needs tmean_daily")
+        return uniforc_rate(self.tmean, *uniforc)
+
     def take(self, rows: np.ndarray) -> _Records:
         out = object.__new__(_Records)
         for f in ("cum_cp", "gdh", "tmean", "b", "last", "season"):
@@ -235,7 +243,7 @@ def _fit_model(model: str, rec: _Records, cr_grid: np.ndarray) -> tuple[float, B
         if cr not in chill_days:
             chill_days[cr] = _first_reach(rec.cum_cp, np.full(rec.b.size, cr))
         if fp not in forcing_cache:
-            forcing_cache[fp] = _Forcing(rec, rec.gdh if fp is None else uniforc_rate(rec.tmean, *fp))
+            forcing_cache[fp] = _Forcing(rec, rec.daily(fp))
         f, cd = forcing_cache[fp], chill_days[cr]
         start = np.minimum(np.where(cd >= 0, np.maximum(cd, t1), -1), f.width - 1)
         seen[key] = f.best_hr(start)
@@ -280,7 +288,7 @@ def _fit_model(model: str, rec: _Records, cr_grid: np.ndarray) -> tuple[float, B
 
 def _rmse_on(rec: _Records, p: BloomParams) -> tuple[float, int]:
     """(sum of squared day errors, records) of a fitted model on records (not reached = last day)."""
-    f = _Forcing(rec, rec.gdh if p.forcing == "gdh" else uniforc_rate(rec.tmean, p.uniforc_b, p.uniforc_c))
+    f = _Forcing(rec, rec.daily(None if p.forcing == "gdh" else (p.uniforc_b, p.uniforc_c)))
     cd = _first_reach(rec.cum_cp, np.full(rec.b.size, p.chill_req_cp))
     start = np.minimum(np.where(cd >= 0, np.maximum(cd, p.forcing_start_day), -1), f.width - 1)
     return float(f.sse(start, np.array([p.heat_req_gdh]))[0]), int(rec.b.size)
@@ -340,8 +348,7 @@ def calibrate_bloom(chill_daily: list[np.ndarray], gdh_daily: list[np.ndarray], 
     if not np.isfinite(sse):
         return default
     if rec is not rec_all:   # the HR again on every record, given the searched CR, t1 and forcing
-        f = _Forcing(rec_all, rec_all.gdh if p.forcing == "gdh" else
-                     uniforc_rate(rec_all.tmean, p.uniforc_b, p.uniforc_c))
+        f = _Forcing(rec_all, rec_all.daily(None if p.forcing == "gdh" else (p.uniforc_b, p.uniforc_c)))
         cd = _first_reach(rec_all.cum_cp, np.full(rec_all.b.size, p.chill_req_cp))
         start = np.minimum(np.where(cd >= 0, np.maximum(cd, p.forcing_start_day), -1), f.width - 1)
         sse, p.heat_req_gdh = f.best_hr(start)
