@@ -229,3 +229,27 @@ def test_bloom_model_leave_one_year_out_on_vaccinium_flowering() -> None:
     assert len(errs["uniforc"]) == 48
     assert rmse["uniforc"] <= 3.45
     assert rmse["sequential"] > 4.5 > rmse["uniforc"]
+
+
+def test_bench_phenology_reports_ratio_and_goal(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The bench's JSON (last line): RMSE per model per data set, ratio to pyPhenology's best, the goal
+    verdict -- the fits replaced by fixed predictions (the real run takes tens of minutes)."""
+    import json
+
+    import bench.phenology as bp
+
+    def fake(args: tuple) -> tuple:
+        data, name, model, _opt = args
+        obs, _ = bp.load(Path(data), name)
+        off = {bp.YUNCANG: 3.0, "ThermalTime": 2.0, "Uniforc": 4.0}[model]
+        return name, model, obs.doy.to_numpy(float) + off, {"fits": [{"model": "uniforc"}]}, 0.1
+
+    monkeypatch.setattr(bp, "_task", fake)
+    assert bp.main(["--data", str(REALDATA), "--datasets", "vaccinium", "--models", "ThermalTime,Uniforc"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    v = out["datasets"]["vaccinium"]
+    assert v["rmse_days"] == {"yuncang_bloom": 3.0, "pyPhenology_ThermalTime": 2.0, "pyPhenology_Uniforc": 4.0}
+    assert v["best_pyphenology"] == "pyPhenology_ThermalTime" and v["ratio_to_best"] == 1.5
+    assert v["within_10pct"] is False and out["meets_goals"] is False
+    assert out["pyphenology_optimizer"]["params"]["seed"] == 1
