@@ -435,7 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     scale = scaling([int(x) for x in a.scale.split(",") if x.strip()]) if a.scale else None
     if a.scale_only:
-        print(json.dumps({"benchmark": "forecast-scale", "scale": scale}))
+        assert scale is not None, "--scale-only needs --scale N,N,..."
+        sizes = {r["orchards"]: r["compute_s"] for r in scale["runs"]}
+        goals = {"compute_1546_s_max": 1.0, "compute_100000_s_max": 60.0, "memory_at_most_linear": True}
+        meets = (sizes.get(1546, float("inf")) < 1.0 and sizes.get(100_000, float("inf")) < 60.0
+                 and bool(scale["memory_linear"]))
+        print(json.dumps({"benchmark": "forecast-scale", "scale": scale, "goals": goals, "meets_goals": meets}))
         return 0
     global HORIZONS_DAYS
     HORIZONS_DAYS = tuple(int(x) for x in a.horizons.split(","))
