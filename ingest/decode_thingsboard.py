@@ -137,20 +137,7 @@ def _decode(dec: Decoded, topic: str, payload: bytes, v: Validator) -> None:
     if not match(topic):
         dec.reject("unknown_topic", f"not the ThingsBoard gateway telemetry topic: {topic[:200]!r}")
         return
-    obj = _parse(dec, payload)
-    if obj is None:
-        return
-    if type(obj) is not dict:
-        dec.reject("bad_schema", f"payload must be a JSON object of devices, got {type(obj).__name__}")
-        return
-    lo, hi = v.window()
-    now = v.clock()
-    for name, items in obj.items():
-        if name not in v.devices:
-            dec.reject("unknown_device", f"device {name[:60]!r} is not in the registry", name[:200])
-            continue
-        dec.per_device[name] = [0, 0]
-        _device_items(dec, v, name, items, "thingsboard_gateway", now, lo, hi)
+    _gateway_body(dec, payload, v)
 
 
 def _decode_mounted(dec: Decoded, topic: str, payload: bytes, v: Validator, mount: str) -> None:
@@ -163,6 +150,13 @@ def _decode_mounted(dec: Decoded, topic: str, payload: bytes, v: Validator, moun
         dec.reject("unknown_gateway", f"{account[:60]!r} is not a live thingsboard_gateway broker account"
                    " (revoked, or never issued)")
         return
+    _gateway_body(dec, payload, v, account, own)
+
+
+def _gateway_body(dec: Decoded, payload: bytes, v: Validator, account: str | None = None,
+                  own: frozenset[str] | None = None) -> None:
+    """A gateway-API body ``{device: items}``; with ``own`` (a mounted account's devices) any other
+    registered device is refused ``device_not_on_gateway``."""
     obj = _parse(dec, payload)
     if obj is None:
         return
@@ -175,7 +169,7 @@ def _decode_mounted(dec: Decoded, topic: str, payload: bytes, v: Validator, moun
         if name not in v.devices:
             dec.reject("unknown_device", f"device {name[:60]!r} is not in the registry", name[:200])
             continue
-        if name not in own:
+        if own is not None and name not in own:
             dec.reject("device_not_on_gateway", f"ThingsBoard gateway account {account} reported for device"
                        f" {name}, which is not placed where the account's device is", name)
             continue
