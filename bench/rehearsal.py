@@ -590,6 +590,11 @@ async def rehearse(a: argparse.Namespace) -> dict[str, Any]:
         cuts = [n // 4, n // 2, 3 * n // 4, n]
         faults: list[dict[str, Any]] = []
 
+        def in_flight_readings(cut: int) -> int:
+            """Readings of the messages sent so far not yet stored: the backlog in flight, exactly (stored
+            rows are distinct; ``backlog_messages`` counts commits, which include redeliveries)."""
+            return prefix_expected[cut] - db.stored()
+
         def drain(target: int, t_fault: float, what: str) -> float:
             wait_until(lambda: db.stored() >= target, a.drain_timeout, f"the backlog after {what}", poll=0.25)
             return round(time.monotonic() - t_fault, 2)
@@ -598,7 +603,7 @@ async def rehearse(a: argparse.Namespace) -> dict[str, Any]:
         await pub.run(0, cuts[0])
         # fault 1: the broker restarts with ingest's backlog in its queues
         subs = [s.count("ingest subscribed") for s in ingest]
-        backlog = window.sent - window.committed
+        backlog, in_flight = window.sent - window.committed, in_flight_readings(cuts[0])
         t_f = time.monotonic()
         assert stack.mosquitto is not None
         await asyncio.to_thread(stack.mosquitto.restart)
@@ -607,24 +612,25 @@ async def rehearse(a: argparse.Namespace) -> dict[str, Any]:
                                 60, "ingest to re-subscribe")
         resub = round(time.monotonic() - t_f, 2)
         faults.append({"fault": "broker_restart", "at_message": cuts[0], "backlog_messages": backlog,
-                       "resubscribed_s": resub,
+                       "backlog_readings": in_flight, "resubscribed_s": resub,
                        "drain_s": await asyncio.to_thread(drain, prefix_expected[cuts[0]], t_f, "the broker restart")})
         await pub.run(cuts[0], cuts[1])
         # fault 2: one ingest process is SIGKILLed with a batch in hand; its supervisor restarts it
         victim = ingest[-1]
-        backlog = window.sent - max(0, committed() - window.base)
+        backlog, in_flight = window.sent - max(0, committed() - window.base), in_flight_readings(cuts[1])
         t_f = time.monotonic()
         assert victim.proc is not None
         os.killpg(victim.proc.pid, 9)
         faults.append({"fault": "ingest_sigkill", "service": victim.svc.name, "at_message": cuts[1],
-                       "backlog_messages": backlog,
+                       "backlog_messages": backlog, "backlog_readings": in_flight,
                        "drain_s": await asyncio.to_thread(drain, prefix_expected[cuts[1]], t_f, "the ingest kill")})
         await pub.run(cuts[1], cuts[2])
         # fault 3: PostgreSQL restarts under ingest, web and scheduler
-        backlog = window.sent - window.committed
+        backlog, in_flight = window.sent - window.committed, in_flight_readings(cuts[2])
         t_f = time.monotonic()
         await asyncio.to_thread(stack.pg.restart, 2.0)
         faults.append({"fault": "postgres_restart", "at_message": cuts[2], "backlog_messages": backlog,
+                       "backlog_readings": in_flight,
                        "down_s": 2.0,
                        "drain_s": await asyncio.to_thread(drain, prefix_expected[cuts[2]], t_f,
                                                           "the PostgreSQL restart")})

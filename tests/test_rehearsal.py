@@ -35,7 +35,7 @@ def test_production_rehearsal_stores_every_reading_once_through_faults() -> None
     assert fig["storage_path"] == "timescaledb" and fig["web_workers"] == 2
     # the faults happened, each with a backlog in flight
     assert [f["fault"] for f in fig["faults"]] == ["broker_restart", "ingest_sigkill", "postgres_restart"]
-    assert all(f["backlog_messages"] > 0 for f in fig["faults"])
+    assert all(f["backlog_readings"] > 0 for f in fig["faults"]), fig["faults"]
     assert fig["restarts"]["broker"] == 1 and fig["restarts"]["postgres"] == 1
     assert fig["restarts"][f"{fig['faults'][1]['service']}_supervisor"] == 1
     # the simulator's faults happened too, and everything is counted exactly
