@@ -155,6 +155,28 @@ def run_facts() -> dict[str, str]:
     return _STATE
 
 
+#: Test modules whose outcome cannot depend on which database and broker the run uses: pure computation,
+#: or (test_rehearsal) a private topology of their own started without the run's service variables.
+#: CI runs the suite twice (.ci/run); its second run sets YUNCANG_CI_SECOND_RUN=1 and skips these, which
+#: its first run ran on the same code. A plain `pytest` runs everything.
+SERVICE_INDEPENDENT = frozenset({
+    "test_bench_storage", "test_ingest_decoders", "test_ingest_profiles", "test_logs", "test_models_bench",
+    "test_models_cells", "test_models_forecast", "test_models_realdata", "test_models_thermal",
+    "test_models_timing", "test_models_water_projection", "test_phenology_bloom", "test_rehearsal",
+    "test_settings_used", "test_sim_bench", "test_sim_replay", "test_sim_sensors", "test_sim_wire",
+    "test_trading_matching", "test_web_access", "test_web_units",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("YUNCANG_CI_SECOND_RUN") != "1":
+        return
+    skip = pytest.mark.skip(reason="independent of the run's services: CI's first run ran it on this code")
+    for item in items:
+        if item.path.stem in SERVICE_INDEPENDENT:
+            item.add_marker(skip)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     db = os.environ.get("YUNCANG_DATABASE_URL")
     broker = "YUNCANG_MQTT_URL (real broker)" if os.environ.get("YUNCANG_MQTT_URL") else "embedded amqtt"
